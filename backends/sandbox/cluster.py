@@ -1,0 +1,340 @@
+"""The simulated cluster: store, controllers, kubelet and the simulated applications, run on
+one event loop, reacting to writes the way the control plane's informers do."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import heapq
+import itertools
+import random
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from backends.sandbox.deployments import DeploymentController
+from backends.sandbox.events import EventRecorder
+from backends.sandbox.kubelet import NODES, Kubelet
+from backends.sandbox.logs import LogBook
+from backends.sandbox.podutil import pod_ready
+from backends.sandbox.replicasets import ReplicaSetController
+from backends.sandbox.resources import SERVER_VERSION, default_deployment
+from backends.sandbox.store import Change, Store
+from backends.sandbox.traffic import Traffic
+from backends.sandbox.view import LogFormat, PodView, SandboxService, behaviour_for_image
+
+Obj = dict[str, Any]
+SIM_TICK_S = 0.25
+MAX_ROUNDS = 50
+
+
+class Cluster:
+    def __init__(
+        self,
+        services: Sequence[SandboxService],
+        namespace: str,
+        *,
+        replicas: dict[str, int],
+        images: dict[str, str],
+        speed: float = 1.0,
+        seed: int = 1,
+        ready_delay: float = 1.0,
+        progress_deadline: int = 600,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.services = list(services)
+        self.namespace = namespace
+        self.speed = speed
+        self._clock = clock
+        self._replicas = replicas
+        self._images = images
+        self._progress_deadline = progress_deadline
+        self._rng = random.Random(seed)
+        self.store = Store(clock)
+        self.events = EventRecorder(self.store, clock)
+        self.logs = LogBook(seed=seed, clock=clock, speed=speed)
+        self.traffic = Traffic(
+            services=self.services, view=self, seed=seed, clock=clock, speed=speed
+        )
+        formats: dict[str, LogFormat] = {s.name: s.log_format for s in self.services}
+        self.kubelet = Kubelet(
+            self.store,
+            self.events,
+            self.logs,
+            clock,
+            self.schedule,
+            speed=speed,
+            ready_delay=ready_delay,
+            rng=self._rng,
+            log_format_for=lambda svc: formats.get(svc, "plain"),
+        )
+        self.replicasets = ReplicaSetController(
+            self.store, self.events, clock, self.schedule, self.kubelet.delete, self._rng
+        )
+        self.deployments = DeploymentController(self.store, self.events, clock, self.schedule)
+        self._timers: list[tuple[float, int, Callable[[], None]]] = []
+        self._seq = itertools.count()
+        self._dirty_rs: set[tuple[str, str]] = set()
+        self._dirty_deploy: set[tuple[str, str]] = set()
+        self._by_app: dict[str, set[str]] = {}
+        self._wake = asyncio.Event()
+        self._stopped = False
+        self.store.add_listener(self._on_change)
+
+    # -- scheduling -------------------------------------------------------------------
+    def schedule(self, when: float, fn: Callable[[], None]) -> None:
+        heapq.heappush(self._timers, (when, next(self._seq), fn))
+        self._wake.set()
+
+    def _on_change(self, change: Change) -> None:
+        obj = change.obj
+        meta = obj["metadata"]
+        ns = meta.get("namespace", "")
+        if change.resource == "pods":
+            self._index_pod(change)
+            if change.type == "ADDED" and not obj.get("spec", {}).get("nodeName"):
+                self.kubelet.pod_created(obj)
+            for ref in meta.get("ownerReferences") or []:
+                if ref.get("kind") == "ReplicaSet" and ref.get("controller"):
+                    self._dirty_rs.add((ns, ref["name"]))
+        elif change.resource == "replicasets":
+            self._dirty_rs.add((ns, meta["name"]))
+            for ref in meta.get("ownerReferences") or []:
+                if ref.get("kind") == "Deployment" and ref.get("controller"):
+                    self._dirty_deploy.add((ns, ref["name"]))
+        elif change.resource == "deployments":
+            self._dirty_deploy.add((ns, meta["name"]))
+        if change.type == "DELETED" and meta.get("uid"):
+            uid = meta["uid"]
+            self.schedule(self._clock(), lambda: self._collect_garbage(uid))
+        self._wake.set()
+
+    def _index_pod(self, change: Change) -> None:
+        meta = change.obj["metadata"]
+        app = (meta.get("labels") or {}).get("app")
+        if app is None or meta.get("namespace") != self.namespace:
+            return
+        if change.type == "DELETED":
+            self._by_app.get(app, set()).discard(meta["name"])
+        else:
+            self._by_app.setdefault(app, set()).add(meta["name"])
+
+    def _collect_garbage(self, owner_uid: str) -> None:
+        # Background propagation: dependents go once their owner is gone.
+        for res in ("replicasets", "pods"):
+            for obj in self.store.owned(owner_uid, res):
+                m = obj["metadata"]
+                if res == "pods":
+                    self.kubelet.delete(obj)
+                elif self.store.get(res, m["namespace"], m["name"]) is not None:
+                    self.store.delete(res, m["namespace"], m["name"], f"{res}.apps")
+
+    # -- the loop ---------------------------------------------------------------------
+    def reconcile(self) -> None:
+        now = self._clock()
+        while self._timers and self._timers[0][0] <= now:
+            _, _, fn = heapq.heappop(self._timers)
+            fn()
+        for _ in range(MAX_ROUNDS):
+            if not self._dirty_rs and not self._dirty_deploy:
+                break
+            rs_keys, self._dirty_rs = self._dirty_rs, set()
+            for ns, name in sorted(rs_keys):
+                self.replicasets.sync(ns, name)
+            d_keys, self._dirty_deploy = self._dirty_deploy, set()
+            for ns, name in sorted(d_keys):
+                self.deployments.sync(ns, name)
+
+    async def run(self) -> None:
+        last_sim = self._clock()
+        while not self._stopped:
+            self._wake.clear()
+            self.reconcile()
+            now = self._clock()
+            if now - last_sim >= SIM_TICK_S:
+                self.traffic.tick(now - last_sim)
+                self.logs.tick(now - last_sim)
+                last_sim = now
+            wait = SIM_TICK_S - (now - last_sim)
+            if self._timers:
+                wait = min(wait, max(self._timers[0][0] - now, 0.0))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), max(wait, 0.005))
+
+    def stop(self) -> None:
+        self._stopped = True
+        self._wake.set()
+
+    # -- ClusterView ------------------------------------------------------------------
+    def pods_for_service(self, service: str) -> list[PodView]:
+        out = []
+        by_service = {s.name: s for s in self.services}
+        svc = by_service.get(service)
+        for name in sorted(self._by_app.get(service, ())):
+            pod = self.store.get("pods", self.namespace, name)
+            if pod is None:
+                continue
+            containers = pod["spec"].get("containers") or []
+            main = next(
+                (c for c in containers if svc and c.get("name") == svc.container),
+                containers[0] if containers else {},
+            )
+            statuses = pod.get("status", {}).get("containerStatuses") or []
+            running = [cs for cs in statuses if "running" in (cs.get("state") or {})]
+            started = running[0]["state"]["running"]["startedAt"] if running else None
+            out.append(
+                PodView(
+                    name=name,
+                    service=service,
+                    container=str(main.get("name", "")),
+                    track=(pod["metadata"].get("labels") or {}).get("track", "stable"),
+                    image=str(main.get("image", "")),
+                    behaviour=behaviour_for_image(str(main.get("image", ""))),
+                    ready=pod_ready(pod) and not pod["metadata"].get("deletionTimestamp"),
+                    running=bool(running),
+                    started_at=_ts(started) if started else 0.0,
+                )
+            )
+        return out
+
+    # -- initial state ----------------------------------------------------------------
+    def seed_objects(self) -> None:
+        for ns in ("default", "kube-system", "kube-public", "kube-node-lease", self.namespace):
+            if self.store.get("namespaces", "", ns) is None:
+                self.store.create("namespaces", _namespace(ns), "namespaces")
+        for node in NODES:
+            self.store.create("nodes", _node(node), "nodes")
+        for svc in self.services:
+            self.store.create("services", self._service(svc), "services")
+            self.store.create("deployments", self.deployment_manifest(svc), "deployments.apps")
+
+    def _service(self, svc: SandboxService) -> Obj:
+        return {
+            "kind": "Service",
+            "apiVersion": "v1",
+            "metadata": {
+                "name": svc.name,
+                "namespace": self.namespace,
+                "labels": {"app": svc.name},
+            },
+            "spec": {
+                "type": "ClusterIP",
+                "clusterIP": f"10.96.{self._rng.randint(0, 255)}.{self._rng.randint(1, 254)}",
+                "selector": {"app": svc.name},
+                "ports": [
+                    {"name": "http", "port": svc.port, "targetPort": svc.port, "protocol": "TCP"}
+                ],
+            },
+            "status": {"loadBalancer": {}},
+        }
+
+    def deployment_manifest(self, svc: SandboxService) -> Obj:
+        image = self._images[svc.name]
+        labels = {"app": svc.name, "track": "stable"}
+        health = svc.health_paths[0] if svc.health_paths else "/actuator/health"
+        probe = {
+            "httpGet": {"path": health, "port": svc.port, "scheme": "HTTP"},
+            "periodSeconds": 10,
+            "timeoutSeconds": 1,
+            "successThreshold": 1,
+            "failureThreshold": 3,
+        }
+        d: Obj = {
+            "kind": "Deployment",
+            "apiVersion": "apps/v1",
+            "metadata": {
+                "name": svc.deployment or svc.name,
+                "namespace": self.namespace,
+                "labels": {"app": svc.name},
+                "annotations": {"kubernetes.io/change-cause": f"initial release {_tag(image)}"},
+            },
+            "spec": {
+                "replicas": self._replicas.get(svc.name, 2),
+                "progressDeadlineSeconds": self._progress_deadline,
+                "selector": {"matchLabels": labels},
+                "template": {
+                    "metadata": {"labels": dict(labels)},
+                    "spec": {
+                        "containers": [
+                            {
+                                "name": svc.container,
+                                "image": image,
+                                "ports": [{"name": "http", "containerPort": svc.port}],
+                                "env": [
+                                    {"name": "SPRING_PROFILES_ACTIVE", "value": "prod"},
+                                    {"name": "SERVER_PORT", "value": str(svc.port)},
+                                    {
+                                        "name": "DB_PASSWORD",
+                                        "valueFrom": {
+                                            "secretKeyRef": {
+                                                "name": f"{svc.name}-secrets",
+                                                "key": "db-password",
+                                            }
+                                        },
+                                    },
+                                ],
+                                "resources": {
+                                    "requests": {"cpu": "250m", "memory": "512Mi"},
+                                    "limits": {"cpu": "1", "memory": "1Gi"},
+                                },
+                                "readinessProbe": dict(probe),
+                                "livenessProbe": {**probe, "initialDelaySeconds": 30},
+                            }
+                        ]
+                    },
+                },
+            },
+        }
+        default_deployment(d)
+        return d
+
+
+def _tag(image: str) -> str:
+    return image.rsplit(":", 1)[1] if ":" in image.rsplit("/", 1)[-1] else "latest"
+
+
+def _ts(text: str) -> float:
+    from backends.sandbox.podutil import parse_time
+
+    return parse_time(text)
+
+
+def _namespace(name: str) -> Obj:
+    return {
+        "kind": "Namespace",
+        "apiVersion": "v1",
+        "metadata": {"name": name, "labels": {"kubernetes.io/metadata.name": name}},
+        "spec": {"finalizers": ["kubernetes"]},
+        "status": {"phase": "Active"},
+    }
+
+
+def _node(name: str) -> Obj:
+    return {
+        "kind": "Node",
+        "apiVersion": "v1",
+        "metadata": {
+            "name": name,
+            "labels": {"kubernetes.io/hostname": name, "kubernetes.io/os": "linux"},
+        },
+        "spec": {},
+        "status": {
+            "conditions": [
+                {
+                    "type": "Ready",
+                    "status": "True",
+                    "reason": "KubeletReady",
+                    "message": "kubelet is posting ready status",
+                }
+            ],
+            "nodeInfo": {
+                "kubeletVersion": SERVER_VERSION["gitVersion"],
+                "containerRuntimeVersion": "containerd://1.7.22",
+                "osImage": "bva sandbox",
+                "architecture": "amd64",
+                "operatingSystem": "linux",
+            },
+            "capacity": {"cpu": "8", "memory": "32Gi", "pods": "110"},
+            "allocatable": {"cpu": "8", "memory": "32Gi", "pods": "110"},
+        },
+    }

@@ -1,0 +1,58 @@
+"""Build the sandbox's settings from a platform file: its services, namespace and the
+sandbox environment's rollout deadline."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from backends.config import PlatformConfig
+from backends.sandbox.runner import SandboxSettings
+from backends.sandbox.view import SandboxService
+
+INITIAL_TAG = "1.0.0"
+
+
+def sandbox_environment(cfg: PlatformConfig) -> str:
+    for name, env in cfg.environments.items():
+        if env.sandbox:
+            return name
+    return "sandbox"
+
+
+def settings_from_platform(
+    cfg: PlatformConfig,
+    source: str,
+    *,
+    kubeconfig: Path | None = None,
+    speed: float = 1.0,
+    seed: int = 1,
+    port: int = 0,
+) -> SandboxSettings:
+    env_name = sandbox_environment(cfg)
+    env = cfg.environments.get(env_name)
+    namespace = env.namespace if env is not None and env.namespace else "default"
+    rollout = cfg.rollout_for(env_name) if env is not None else cfg.rollout
+    services = [
+        SandboxService(
+            name=s.name,
+            container=s.container_name,
+            port=s.port,
+            health_paths=tuple(h for h in s.health if h.startswith("/")) or ("/actuator/health",),
+            metrics_path=s.metrics,
+            log_format=s.log_format,
+            deployment=s.deployment_name,
+        )
+        for s in cfg.services
+    ]
+    return SandboxSettings(
+        services=services,
+        namespace=namespace,
+        replicas={s.name: s.replicas for s in cfg.services},
+        images={s.name: f"{s.image}:{INITIAL_TAG}" for s in cfg.services},
+        kubeconfig=kubeconfig,
+        speed=speed,
+        seed=seed,
+        progress_deadline=max(int(rollout.progress_deadline), 1),
+        port=port,
+        platform_source=source,
+    )

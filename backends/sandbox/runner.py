@@ -1,0 +1,191 @@
+"""Run the sandbox: the API, the services' endpoints, the kubeconfig and the state file."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from aiohttp import web
+
+from backends.sandbox.api import Api
+from backends.sandbox.cluster import Cluster
+from backends.sandbox.endpoints import ServiceEndpoints
+from backends.sandbox.view import SandboxService
+from backends.sandbox_state import SandboxState, read_state, remove_state, runtime_dir, write_state
+
+CONTEXT = "bva-sandbox"
+
+
+@dataclass
+class SandboxSettings:
+    services: list[SandboxService]
+    namespace: str
+    replicas: dict[str, int]
+    images: dict[str, str]
+    kubeconfig: Path | None = None
+    speed: float = 1.0
+    seed: int = 1
+    ready_delay: float = 1.0
+    progress_deadline: int = 600
+    port: int = 0
+    platform_source: str = ""
+    announce: bool = True
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+class AlreadyRunning(Exception):
+    pass
+
+
+def kubeconfig_text(api_url: str, namespace: str) -> str:
+    # JSON is valid YAML, so kubectl and the kubernetes client read it as a kubeconfig.
+    return json.dumps(
+        {
+            "apiVersion": "v1",
+            "kind": "Config",
+            "clusters": [{"name": CONTEXT, "cluster": {"server": api_url}}],
+            "users": [{"name": CONTEXT, "user": {}}],
+            "contexts": [
+                {
+                    "name": CONTEXT,
+                    "context": {"cluster": CONTEXT, "user": CONTEXT, "namespace": namespace},
+                }
+            ],
+            "current-context": CONTEXT,
+            "preferences": {},
+        },
+        indent=2,
+    )
+
+
+class Sandbox:
+    def __init__(self, settings: SandboxSettings) -> None:
+        self.settings = settings
+        self.cluster = Cluster(
+            settings.services,
+            settings.namespace,
+            replicas=settings.replicas,
+            images=settings.images,
+            speed=settings.speed,
+            seed=settings.seed,
+            ready_delay=settings.ready_delay,
+            progress_deadline=settings.progress_deadline,
+        )
+        self.api = Api(self.cluster)
+        self.endpoints = ServiceEndpoints(
+            services=settings.services, view=self.cluster, traffic=self.cluster.traffic
+        )
+        self._runner: web.AppRunner | None = None
+        self._site: web.TCPSite | None = None
+        self._loop_task: asyncio.Task[None] | None = None
+        self.port = settings.port
+        self.api_url = ""
+        self.service_urls: dict[str, str] = {}
+        self.kubeconfig_path: Path | None = None
+
+    async def start(self) -> None:
+        if self.settings.announce:
+            running = read_state()
+            if running is not None and running.pid != os.getpid():
+                raise AlreadyRunning(
+                    f"a sandbox is already running (pid {running.pid}, "
+                    f"kubeconfig {running.kubeconfig})"
+                )
+        self.cluster.seed_objects()
+        self._loop_task = asyncio.create_task(self.cluster.run())
+        self._runner = web.AppRunner(
+            self.api.app(), access_log=None, handle_signals=False, shutdown_timeout=0.5
+        )
+        await self._runner.setup()
+        await self.start_api()
+        self.service_urls = await self.endpoints.start()
+        path = self.settings.kubeconfig or runtime_dir() / "sandbox-kubeconfig.yaml"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(kubeconfig_text(self.api_url, self.settings.namespace))
+        path.chmod(0o600)
+        self.kubeconfig_path = path
+        if self.settings.announce:
+            write_state(
+                SandboxState(
+                    pid=os.getpid(),
+                    api_url=self.api_url,
+                    kubeconfig=str(path),
+                    namespace=self.settings.namespace,
+                    context=CONTEXT,
+                    services=dict(self.service_urls),
+                    platform=self.settings.platform_source,
+                    started=time.time(),
+                )
+            )
+
+    async def start_api(self) -> None:
+        assert self._runner is not None
+        self.api.stopping.clear()
+        self._site = web.TCPSite(self._runner, "127.0.0.1", self.port, reuse_address=True)
+        await self._site.start()
+        if self.port == 0:
+            self.port = int(self._runner.addresses[0][1])
+        self.api_url = f"http://127.0.0.1:{self.port}"
+
+    async def stop_api(self) -> None:
+        """An API outage: listeners close and open watches and log streams end."""
+        self.api.stopping.set()
+        self.cluster.store.close_watchers()
+        if self._site is not None:
+            await self._site.stop()
+            self._site = None
+
+    async def stop(self) -> None:
+        await self.stop_api()
+        self.cluster.stop()
+        if self._loop_task is not None:
+            await self._loop_task
+        await self.endpoints.stop()
+        if self._runner is not None:
+            await self._runner.cleanup()
+        if self.settings.announce:
+            remove_state(os.getpid())
+
+
+async def serve(settings: SandboxSettings) -> int:
+    sandbox = Sandbox(settings)
+    try:
+        await sandbox.start()
+    except AlreadyRunning as exc:
+        print(f"bva sandbox: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        print(
+            f"bva sandbox: cannot listen on 127.0.0.1:{settings.port}: {exc.strerror}",
+            file=sys.stderr,
+        )
+        return 2
+    loop = asyncio.get_running_loop()
+    done = asyncio.Event()
+    toggles: list[asyncio.Task[None]] = []
+    loop.add_signal_handler(signal.SIGINT, done.set)
+    loop.add_signal_handler(signal.SIGTERM, done.set)
+    # Outage drills for tests and demos: USR1 takes the API down, USR2 brings it back.
+    loop.add_signal_handler(
+        signal.SIGUSR1, lambda: toggles.append(loop.create_task(sandbox.stop_api()))
+    )
+    loop.add_signal_handler(
+        signal.SIGUSR2, lambda: toggles.append(loop.create_task(sandbox.start_api()))
+    )
+    print(
+        f"sandbox ready: api {sandbox.api_url} kubeconfig {sandbox.kubeconfig_path} "
+        f"namespace {settings.namespace} ({len(settings.services)} services)",
+        flush=True,
+    )
+    for name, url in sandbox.service_urls.items():
+        print(f"  {name:<24} {url}", flush=True)
+    await done.wait()
+    await sandbox.stop()
+    print("sandbox stopped", flush=True)
+    return 0

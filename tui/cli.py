@@ -1,0 +1,165 @@
+"""The `bva` command line: argument parsing and one-line errors. Heavy modules (textual,
+kubernetes, aiohttp) are imported only by the subcommand that needs them."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from importlib.metadata import PackageNotFoundError, version
+from typing import NoReturn
+
+EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
+
+
+class UsageError(Exception):
+    """Bad flags, files or values: one line on stderr, exit 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{message} (see '{self.prog} --help')")
+
+
+def _version() -> str:
+    try:
+        return version("bva")
+    except PackageNotFoundError:
+        return "0+unknown"
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be greater than 0, got {text}")
+    return value
+
+
+def _port(text: str) -> int:
+    if not text.isdigit() or not 0 <= int(text) <= 65535:
+        raise argparse.ArgumentTypeError(f"expected a port number 0-65535, got {text!r}")
+    return int(text)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="bva",
+        description="bva: the release console for the BharathVA platform.",
+        epilog="Exit codes: 0 ok, 1 failed or degraded, 2 usage or config error.",
+    )
+    parser.add_argument("--version", action="version", version=f"bva {_version()}")
+    parser.add_argument(
+        "--config",
+        metavar="FILE",
+        help="platform file (default: $BVA_CONFIG, "
+        "./bva.toml, the user config dir, then the built-in BharathVA file)",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    config = sub.add_parser("config", help="platform file commands")
+    config_sub = config.add_subparsers(
+        dest="config_command", metavar="ACTION", parser_class=_Parser
+    )
+    check = config_sub.add_parser("check", help="validate a platform file and summarise it")
+    check.add_argument("file", nargs="?", metavar="FILE")
+
+    sandbox = sub.add_parser(
+        "sandbox", help="run the simulated cluster headless and write a kubeconfig"
+    )
+    sandbox.add_argument("--kubeconfig", metavar="PATH", help="where to write the kubeconfig")
+    sandbox.add_argument(
+        "--speed",
+        type=_positive_float,
+        default=1.0,
+        metavar="X",
+        help="simulation speed factor (default 1)",
+    )
+    sandbox.add_argument(
+        "--seed",
+        type=int,
+        default=1,
+        metavar="N",
+        help="random seed for logs and traffic (default 1)",
+    )
+    sandbox.add_argument(
+        "--port",
+        type=_port,
+        default=0,
+        metavar="PORT",
+        help="API port on 127.0.0.1 (default: a free port)",
+    )
+    return parser
+
+
+def _load(cli_path: str | None) -> tuple[object, str]:
+    from backends.config import load_platform, resolve_config_path
+
+    path = resolve_config_path(cli_path)
+    return load_platform(path), str(path)
+
+
+def cmd_config_check(args: argparse.Namespace) -> int:
+    from backends.config import ConfigError, load_platform, resolve_config_path
+    from backends.config_summary import summarize
+
+    try:
+        path = resolve_config_path(args.file or args.config)
+        cfg = load_platform(path)
+    except ConfigError as exc:
+        for line in exc.errors or [str(exc)]:
+            print(f"bva: {line}", file=sys.stderr)
+        return EXIT_USAGE
+    print(summarize(cfg, str(path)))
+    return EXIT_OK
+
+
+def cmd_sandbox(args: argparse.Namespace) -> int:
+    import asyncio
+    from pathlib import Path
+
+    from backends.config import load_platform, resolve_config_path
+    from backends.sandbox.platform_settings import settings_from_platform
+    from backends.sandbox.runner import serve
+
+    path = resolve_config_path(args.config)
+    cfg = load_platform(path)
+    settings = settings_from_platform(
+        cfg,
+        str(path),
+        kubeconfig=Path(args.kubeconfig).expanduser() if args.kubeconfig else None,
+        speed=args.speed,
+        seed=args.seed,
+        port=args.port,
+    )
+    return asyncio.run(serve(settings))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from backends.config import ConfigError
+
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+        if args.command == "config":
+            if args.config_command != "check":
+                raise UsageError("config needs an action: check (see 'bva config --help')")
+            return cmd_config_check(args)
+        if args.command == "sandbox":
+            return cmd_sandbox(args)
+        parser.print_help()
+        return EXIT_USAGE
+    except UsageError as exc:
+        print(f"bva: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except ConfigError as exc:
+        print(f"bva: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
