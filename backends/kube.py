@@ -9,8 +9,9 @@ frame without paying for it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from backends import rollout_rules
@@ -230,7 +231,7 @@ class KubeAdapter:
         list_call: Callable[[KubeClient, dict[str, Any]], Any],
         convert: Callable[[Json], Any],
         resource_version: str | None,
-    ) -> AsyncIterator[WatchEvent[Any]]:
+    ) -> AsyncGenerator[WatchEvent[Any], None]:
         kube = await self._kube()
         server_timeout = self._watch_config.server_timeout_s
 
@@ -254,7 +255,7 @@ class KubeAdapter:
                 },
             )
 
-        async for event in watch_events(
+        stream = watch_events(
             name=name,
             server=kube.server,
             list_fn=list_fn,
@@ -263,12 +264,16 @@ class KubeAdapter:
             config=self._watch_config,
             registry=self._watch_stops,
             resume_from=resource_version,
-        ):
-            yield event
+        )
+        # aclosing: closing this generator must close the inner one (and stop its thread) now,
+        # not whenever the garbage collector finalises it.
+        async with contextlib.aclosing(stream) as events:
+            async for event in events:
+                yield event
 
     def watch_workloads(
         self, *, resource_version: str | None = None
-    ) -> AsyncIterator[WatchEvent[Workload]]:
+    ) -> AsyncGenerator[WatchEvent[Workload], None]:
         """Deployment changes; starts with a RESYNC holding the current list.
 
         With ``resource_version`` (a list's or a model's), it resumes from there instead of
@@ -283,7 +288,7 @@ class KubeAdapter:
 
     def watch_pods(
         self, service: str | None = None, *, resource_version: str | None = None
-    ) -> AsyncIterator[WatchEvent[Pod]]:
+    ) -> AsyncGenerator[WatchEvent[Pod], None]:
         """Pod changes (of one service, or all platform services); as watch_workloads."""
         selector = self._pod_selector(service)
         return self._watch(

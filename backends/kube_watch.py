@@ -14,7 +14,7 @@ import json
 import random
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import AsyncGenerator, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -260,7 +260,7 @@ async def watch_events(
     config: WatchConfig | None = None,
     registry: set[Callable[[], None]] | None = None,
     resume_from: str | None = None,
-) -> AsyncIterator[WatchEvent[T]]:
+) -> AsyncGenerator[WatchEvent[T], None]:
     """Run a reflector thread for as long as the consumer iterates.
 
     ``registry`` receives the stop callback while the watch runs, so the adapter's close()
@@ -268,11 +268,13 @@ async def watch_events(
     that resourceVersion (the consumer already holds the state as of it).
     """
     loop = asyncio.get_running_loop()
-    queue: asyncio.Queue[WatchEvent[T]] = asyncio.Queue()
+    # None marks the end: the reflector stopped (adapter closed) and the iteration ends.
+    queue: asyncio.Queue[WatchEvent[T] | None] = asyncio.Queue()
     finished: asyncio.Future[None] = loop.create_future()
 
     def on_exit() -> None:
         def mark() -> None:
+            queue.put_nowait(None)
             if not finished.done():
                 finished.set_result(None)
 
@@ -297,8 +299,8 @@ async def watch_events(
         registry.add(reflector.stop)
     reflector.start()
     try:
-        while True:
-            yield await queue.get()
+        while (event := await queue.get()) is not None:
+            yield event
     finally:
         reflector.stop()
         if registry is not None:

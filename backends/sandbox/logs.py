@@ -49,7 +49,8 @@ class PreviousLogsNotFound(LookupError):
 
 def kubelet_timestamp(ts: float) -> str:
     """RFC3339Nano with a fixed nine-digit fraction, as kubelet prefixes ``--timestamps``."""
-    ns = round(ts * 1_000_000_000)
+    # Float epoch seconds carry about microsecond precision; finer digits would be noise.
+    ns = round(ts * 1_000_000) * 1000
     sec, frac = divmod(ns, 1_000_000_000)
     return datetime.fromtimestamp(sec, UTC).strftime("%Y-%m-%dT%H:%M:%S") + f".{frac:09d}Z"
 

@@ -51,26 +51,26 @@ class Fault:
 _ROUTES: dict[str, tuple[Route, ...]] = {
     "auth": (
         # ~0.8 % bad credentials: a few failed logins a minute at the default rate.
-        Route("POST", "/api/auth/login", 0.45, 0.070, "200", "401", 0.008),
-        Route("POST", "/api/auth/register", 0.10, 0.090, "201", "400", 0.02),
+        Route("POST", "/api/auth/login", 0.45, 0.050, "200", "401", 0.008),
+        Route("POST", "/api/auth/register", 0.10, 0.070, "201", "400", 0.02),
         Route("POST", "/api/auth/refresh", 0.45, 0.030, "200", "401", 0.01),
     ),
     "tweet": (
-        Route("GET", "/api/tweets", 0.50, 0.050),
+        Route("GET", "/api/tweets", 0.50, 0.045),
         Route("POST", "/api/tweets", 0.10, 0.060, "201", "400", 0.01),
         Route("GET", "/api/tweets/{id}", 0.40, 0.030, "200", "404", 0.01),
     ),
     "user": (
-        Route("GET", "/api/users/{id}", 0.80, 0.040, "200", "404", 0.005),
+        Route("GET", "/api/users/{id}", 0.80, 0.035, "200", "404", 0.005),
         Route("PUT", "/api/users/{id}", 0.20, 0.055, "200", "400", 0.01),
     ),
     "gateway": (
-        Route("GET", "/api/**", 0.70, 0.060, "200", "404", 0.005),
-        Route("POST", "/api/**", 0.30, 0.080, "200", "401", 0.01),
+        Route("GET", "/api/**", 0.70, 0.040, "200", "404", 0.005),
+        Route("POST", "/api/**", 0.30, 0.050, "200", "401", 0.01),
     ),
     "discovery": (
-        Route("GET", "/eureka/apps", 0.30, 0.035),
-        Route("PUT", "/eureka/apps/{appID}/{id}", 0.60, 0.030),
+        Route("GET", "/eureka/apps", 0.30, 0.040),
+        Route("PUT", "/eureka/apps/{appID}/{id}", 0.60, 0.035),
         Route("POST", "/eureka/apps/{appID}", 0.10, 0.040, "204"),
     ),
 }
@@ -92,7 +92,7 @@ def routes_for(service: str) -> tuple[Route, ...]:
     if kind in _ROUTES:
         return _ROUTES[kind]
     return (
-        Route("GET", f"/api/{service}/{{id}}", 0.7, 0.045, "200", "404", 0.01),
+        Route("GET", f"/api/{service}/{{id}}", 0.7, 0.040, "200", "404", 0.01),
         Route("POST", f"/api/{service}", 0.3, 0.060, "201", "400", 0.01),
     )
 
@@ -208,7 +208,7 @@ class _Pod:
         sick = view.behaviour == "unhealthy"
         self.err_rate = rng.uniform(0.15, 0.30) if sick else rng.uniform(0.001, 0.003)
         self.latency = rng.uniform(7.0, 10.0) if sick else rng.uniform(0.85, 1.2)
-        self.sigma = 0.85 if sick else 0.6
+        self.sigma = 0.85 if sick else 0.55
         self.heap_base = rng.uniform(180.0, 260.0) * _MB * (1.8 if sick else 1.0)
         self.cycle = rng.uniform(250.0, 400.0) * _MB
         self.requests = 0

@@ -425,7 +425,9 @@ def test_undo_patch_is_kubectls_json_patch() -> None:
                     "creationTimestamp": None,
                 },
                 "spec": {
-                    "containers": [{"name": "auth-service", "image": "bharathva/auth-service:1.0.0"}]
+                    "containers": [
+                        {"name": "auth-service", "image": "bharathva/auth-service:1.0.0"}
+                    ]
                 },
             },
         },
