@@ -310,3 +310,5 @@ async def watch_events(
             await asyncio.wait_for(
                 asyncio.shield(finished), (config or WatchConfig()).join_timeout_s
             )
+            # on_exit runs in the thread's last lines: the join is immediate.
+            reflector.join(0.5)

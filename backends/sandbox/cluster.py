@@ -97,6 +97,9 @@ class Cluster:
             for ref in meta.get("ownerReferences") or []:
                 if ref.get("kind") == "ReplicaSet" and ref.get("controller"):
                     self._dirty_rs.add((ns, ref["name"]))
+                    if change.type == "DELETED":
+                        # Recreate waits for old pods to be gone: the deployment must hear it.
+                        self._dirty_owner_of(ns, ref["name"])
         elif change.resource == "replicasets":
             self._dirty_rs.add((ns, meta["name"]))
             for ref in meta.get("ownerReferences") or []:
@@ -108,6 +111,12 @@ class Cluster:
             uid = meta["uid"]
             self.schedule(self._clock(), lambda: self._collect_garbage(uid))
         self._wake.set()
+
+    def _dirty_owner_of(self, ns: str, rs_name: str) -> None:
+        rs = self.store.get("replicasets", ns, rs_name)
+        for ref in (rs or {}).get("metadata", {}).get("ownerReferences") or []:
+            if ref.get("kind") == "Deployment" and ref.get("controller"):
+                self._dirty_deploy.add((ns, ref["name"]))
 
     def _index_pod(self, change: Change) -> None:
         meta = change.obj["metadata"]

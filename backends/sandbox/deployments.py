@@ -234,7 +234,8 @@ class DeploymentController:
         for rs in old_rss:
             if spec_replicas(rs) > 0:
                 self._scale(d, rs, 0)
-        if any(status_int(rs, "replicas") > 0 for rs in old_rss):
+        # Like the real controller, wait until no old pod is running, terminating ones included.
+        if any(self._store.owned(rs["metadata"]["uid"], "pods") for rs in old_rss):
             return
         self._scale(d, new_rs, spec_replicas(d))
 

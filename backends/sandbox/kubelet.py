@@ -157,6 +157,7 @@ class Kubelet:
             fmt=self._log_format_for(service),
             behaviour=behaviour_for_image(image),
             image=image,
+            port=_container_port(pod, cs["name"]),
         )
 
     def _after_start(self, pod: Obj) -> None:
@@ -270,8 +271,21 @@ class Kubelet:
     def _finish_delete(self, ns: str, name: str, uid: str) -> None:
         if self._current(ns, name, uid) is None:
             return
+        pod = self._store.get("pods", ns, name)
+        for cs in (pod or {}).get("status", {}).get("containerStatuses") or []:
+            if "running" in (cs.get("state") or {}):
+                self._logs.container_terminated(name, cs["name"], exit_code=143,
+                                                reason="Completed")
         self._store.delete("pods", ns, name, "pods")
         self._logs.pod_deleted(name)
+
+
+def _container_port(pod: Obj, container: str) -> int:
+    for c in pod["spec"].get("containers") or []:
+        if c.get("name") == container:
+            for p in c.get("ports") or []:
+                return int(p.get("containerPort", 8080))
+    return 8080
 
 
 def _ident(pod: Obj) -> tuple[str, str, str]:

@@ -79,7 +79,11 @@ class Sandbox:
         )
         self.api = Api(self.cluster)
         self.endpoints = ServiceEndpoints(
-            services=settings.services, view=self.cluster, traffic=self.cluster.traffic
+            services=settings.services,
+            view=self.cluster,
+            traffic=self.cluster.traffic,
+            speed=settings.speed,
+            seed=settings.seed,
         )
         self._runner: web.AppRunner | None = None
         self._site: web.TCPSite | None = None

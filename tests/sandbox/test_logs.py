@@ -258,7 +258,8 @@ def test_no_secret_like_text() -> None:
     book = LogBook(seed=9, clock=clock, speed=20)
     pods: list[tuple[str, str]] = []
     for svc in ("auth-service", "gateway-service", "user-service"):
-        for i, behaviour in enumerate(("ok", "unhealthy", "crash")):
+        behaviours: tuple[Behaviour, ...] = ("ok", "unhealthy", "crash")
+        for i, behaviour in enumerate(behaviours):
             pods.append((start(book, f"{svc}-{i}", service=svc, behaviour=behaviour), svc))
     run(book, clock, 60)
     text = "\n".join("\n".join(book.read(pod, svc)) for pod, svc in pods)
@@ -328,7 +329,11 @@ async def test_slow_follower_is_bounded_and_told_what_it_missed() -> None:
     pod = start(book)
     stream = book.follow(pod, "auth-service", tail_lines=0)
     it = aiter(stream)
-    first_task = asyncio.create_task(anext(it))
+
+    async def next_line() -> str:
+        return await anext(it)
+
+    first_task = asyncio.create_task(next_line())
     await asyncio.sleep(0)
     run(book, clock, 60)  # ~12k lines while the reader sleeps
     first = await first_task
