@@ -109,6 +109,7 @@ class _Reflector(threading.Thread, Generic[T]):
         (a relist of everything would be wasted work) and relist only on 410 Gone."""
         rv: str | None = self._resume_from  # None: we must (re)list before watching
         store: dict[str, T] = {}
+        listed = False  # a resumed watch holds no state of its own until it lists
         delay = self._config.backoff_initial_s
         in_outage = False
         while not self._stop_event.is_set():
@@ -121,6 +122,7 @@ class _Reflector(threading.Thread, Generic[T]):
                         model = self._convert(item)
                         if model is not None:
                             store[_key(item)] = model
+                    listed = True
                     self._emit(WatchEvent("RESYNC", items=tuple(store.values())))
                     in_outage, delay = False, self._config.backoff_initial_s
                 response = self._open_watch(rv)
@@ -148,6 +150,9 @@ class _Reflector(threading.Thread, Generic[T]):
                     err = map_error(exc, self._server)
                     self._emit(WatchEvent("ERROR", message=err.message, last_good=self._last_good))
                     in_outage = True
+                if not listed:
+                    # An empty store must not be announced as the truth after the outage.
+                    rv = None
                 self._sleep(delay)
                 delay = min(delay * 2, self._config.backoff_max_s)
 

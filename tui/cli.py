@@ -44,6 +44,26 @@ def _port(text: str) -> int:
     return int(text)
 
 
+def _env_flags(p: argparse.ArgumentParser, *, sub: bool = False) -> None:
+    # On a subcommand, SUPPRESS keeps `bva --env x status` from being reset to the default.
+    flag_default: bool | str = argparse.SUPPRESS if sub else False
+    p.add_argument(
+        "--env",
+        metavar="NAME",
+        help="environment from the platform file",
+        default=argparse.SUPPRESS if sub else None,
+    )
+    p.add_argument(
+        "--read-only", action="store_true", help="refuse every change", default=flag_default
+    )
+    p.add_argument(
+        "--sandbox",
+        action="store_true",
+        default=flag_default,
+        help="start an embedded sandbox and use its environment",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="bva",
@@ -57,6 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="platform file (default: $BVA_CONFIG, "
         "./bva.toml, the user config dir, then the built-in BharathVA file)",
     )
+    _env_flags(parser)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
     config = sub.add_parser("config", help="platform file commands")
@@ -65,6 +86,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     check = config_sub.add_parser("check", help="validate a platform file and summarise it")
     check.add_argument("file", nargs="?", metavar="FILE")
+
+    status = sub.add_parser("status", help="print the platform's health once (for scripts)")
+    _env_flags(status, sub=True)
+    status.add_argument("--json", action="store_true", help="machine-readable output")
 
     sandbox = sub.add_parser(
         "sandbox", help="run the simulated cluster headless and write a kubeconfig"
@@ -116,6 +141,46 @@ def cmd_config_check(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_status(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from backends.config import load_platform, resolve_config_path
+    from backends.errors import BvaError
+    from backends.platform import open_platform
+    from backends.sandbox.platform_settings import sandbox_environment
+    from backends.status_report import EXIT_UNREACHABLE, collect, to_json, to_text
+    from tui.sandbox_child import EmbeddedSandbox
+
+    path = resolve_config_path(args.config)
+    cfg = load_platform(path)
+    env_name = args.env
+    embedded = EmbeddedSandbox(str(path)) if args.sandbox else None
+
+    async def run() -> int:
+        state = embedded.start() if embedded else None
+        name = sandbox_environment(cfg) if embedded else env_name
+        try:
+            platform = open_platform(cfg, name, read_only=args.read_only, sandbox=state)
+        except BvaError as exc:
+            print(f"bva: {exc}", file=sys.stderr)
+            return EXIT_UNREACHABLE
+        try:
+            picture = await collect(platform, settle=15.0 if embedded else 0.0)
+        finally:
+            await platform.aclose()
+        text = to_json if args.json else to_text
+        print(text(picture, read_only=platform.read_only))
+        from backends.status_report import exit_code
+
+        return exit_code(picture)
+
+    try:
+        return asyncio.run(run())
+    finally:
+        if embedded:
+            embedded.stop()
+
+
 def cmd_sandbox(args: argparse.Namespace) -> int:
     import asyncio
     from pathlib import Path
@@ -137,6 +202,47 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
     return asyncio.run(serve(settings))
 
 
+def cmd_tui(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from backends.config import load_platform, resolve_config_path
+    from backends.platform import Platform, open_platform
+    from backends.sandbox.platform_settings import sandbox_environment
+    from tui.app import AppSettings, make_app
+    from tui.sandbox_child import EmbeddedSandbox
+
+    path = resolve_config_path(args.config)
+    cfg = load_platform(path)
+    if args.sandbox:
+        env_name = sandbox_environment(cfg)
+    else:
+        env_name = args.env or cfg.default_environment()
+    cfg.environment(env_name)  # an unknown environment is a usage error, before the UI starts
+    embedded = EmbeddedSandbox(str(path)) if args.sandbox else None
+
+    async def opener() -> Platform:
+        state = await asyncio.to_thread(embedded.wait_ready) if embedded else None
+        return open_platform(cfg, env_name, read_only=args.read_only, sandbox=state)
+
+    settings = AppSettings(
+        config=str(path),
+        env=env_name,
+        read_only=args.read_only,
+        sandbox=args.sandbox,
+        platform_label=cfg.name,
+        environment_label=env_name,
+        open_platform=opener,
+    )
+    if embedded:
+        embedded.launch()
+    try:
+        result = make_app(settings).run()
+    finally:
+        if embedded:
+            embedded.stop()
+    return int(result or 0)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     from backends.config import ConfigError
 
@@ -147,8 +253,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             if args.config_command != "check":
                 raise UsageError("config needs an action: check (see 'bva config --help')")
             return cmd_config_check(args)
+        if args.command == "status":
+            return cmd_status(args)
         if args.command == "sandbox":
             return cmd_sandbox(args)
+        if args.command is None:
+            return cmd_tui(args)
         parser.print_help()
         return EXIT_USAGE
     except UsageError as exc:

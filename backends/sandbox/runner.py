@@ -103,10 +103,6 @@ class Sandbox:
                 )
         self.cluster.seed_objects()
         self._loop_task = asyncio.create_task(self.cluster.run())
-        self._runner = web.AppRunner(
-            self.api.app(), access_log=None, handle_signals=False, shutdown_timeout=0.5
-        )
-        await self._runner.setup()
         await self.start_api()
         self.service_urls = await self.endpoints.start()
         path = self.settings.kubeconfig or runtime_dir() / "sandbox-kubeconfig.yaml"
@@ -129,7 +125,11 @@ class Sandbox:
             )
 
     async def start_api(self) -> None:
-        assert self._runner is not None
+        if self._runner is None:
+            self._runner = web.AppRunner(
+                self.api.app(), access_log=None, handle_signals=False, shutdown_timeout=0.5
+            )
+            await self._runner.setup()
         self.api.stopping.clear()
         self._site = web.TCPSite(self._runner, "127.0.0.1", self.port, reuse_address=True)
         await self._site.start()
@@ -138,12 +138,13 @@ class Sandbox:
         self.api_url = f"http://127.0.0.1:{self.port}"
 
     async def stop_api(self) -> None:
-        """An API outage: listeners close and open watches and log streams end."""
+        """An API outage: the listener and every open connection (keep-alive, watches, log
+        streams) go away, as they would if the API server died."""
         self.api.stopping.set()
         self.cluster.store.close_watchers()
-        if self._site is not None:
-            await self._site.stop()
-            self._site = None
+        runner, self._runner, self._site = self._runner, None, None
+        if runner is not None:
+            await runner.cleanup()
 
     async def stop(self) -> None:
         await self.stop_api()
@@ -151,8 +152,6 @@ class Sandbox:
         if self._loop_task is not None:
             await self._loop_task
         await self.endpoints.stop()
-        if self._runner is not None:
-            await self._runner.cleanup()
         if self.settings.announce:
             remove_state(os.getpid())
 

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import socket
 import subprocess
 import threading
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from contextlib import aclosing
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 import pytest
 
@@ -107,6 +108,34 @@ async def watch_until(
 
 async def next_event(events: AsyncIterator[WatchEvent[T]], within: float = 15.0) -> WatchEvent[T]:
     return await asyncio.wait_for(anext(events), within)
+
+
+class Tap(Generic[T]):
+    """Consumes a watch in its own task, so a test can wait for events with a timeout
+    without cancelling (and thereby closing) the watch generator."""
+
+    def __init__(self, events: AsyncGenerator[WatchEvent[T], None]) -> None:
+        self._events = events
+        self._queue: asyncio.Queue[WatchEvent[T]] = asyncio.Queue()
+        self._task: asyncio.Task[None] | None = None
+
+    async def _run(self) -> None:
+        async for event in self._events:
+            self._queue.put_nowait(event)
+
+    async def __aenter__(self) -> Tap[T]:
+        self._task = asyncio.create_task(self._run())
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        assert self._task is not None
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+        await self._events.aclose()
+
+    async def next(self, within: float = 15.0) -> WatchEvent[T]:
+        return await asyncio.wait_for(self._queue.get(), within)
 
 
 async def container_of(kube: KubeAdapter, deployment: str) -> str:
@@ -396,30 +425,30 @@ async def test_watch_survives_the_api_going_away(
     sandbox: RunningSandbox, adapter: KubeAdapter
 ) -> None:
     deployment = deployments(sandbox)[AUTH]
-    host_port = sandbox.api_url.split("://", 1)[1]
-    async with aclosing(adapter.watch_workloads()) as events:
-        first = await next_event(events)
+    async with Tap(adapter.watch_workloads()) as events:
+        first = await events.next()
         assert first.kind == "RESYNC"
         started = time.time()
 
         sandbox.stop_api()
-        error = await next_event(events)
+        error = await events.next()
         assert error.kind == "ERROR", error
-        assert host_port in error.message and "\n" not in error.message
+        assert sandbox.api_url in error.message and "\n" not in error.message
         assert error.last_good is not None and error.last_good >= started - 1
         # Backoff keeps retrying, but the outage is reported once.
         with pytest.raises(TimeoutError):
-            await next_event(events, within=1.5)
+            await events.next(within=1.5)
 
         sandbox.start_api()
-        back = await next_event(events)
+        back = await events.next()
         assert back.kind == "RESYNC", back
         assert sorted(w.name for w in back.items) == sorted(deployments(sandbox).values())
 
         await adapter.scale(deployment, 2)
-        event = await next_event(events)
+        event = await events.next()
         assert event.kind == "MODIFIED" and event.obj is not None
         assert event.obj.name == deployment
+    assert not watch_threads()
 
 
 async def test_watch_relists_after_410_gone(sandbox: RunningSandbox, adapter: KubeAdapter) -> None:

@@ -17,6 +17,7 @@ import asyncio
 import json
 import threading
 import time
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -59,6 +60,8 @@ TABLE_LIST_CALLS = 5
 IDLE_WINDOW_S = 10.0
 SETTLE_S = 3.0
 ADAPTER_CALLS = 10
+PING_CALLS = 100
+PING_GAP_S = 0.03
 
 TABLE = Table()
 
@@ -146,6 +149,12 @@ def test_start_to_ready(tmp_path: Path) -> None:
         runs(starts),
     )
     TABLE.add("1. start (5 services)", "SIGTERM -> exit, median", secs(median(stops)), runs(stops))
+
+
+def test_idle_small(small_sandbox: RunningSandbox) -> None:
+    """For comparison with the scale run: the built-in platform's footprint when idle."""
+    time.sleep(SETTLE_S)
+    _idle_rows("1. start (5 services)", small_sandbox)
 
 
 # -- 2. rolling update ------------------------------------------------------------------
@@ -340,6 +349,37 @@ def test_watch_latency(small_sandbox: RunningSandbox) -> None:
 # -- 4. scale ---------------------------------------------------------------------------
 
 
+def _idle_rows(section: str, sb: RunningSandbox) -> None:
+    """RSS, CPU over an untouched window, the resourceVersion churn in it, and how long the
+    API takes to answer a trivial GET while the simulation ticks (event-loop stalls)."""
+    rss, hwm = rss_kib(sb.proc.pid)
+    TABLE.add(
+        section, "RSS after settle", f"{rss / 1024:.0f} MiB", f"peak (VmHWM) {hwm / 1024:.0f} MiB"
+    )
+    rv0 = int(sb.stats()["resourceVersion"])
+    cpu = idle_cpu_pct(sb.proc.pid, IDLE_WINDOW_S)
+    rv1 = int(sb.stats()["resourceVersion"])
+    TABLE.add(
+        section,
+        f"CPU while idle ({IDLE_WINDOW_S:.0f} s, no requests)",
+        f"{cpu:.1f} % of a core",
+        f"resourceVersion +{rv1 - rv0} during the window",
+    )
+    pings: list[float] = []
+    for _ in range(PING_CALLS):
+        t = time.perf_counter()
+        with urllib.request.urlopen(f"{sb.api_url}/version", timeout=10) as resp:
+            resp.read()
+        pings.append(time.perf_counter() - t)
+        time.sleep(PING_GAP_S)
+    TABLE.add(
+        section,
+        f"GET /version p50 / p99 / max of {PING_CALLS}",
+        f"{ms(percentile(pings, 50))} / {ms(percentile(pings, 99))} / {ms(max(pings))}",
+        f"one every {PING_GAP_S * 1000:.0f} ms: shows event-loop stalls",
+    )
+
+
 def _time_calls(fn: Any, n: int) -> tuple[list[float], int]:
     times: list[float] = []
     size = 0
@@ -362,12 +402,7 @@ def test_scale(scale_sandbox: ScaleRun) -> None:
         f"{run.all_ready_s - run.start_s:.2f} s after the ready line; {run.ready_polls} poll(s)",
     )
     time.sleep(SETTLE_S)
-    rss, hwm = rss_kib(sb.proc.pid)
-    TABLE.add(
-        section, "RSS after settle", f"{rss / 1024:.0f} MiB", f"peak (VmHWM) {hwm / 1024:.0f} MiB"
-    )
-    cpu = idle_cpu_pct(sb.proc.pid, IDLE_WINDOW_S)
-    TABLE.add(section, f"CPU while idle ({IDLE_WINDOW_S:.0f} s)", f"{cpu:.1f} % of a core")
+    _idle_rows(section, sb)
 
     kube = kube_client(sb.kubeconfig)
     ns = sb.namespace

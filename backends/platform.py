@@ -1,0 +1,95 @@
+"""One environment of a platform, wired: the adapters built from the platform file, and the
+read-only decision. Screens and headless commands receive this and nothing else."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from urllib.parse import urljoin
+
+from backends.config import EnvironmentConfig, PlatformConfig
+from backends.errors import SourceUnavailable
+from backends.health import HealthProber
+from backends.kube import KubeAdapter
+from backends.sandbox_state import SandboxState, read_state
+
+NO_SANDBOX = (
+    "no sandbox is running: start one with 'bva sandbox' in another terminal, "
+    "or run 'bva --sandbox'"
+)
+
+
+@dataclass
+class Platform:
+    config: PlatformConfig
+    env_name: str
+    env: EnvironmentConfig
+    read_only: bool
+    kube: KubeAdapter
+    health: HealthProber
+    service_urls: dict[str, str] = field(default_factory=dict)
+    kube_target: str = ""
+
+    @property
+    def name(self) -> str:
+        return self.config.name
+
+    @property
+    def production(self) -> bool:
+        return self.env.production
+
+    def services(self) -> list[tuple[str, str]]:
+        """(service, deployment) in the platform file's order."""
+        return [(s.name, s.deployment_name) for s in self.config.services]
+
+    def health_targets(self) -> list[tuple[str, list[str]]]:
+        targets = []
+        for svc in self.config.services:
+            base = self.service_urls.get(svc.name, "")
+            urls = [h if "://" in h else urljoin(base.rstrip("/") + "/", h.lstrip("/"))
+                    for h in svc.health]
+            targets.append((svc.name, urls))
+        return targets
+
+    async def aclose(self) -> None:
+        await self.health.aclose()
+        await self.kube.close()
+
+
+def open_platform(
+    cfg: PlatformConfig,
+    env_name: str | None = None,
+    *,
+    read_only: bool = False,
+    sandbox: SandboxState | None = None,
+    probe_timeout: float = 2.0,
+) -> Platform:
+    """Build the adapters for one environment; raises ConfigError or SourceUnavailable."""
+    name = env_name or cfg.default_environment()
+    env = cfg.environment(name)
+    ro = read_only or env.read_only
+    services = [(s.name, s.deployment_name) for s in cfg.services]
+    if env.sandbox:
+        state = sandbox or read_state()
+        if state is None:
+            raise SourceUnavailable(NO_SANDBOX)
+        kube = KubeAdapter(namespace=state.namespace, kubeconfig=state.kubeconfig,
+                           read_only=ro, services=services)
+        urls = dict(state.services)
+        target = state.api_url
+    else:
+        kubeconfig = env.kubeconfig_path
+        kube = KubeAdapter(namespace=env.namespace,
+                           kubeconfig=str(kubeconfig) if kubeconfig else None,
+                           context=env.context, read_only=ro, services=services)
+        urls = {s.name: env.base_url(s) for s in cfg.services}
+        target = env.context or "current kube context"
+    return Platform(
+        config=cfg,
+        env_name=name,
+        env=env,
+        read_only=ro,
+        kube=kube,
+        health=HealthProber(timeout=probe_timeout),
+        service_urls=urls,
+        kube_target=target,
+    )

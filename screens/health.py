@@ -1,0 +1,411 @@
+"""The Health screen: every service's health, pods, version and rollout at a glance, live,
+with the selected service's pods, Actuator components and events below."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Vertical
+from textual.screen import Screen
+from textual.timer import Timer
+from textual.widgets import DataTable, Footer, Input, Static, TabbedContent, TabPane
+
+from backends.errors import BvaError
+from backends.health_models import ProbeStatus
+from backends.models import KubeEvent, Pod
+from backends.monitor import HealthMonitor, HealthPicture, ServiceRow
+from backends.sanitize import sanitize_text
+from widgets.alerts_strip import AlertsStrip
+from widgets.app_header import AppHeader
+from widgets.badges import age_text, health_badge, rollout_badge, sparkline
+
+if TYPE_CHECKING:
+    from tui.app import BvaApp
+
+COLUMNS = (
+    ("service", "SERVICE"),
+    ("health", "HEALTH"),
+    ("pods", "PODS"),
+    ("image", "IMAGE"),
+    ("rollout", "ROLLOUT"),
+    ("latency", "LATENCY"),
+    ("trend", "TREND"),
+    ("age", "AGE"),
+)
+SORTS = ("order", "name", "health", "latency", "rollout")
+DETAIL_REFRESH_S = 5.0
+
+
+class HealthScreen(Screen[None]):
+    CSS_PATH = "health.tcss"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("slash", "filter", "Filter", id="health.filter"),
+        Binding("s", "cycle_sort", "Sort", id="health.sort"),
+        Binding("S", "reverse_sort", "Reverse sort", show=False, id="health.reverse"),
+        Binding("r", "refresh", "Refresh", id="health.refresh"),
+        Binding("enter", "toggle_detail", "Detail", id="health.detail"),
+        Binding("p", "detail_tab('pods')", "Pods", show=False, id="health.pods"),
+        Binding("c", "detail_tab('components')", "Components", show=False,
+                id="health.components"),
+        Binding("e", "detail_tab('events')", "Events", show=False, id="health.events"),
+        Binding("escape", "clear_filter", "Clear filter", show=False, id="health.clear"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._monitor: HealthMonitor | None = None
+        self._rows: dict[str, ServiceRow] = {}
+        self._cells: dict[str, tuple[Any, ...]] = {}
+        self._order: dict[str, int] = {}
+        self._filter = ""
+        self._sort = "order"
+        self._reverse = False
+        self._drawn_version = -1
+        self._selected: str | None = None
+        self._probe_timer: Timer | None = None
+        self._active = True
+        self.probe_count = 0  # sweeps done; tests read it to prove polling stops when hidden
+        self._picture: HealthPicture | None = None
+
+    @property
+    def bva(self) -> BvaApp:
+        from tui.app import BvaApp
+
+        assert isinstance(self.app, BvaApp)
+        return self.app
+
+    def compose(self) -> ComposeResult:
+        yield AppHeader()
+        yield AlertsStrip("… waiting for data", id="alerts")
+        yield Input(placeholder="filter services…  (enter to keep, esc to clear)", id="filter")
+        table: DataTable[Any] = DataTable(id="services", cursor_type="row")
+        for key, label in COLUMNS:
+            table.add_column(label, key=key)
+        yield table
+        with Vertical(id="detail"):
+            yield Static("", id="detail-title")
+            with TabbedContent(id="detail-tabs", initial="pods"):
+                with TabPane("Pods", id="pods"):
+                    yield DataTable(id="pods-table", cursor_type="row")
+                with TabPane("Components", id="components"):
+                    yield DataTable(id="components-table", cursor_type="row")
+                with TabPane("Events", id="events"):
+                    yield DataTable(id="events-table", cursor_type="row")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        header = self.query_one(AppHeader)
+        header.platform = self.bva.platform_label
+        header.environment = self.bva.environment_label
+        header.read_only = self.bva.settings.read_only
+        self.query_one("#filter", Input).display = False
+        pods: DataTable[Any] = self.query_one("#pods-table", DataTable)
+        for key, label in (("pod", "POD"), ("status", "STATUS"), ("ready", "READY"),
+                           ("restarts", "RESTARTS"), ("age", "AGE"), ("track", "TRACK"),
+                           ("node", "NODE")):
+            pods.add_column(label, key=key)
+        comps: DataTable[Any] = self.query_one("#components-table", DataTable)
+        for key, label in (("name", "COMPONENT"), ("status", "STATUS"), ("details", "DETAILS")):
+            comps.add_column(label, key=key)
+        events: DataTable[Any] = self.query_one("#events-table", DataTable)
+        for key, label in (("age", "AGE"), ("type", "TYPE"), ("reason", "REASON"),
+                           ("object", "OBJECT"), ("message", "MESSAGE")):
+            events.add_column(label, key=key)
+        self.query_one("#services", DataTable).focus()
+        self.set_interval(0.25, self._redraw_if_changed)
+        self.set_interval(1.0, self._redraw)
+        self._start()
+
+    @work(exclusive=True, group="health-start")
+    async def _start(self) -> None:
+        header = self.query_one(AppHeader)
+        try:
+            platform = await self.bva.platform()
+        except BvaError as exc:
+            header.connected = False
+            header.connection = sanitize_text(str(exc), 80)
+            self.query_one(AlertsStrip).update(Text(f"✖ {sanitize_text(str(exc))}",
+                                                    style="bold red"))
+            return
+        header.platform = platform.name
+        header.environment = platform.env_name
+        header.production = platform.production
+        header.read_only = platform.read_only
+        self._monitor = HealthMonitor(platform.name, platform.env_name, platform.services(),
+                                      platform.config.thresholds)
+        self._order = {name: i for i, (name, _) in enumerate(platform.services())}
+        self._watch_workloads()
+        self._probe()
+
+    # -- data sources -----------------------------------------------------------------------
+    @work(exclusive=True, group="health-watch")
+    async def _watch_workloads(self) -> None:
+        platform = await self.bva.platform()
+        async for event in platform.kube.watch_workloads():
+            if self._monitor is not None:
+                self._monitor.apply_workloads(event, self.bva.clock())
+
+    @work(exclusive=True, group="health-probe")
+    async def _probe(self) -> None:
+        platform = await self.bva.platform()
+        results = await platform.health.sweep(platform.health_targets())
+        self.probe_count += 1
+        if self._monitor is not None:
+            self._monitor.apply_health(results, self.bva.clock())
+        # Re-arm only after the sweep finished, and only while the screen is shown.
+        if self._active:
+            self._probe_timer = self.set_timer(self.bva.settings.poll_interval, self._probe)
+
+    def on_screen_suspend(self) -> None:
+        self._active = False
+        if self._probe_timer is not None:
+            self._probe_timer.stop()
+            self._probe_timer = None
+
+    def on_screen_resume(self) -> None:
+        if not self._active:
+            self._active = True
+            if self._monitor is not None:
+                self._probe()
+
+    # -- drawing ----------------------------------------------------------------------------
+    def _redraw_if_changed(self) -> None:
+        if self._monitor is not None and self._monitor.version != self._drawn_version:
+            self._redraw()
+
+    def _redraw(self) -> None:
+        if self._monitor is None:
+            return
+        self._drawn_version = self._monitor.version
+        now = self.bva.clock()
+        picture = self._monitor.picture(now)
+        self._picture = picture
+        self._rows = {r.service: r for r in picture.rows}
+        self._draw_header(picture, now)
+        self.query_one(AlertsStrip).show(picture.alerts)
+        self._draw_table(picture, now)
+        self._draw_detail_title()
+
+    def _draw_header(self, picture: HealthPicture, now: float) -> None:
+        header = self.query_one(AppHeader)
+        down = [s for s in picture.sources if not s.ok]
+        if down:
+            src = down[0]
+            age = f", data {age_text(now - src.last_good)} old" if src.last_good else ""
+            header.connected = False
+            header.connection = f"{src.name} unreachable{age}"
+        else:
+            header.connected = True
+            header.connection = f"live · {self.bva.kube_target}"
+
+    def _cells_for(self, r: ServiceRow, now: float) -> tuple[Any, ...]:
+        pods = f"{r.ready}/{r.desired}"
+        if r.canary_desired is not None:
+            pods += f"+{r.canary_ready}c"
+        image = f"{sanitize_text(r.image_tag, 14)} r{r.revision}" if r.revision else "—"
+        latency = f"{r.latency_ms:.0f}ms" if r.latency_ms is not None else "—"
+        age = age_text(now - r.last_good) if r.last_good else "—"
+        return (r.service, health_badge(r.health), pods, image,
+                rollout_badge(r.rollout, r.rollout_text), latency,
+                sparkline(r.latency_history), age)
+
+    def _visible(self, r: ServiceRow) -> bool:
+        return not self._filter or self._filter.lower() in r.service.lower()
+
+    def _draw_table(self, picture: HealthPicture, now: float) -> None:
+        table: DataTable[Any] = self.query_one("#services", DataTable)
+        wanted = [r for r in picture.rows if self._visible(r)]
+        keys = {r.service for r in wanted}
+        changed_order = False
+        with self.app.batch_update():
+            for key in [k for k in self._cells if k not in keys]:
+                table.remove_row(key)
+                del self._cells[key]
+            for r in wanted:
+                cells = self._cells_for(r, now)
+                old = self._cells.get(r.service)
+                if old is None:
+                    table.add_row(*cells, key=r.service)
+                    changed_order = True
+                else:
+                    for (col, _), new, prev in zip(COLUMNS, cells, old, strict=True):
+                        if new != prev:
+                            table.update_cell(r.service, col, new)
+                            changed_order = changed_order or col in ("health", "latency",
+                                                                     "rollout")
+                self._cells[r.service] = cells
+            if changed_order:
+                self._apply_sort(table)
+        if self._selected is None and table.row_count:
+            self._select_row(table)
+
+    def _sort_key(self, service: str) -> Any:
+        r = self._rows.get(service)
+        if r is None:
+            return (0,)
+        if self._sort == "name":
+            return r.service
+        if self._sort == "health":
+            return (r.health.severity, not r.rollout_failed, r.service)
+        if self._sort == "latency":
+            return -(r.latency_ms or -1.0)
+        if self._sort == "rollout":
+            return (r.rollout.state.value if r.rollout else "~", r.service)
+        return self._order.get(service, 0)
+
+    def _apply_sort(self, table: DataTable[Any]) -> None:
+        table.sort("service", key=self._sort_key, reverse=self._reverse)
+
+    def _select_row(self, table: DataTable[Any]) -> None:
+        if not table.row_count:
+            return
+        row_key, _ = table.coordinate_to_cell_key(table.cursor_coordinate)
+        self._set_selected(str(row_key.value))
+
+    def _set_selected(self, service: str) -> None:
+        if service != self._selected:
+            self._selected = service
+            self._draw_detail_title()
+            self._load_detail(service)
+
+    def _draw_detail_title(self) -> None:
+        title = self.query_one("#detail-title", Static)
+        r = self._rows.get(self._selected or "")
+        if r is None:
+            title.update("")
+            return
+        text = Text(f" {r.service} ", style="bold reverse")
+        text.append(" ")
+        text.append_text(health_badge(r.health))
+        if r.health_detail:
+            text.append(f" — {sanitize_text(r.health_detail, 70)}", style="red")
+        if r.rollout is not None and not r.rollout.done:
+            text.append(f"  {sanitize_text(r.rollout.message, 90)}", style="dim")
+        title.update(text)
+        self._draw_components(r)
+
+    def _draw_components(self, r: ServiceRow) -> None:
+        table: DataTable[Any] = self.query_one("#components-table", DataTable)
+        table.clear()
+        for comp in r.components:
+            details = ", ".join(f"{k}={v}" for k, v in comp.details)
+            status = ProbeStatus(comp.status) if comp.status in ProbeStatus.__members__ \
+                else ProbeStatus.UNKNOWN
+            table.add_row(sanitize_text(comp.name, 30), health_badge(status),
+                          sanitize_text(details, 120))
+        for probe in r.probes:
+            if probe.status is not ProbeStatus.UP:
+                table.add_row(sanitize_text(probe.url, 50), health_badge(probe.status),
+                              sanitize_text(probe.detail, 120))
+
+    @work(exclusive=True, group="health-detail")
+    async def _load_detail(self, service: str) -> None:
+        platform = await self.bva.platform()
+        deployment = dict(platform.services()).get(service, service)
+        while self._selected == service:
+            try:
+                pods = await platform.kube.list_pods(service)
+                batches = await asyncio.gather(
+                    platform.kube.events("Deployment", deployment, 20),
+                    *(platform.kube.events("Pod", p.name, 10) for p in pods[:10]),
+                    return_exceptions=True,
+                )
+            except BvaError as exc:
+                self.query_one("#detail-title", Static).update(
+                    Text(f" {service}: {sanitize_text(str(exc), 100)}", style="red"))
+            else:
+                events = [e for b in batches if isinstance(b, list) for e in b]
+                self._draw_pods(pods)
+                self._draw_events(events)
+            await asyncio.sleep(DETAIL_REFRESH_S)
+
+    def _draw_pods(self, pods: list[Pod]) -> None:
+        table: DataTable[Any] = self.query_one("#pods-table", DataTable)
+        now = self.bva.clock()
+        table.clear()
+        for p in sorted(pods, key=lambda p: (p.track, p.name)):
+            bad = not p.is_ready or p.status not in ("Running",)
+            status = Text(("✖ " if bad else "✔ ") + sanitize_text(p.status, 24),
+                          style="red" if bad else "green")
+            restarts = str(p.restarts)
+            if p.last_termination_reason:
+                restarts += f" ({sanitize_text(p.last_termination_reason, 12)})"
+            table.add_row(sanitize_text(p.name, 48), status, p.ready, restarts,
+                          age_text(now - p.created) if p.created else "—", p.track,
+                          sanitize_text(p.node or "—", 20), key=p.name)
+
+    def _draw_events(self, events: list[KubeEvent]) -> None:
+        table: DataTable[Any] = self.query_one("#events-table", DataTable)
+        now = self.bva.clock()
+        table.clear()
+        events.sort(key=lambda e: e.last_timestamp or 0.0, reverse=True)
+        for e in events[:50]:
+            kind = Text(e.type, style="bold red" if e.type == "Warning" else "")
+            table.add_row(age_text(now - e.last_timestamp) if e.last_timestamp else "—", kind,
+                          sanitize_text(e.reason, 24),
+                          sanitize_text(f"{e.object_kind.lower()}/{e.object_name}", 48),
+                          sanitize_text(e.message, 200))
+
+    # -- actions ----------------------------------------------------------------------------
+    @on(DataTable.RowHighlighted, "#services")
+    def _highlighted(self, event: DataTable.RowHighlighted) -> None:
+        if event.row_key.value is not None:
+            self._set_selected(str(event.row_key.value))
+
+    def action_filter(self) -> None:
+        box = self.query_one("#filter", Input)
+        box.display = True
+        box.focus()
+
+    @on(Input.Changed, "#filter")
+    def _filter_changed(self, event: Input.Changed) -> None:
+        self._filter = event.value.strip()
+        self._redraw()
+
+    @on(Input.Submitted, "#filter")
+    def _filter_done(self) -> None:
+        box = self.query_one("#filter", Input)
+        box.display = bool(self._filter)
+        self.query_one("#services", DataTable).focus()
+
+    def action_clear_filter(self) -> None:
+        box = self.query_one("#filter", Input)
+        if self._filter or box.display:
+            box.value = ""
+            self._filter = ""
+            box.display = False
+            self.query_one("#services", DataTable).focus()
+            self._redraw()
+
+    def action_cycle_sort(self) -> None:
+        self._sort = SORTS[(SORTS.index(self._sort) + 1) % len(SORTS)]
+        self._apply_sort(self.query_one("#services", DataTable))
+        self.notify(f"sorted by {self._sort}{' (reversed)' if self._reverse else ''}",
+                    timeout=2)
+
+    def action_reverse_sort(self) -> None:
+        self._reverse = not self._reverse
+        self._apply_sort(self.query_one("#services", DataTable))
+
+    def action_refresh(self) -> None:
+        if self._monitor is not None:
+            if self._probe_timer is not None:
+                self._probe_timer.stop()
+            self._probe()
+
+    def action_toggle_detail(self) -> None:
+        detail = self.query_one("#detail")
+        detail.toggle_class("-maximized")
+        self.query_one("#services").set_class(detail.has_class("-maximized"), "-collapsed")
+
+    def action_detail_tab(self, tab: str) -> None:
+        self.query_one("#detail-tabs", TabbedContent).active = tab
+
+    @property
+    def picture(self) -> HealthPicture | None:
+        return self._picture

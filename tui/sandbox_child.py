@@ -1,0 +1,88 @@
+"""`--sandbox`: the embedded sandbox in a child process, so the simulated cluster never
+competes with the UI's event loop, torn down with its parent whatever way the parent ends."""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from backends.sandbox_state import SandboxState
+
+PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    # Linux: the kernel sends SIGTERM to the child if the parent dies, even by SIGKILL.
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+class EmbeddedSandbox:
+    def __init__(self, config: str | None = None, *, speed: float = 1.0) -> None:
+        self._config = config
+        self._speed = speed
+        # A private runtime dir: an embedded sandbox never collides with `bva sandbox`.
+        self._dir = Path(tempfile.mkdtemp(prefix="bva-embedded-"))
+        self._proc: subprocess.Popen[bytes] | None = None
+        self.log = self._dir / "sandbox.log"
+
+    def start(self, timeout: float = 30.0) -> SandboxState:
+        self.launch()
+        return self.wait_ready(timeout)
+
+    def launch(self) -> None:
+        """Start the child without waiting, so the UI can draw its first frame meanwhile."""
+        cmd = [sys.executable, "-m", "tui"]
+        if self._config:
+            cmd += ["--config", self._config]
+        cmd += ["sandbox", "--kubeconfig", str(self._dir / "kubeconfig"),
+                "--speed", str(self._speed)]
+        env = {**os.environ, "BVA_RUNTIME_DIR": str(self._dir)}
+        with open(self.log, "wb") as log:
+            self._proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT,
+                                          stdin=subprocess.DEVNULL, env=env,
+                                          preexec_fn=_die_with_parent)
+
+    def wait_ready(self, timeout: float = 30.0) -> SandboxState:
+        assert self._proc is not None, "launch() first"
+        state_file = self._dir / "sandbox.json"
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self._proc.poll() is not None:
+                tail = self.log.read_text(errors="replace").strip().splitlines()[-1:]
+                raise RuntimeError("the embedded sandbox exited: " + " ".join(tail))
+            if state_file.exists():
+                import json
+
+                try:
+                    return SandboxState(**json.loads(state_file.read_text()))
+                except ValueError:
+                    pass
+            time.sleep(0.05)
+        self.stop()
+        raise RuntimeError(f"the embedded sandbox did not start within {timeout:.0f}s")
+
+    def stop(self) -> None:
+        proc, self._proc = self._proc, None
+        if proc is not None and proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(5)
+        shutil.rmtree(self._dir, ignore_errors=True)
+
+    def __enter__(self) -> EmbeddedSandbox:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.stop()
