@@ -17,6 +17,7 @@ from backends.models import RolloutState, RolloutStatus, WatchEvent, Workload
 from backends.rollout_rules import rollout_status
 
 LATENCY_HISTORY = 30
+REASON_WORDS = {"ProgressDeadlineExceeded": "deadline exceeded"}
 
 
 class AlertLevel(enum.StrEnum):
@@ -117,7 +118,8 @@ def rollout_text(status: RolloutStatus | None, w: Workload | None) -> str:
         return "Paused"
     if status.state is RolloutState.FAILED:
         cond = w.condition("Progressing")
-        return f"Failed: {cond.reason if cond else 'unknown'}"
+        reason = cond.reason if cond else "unknown"
+        return f"Failed: {REASON_WORDS.get(reason, reason)}"
     return f"Progressing {status.updated}/{status.desired}"
 
 
@@ -260,7 +262,7 @@ class HealthMonitor:
                 ))
             if r.rollout_failed:
                 alerts.append(Alert(AlertLevel.CRITICAL, r.service,
-                                    f"{r.service} rollout failed: {r.rollout_text[8:]}", None))
+                                    f"{r.service} rollout failed: {r.rollout.message if r.rollout else ''}", None))
             stuck = self._stuck_since.get(r.service)
             if r.rollout is not None and stuck is not None and now - stuck >= t.service_down_s:
                 alerts.append(Alert(AlertLevel.WARNING, r.service,

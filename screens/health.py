@@ -34,9 +34,18 @@ COLUMNS = (
     ("image", "IMAGE"),
     ("rollout", "ROLLOUT"),
     ("latency", "LATENCY"),
-    ("trend", "TREND"),
     ("age", "AGE"),
 )
+# Fixed widths per terminal size (cell padding 1 on each side comes on top), so columns do
+# not jitter as values change and everything fits at 80 columns.
+WIDTHS = {
+    "narrow": (17, 9, 6, 8, 13, 10, 3),
+    "wide": (22, 11, 9, 16, 24, 16, 5),
+}
+SPARK_WIDTH = {"narrow": 3, "wide": 12}
+_POD_BASE = (("pod", "POD"), ("status", "STATUS"), ("ready", "READY"), ("restarts", "RESTARTS"),
+             ("age", "AGE"), ("track", "TRACK"))
+POD_COLUMNS = {"narrow": _POD_BASE, "wide": (*_POD_BASE, ("node", "NODE"))}
 SORTS = ("order", "name", "health", "latency", "rollout")
 DETAIL_REFRESH_S = 5.0
 
@@ -48,7 +57,8 @@ class HealthScreen(Screen[None]):
         Binding("s", "cycle_sort", "Sort", id="health.sort"),
         Binding("S", "reverse_sort", "Reverse sort", show=False, id="health.reverse"),
         Binding("r", "refresh", "Refresh", id="health.refresh"),
-        Binding("enter", "toggle_detail", "Detail", id="health.detail"),
+        # Priority: the table would otherwise take enter as "select row" and keep it.
+        Binding("enter", "toggle_detail", "Detail", id="health.detail", priority=True),
         Binding("p", "detail_tab('pods')", "Pods", show=False, id="health.pods"),
         Binding("c", "detail_tab('components')", "Components", show=False,
                 id="health.components"),
@@ -71,6 +81,8 @@ class HealthScreen(Screen[None]):
         self._active = True
         self.probe_count = 0  # sweeps done; tests read it to prove polling stops when hidden
         self._picture: HealthPicture | None = None
+        self._layout = ""
+        self._pods_shown: list[Pod] = []
 
     @property
     def bva(self) -> BvaApp:
@@ -83,10 +95,7 @@ class HealthScreen(Screen[None]):
         yield AppHeader()
         yield AlertsStrip("… waiting for data", id="alerts")
         yield Input(placeholder="filter services…  (enter to keep, esc to clear)", id="filter")
-        table: DataTable[Any] = DataTable(id="services", cursor_type="row")
-        for key, label in COLUMNS:
-            table.add_column(label, key=key)
-        yield table
+        yield DataTable(id="services", cursor_type="row")
         with Vertical(id="detail"):
             yield Static("", id="detail-title")
             with TabbedContent(id="detail-tabs", initial="pods"):
@@ -104,11 +113,6 @@ class HealthScreen(Screen[None]):
         header.environment = self.bva.environment_label
         header.read_only = self.bva.settings.read_only
         self.query_one("#filter", Input).display = False
-        pods: DataTable[Any] = self.query_one("#pods-table", DataTable)
-        for key, label in (("pod", "POD"), ("status", "STATUS"), ("ready", "READY"),
-                           ("restarts", "RESTARTS"), ("age", "AGE"), ("track", "TRACK"),
-                           ("node", "NODE")):
-            pods.add_column(label, key=key)
         comps: DataTable[Any] = self.query_one("#components-table", DataTable)
         for key, label in (("name", "COMPONENT"), ("status", "STATUS"), ("details", "DETAILS")):
             comps.add_column(label, key=key)
@@ -116,6 +120,7 @@ class HealthScreen(Screen[None]):
         for key, label in (("age", "AGE"), ("type", "TYPE"), ("reason", "REASON"),
                            ("object", "OBJECT"), ("message", "MESSAGE")):
             events.add_column(label, key=key)
+        self._apply_layout(self.size.width)
         self.query_one("#services", DataTable).focus()
         self.set_interval(0.25, self._redraw_if_changed)
         self.set_interval(1.0, self._redraw)
@@ -203,16 +208,37 @@ class HealthScreen(Screen[None]):
             header.connected = True
             header.connection = f"live · {self.bva.kube_target}"
 
+    def on_resize(self) -> None:
+        self._apply_layout(self.size.width)
+
+    def _apply_layout(self, width: int) -> None:
+        layout = "wide" if width >= 110 else "narrow"
+        if layout == self._layout:
+            return
+        # Only a change of terminal size rebuilds the columns; data updates go cell by cell.
+        self._layout = layout
+        table: DataTable[Any] = self.query_one("#services", DataTable)
+        table.clear(columns=True)
+        for (key, label), width_ in zip(COLUMNS, WIDTHS[layout], strict=True):
+            table.add_column(label, width=width_, key=key)
+        pods: DataTable[Any] = self.query_one("#pods-table", DataTable)
+        pods.clear(columns=True)
+        for key, label in POD_COLUMNS[layout]:
+            pods.add_column(label, key=key)
+        self._draw_pods(list(self._pods_shown))
+        self._cells.clear()
+        self._redraw()
+
     def _cells_for(self, r: ServiceRow, now: float) -> tuple[Any, ...]:
         pods = f"{r.ready}/{r.desired}"
         if r.canary_desired is not None:
             pods += f"+{r.canary_ready}c"
         image = f"{sanitize_text(r.image_tag, 14)} r{r.revision}" if r.revision else "—"
-        latency = f"{r.latency_ms:.0f}ms" if r.latency_ms is not None else "—"
+        latency = f"{r.latency_ms:>4.0f}ms" if r.latency_ms is not None else "   —"
+        trend = sparkline(r.latency_history, SPARK_WIDTH[self._layout or "narrow"])
         age = age_text(now - r.last_good) if r.last_good else "—"
         return (r.service, health_badge(r.health), pods, image,
-                rollout_badge(r.rollout, r.rollout_text), latency,
-                sparkline(r.latency_history), age)
+                rollout_badge(r.rollout, r.rollout_text), f"{latency} {trend}", age)
 
     def _visible(self, r: ServiceRow) -> bool:
         return not self._filter or self._filter.lower() in r.service.lower()
@@ -285,7 +311,7 @@ class HealthScreen(Screen[None]):
         if r.health_detail:
             text.append(f" — {sanitize_text(r.health_detail, 70)}", style="red")
         if r.rollout is not None and not r.rollout.done:
-            text.append(f"  {sanitize_text(r.rollout.message, 90)}", style="dim")
+            text.append(f"  {sanitize_text(r.rollout.message, 90)}")
         title.update(text)
         self._draw_components(r)
 
@@ -327,7 +353,9 @@ class HealthScreen(Screen[None]):
     def _draw_pods(self, pods: list[Pod]) -> None:
         table: DataTable[Any] = self.query_one("#pods-table", DataTable)
         now = self.bva.clock()
+        self._pods_shown = pods
         table.clear()
+        wide = self._layout == "wide"
         for p in sorted(pods, key=lambda p: (p.track, p.name)):
             bad = not p.is_ready or p.status not in ("Running",)
             status = Text(("✖ " if bad else "✔ ") + sanitize_text(p.status, 24),
@@ -335,9 +363,13 @@ class HealthScreen(Screen[None]):
             restarts = str(p.restarts)
             if p.last_termination_reason:
                 restarts += f" ({sanitize_text(p.last_termination_reason, 12)})"
-            table.add_row(sanitize_text(p.name, 48), status, p.ready, restarts,
-                          age_text(now - p.created) if p.created else "—", p.track,
-                          sanitize_text(p.node or "—", 20), key=p.name)
+            # The service is in the title above; the pod's own suffix is what tells them apart.
+            name = p.name if wide else p.name.removeprefix(f"{p.service}-")
+            cells = [sanitize_text(name, 48), status, p.ready, restarts,
+                     age_text(now - p.created) if p.created else "—", p.track]
+            if wide:
+                cells.append(sanitize_text(p.node or "—", 20))
+            table.add_row(*cells, key=p.name)
 
     def _draw_events(self, events: list[KubeEvent]) -> None:
         table: DataTable[Any] = self.query_one("#events-table", DataTable)
@@ -356,6 +388,11 @@ class HealthScreen(Screen[None]):
     def _highlighted(self, event: DataTable.RowHighlighted) -> None:
         if event.row_key.value is not None:
             self._set_selected(str(event.row_key.value))
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "toggle_detail" and isinstance(self.focused, Input):
+            return False  # enter belongs to the filter box while it is being typed in
+        return True
 
     def action_filter(self) -> None:
         box = self.query_one("#filter", Input)

@@ -49,6 +49,10 @@ class HelpScreen(ModalScreen[None]):
         super().__init__()
         self._sections = sections
 
+    @property
+    def sections(self) -> list[tuple[str, list[tuple[str, str]]]]:
+        return self._sections
+
     def compose(self) -> ComposeResult:
         table = Table.grid(padding=(0, 2))
         table.add_column(style="bold", no_wrap=True)

@@ -35,17 +35,19 @@ class AppHeader(Widget):
         text.append(f" {self.platform} ", style="bold")
         text.append("· ")
         if self.production:
-            text.append(f"⚠ PRODUCTION: {self.environment} ", style="bold reverse red")
+            label = "PRODUCTION" if self.environment.lower() == "production" else (
+                f"PRODUCTION ({self.environment})")
+            text.append(f" ⚠ {label} ", style="bold reverse red")
         else:
-            text.append(f"{self.environment} ", style="bold")
-        text.append("· ")
+            text.append(f"{self.environment}", style="bold")
+        if self.read_only:
+            text.append(" ")
+            text.append(" READ-ONLY ", style="bold reverse yellow")
+        text.append(" · ")
         if self.connected is None:
             text.append(f"… {self.connection}", style="yellow")
         elif self.connected:
             text.append(f"● {self.connection}", style="green")
         else:
             text.append(f"✖ {self.connection}", style="bold red")
-        if self.read_only:
-            text.append("  ")
-            text.append(" READ-ONLY ", style="bold reverse yellow")
         return text

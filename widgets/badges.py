@@ -34,7 +34,7 @@ def health_badge(status: ProbeStatus) -> Text:
 def rollout_badge(status: RolloutStatus | None, text: str) -> Text:
     if status is None:
         return Text(text, style="dim")
-    prefix = {"complete": "✔ ", "failed": "✖ ", "paused": "⏸ "}.get(status.state.value, "↻ ")
+    prefix = {"complete": "✔ ", "failed": "✖ ", "paused": "‖ "}.get(status.state.value, "↻ ")
     return Text(prefix + text, style=_ROLLOUT[status.state])
 
 

@@ -77,6 +77,9 @@ class Cluster:
         self._dirty_rs: set[tuple[str, str]] = set()
         self._dirty_deploy: set[tuple[str, str]] = set()
         self._by_app: dict[str, set[str]] = {}
+        self._by_service = {s.name: s for s in self.services}
+        # PodViews are rebuilt only when the pod changed: the traffic tick asks every 250 ms.
+        self._views: dict[str, tuple[str, PodView]] = {}
         self._wake = asyncio.Event()
         self._stopped = False
         self.store.add_listener(self._on_change)
@@ -125,6 +128,7 @@ class Cluster:
             return
         if change.type == "DELETED":
             self._by_app.get(app, set()).discard(meta["name"])
+            self._views.pop(meta["name"], None)
         else:
             self._by_app.setdefault(app, set()).add(meta["name"])
 
@@ -177,34 +181,39 @@ class Cluster:
     # -- ClusterView ------------------------------------------------------------------
     def pods_for_service(self, service: str) -> list[PodView]:
         out = []
-        by_service = {s.name: s for s in self.services}
-        svc = by_service.get(service)
         for name in sorted(self._by_app.get(service, ())):
             pod = self.store.get("pods", self.namespace, name)
             if pod is None:
                 continue
-            containers = pod["spec"].get("containers") or []
-            main = next(
-                (c for c in containers if svc and c.get("name") == svc.container),
-                containers[0] if containers else {},
-            )
-            statuses = pod.get("status", {}).get("containerStatuses") or []
-            running = [cs for cs in statuses if "running" in (cs.get("state") or {})]
-            started = running[0]["state"]["running"]["startedAt"] if running else None
-            out.append(
-                PodView(
-                    name=name,
-                    service=service,
-                    container=str(main.get("name", "")),
-                    track=(pod["metadata"].get("labels") or {}).get("track", "stable"),
-                    image=str(main.get("image", "")),
-                    behaviour=behaviour_for_image(str(main.get("image", ""))),
-                    ready=pod_ready(pod) and not pod["metadata"].get("deletionTimestamp"),
-                    running=bool(running),
-                    started_at=_ts(started) if started else 0.0,
-                )
-            )
+            rv = pod["metadata"]["resourceVersion"]
+            cached = self._views.get(name)
+            if cached is None or cached[0] != rv:
+                cached = (rv, self._view(service, pod))
+                self._views[name] = cached
+            out.append(cached[1])
         return out
+
+    def _view(self, service: str, pod: Obj) -> PodView:
+        svc = self._by_service.get(service)
+        containers = pod["spec"].get("containers") or []
+        main = next(
+            (c for c in containers if svc and c.get("name") == svc.container),
+            containers[0] if containers else {},
+        )
+        statuses = pod.get("status", {}).get("containerStatuses") or []
+        running = [cs for cs in statuses if "running" in (cs.get("state") or {})]
+        started = running[0]["state"]["running"]["startedAt"] if running else None
+        return PodView(
+            name=pod["metadata"]["name"],
+            service=service,
+            container=str(main.get("name", "")),
+            track=(pod["metadata"].get("labels") or {}).get("track", "stable"),
+            image=str(main.get("image", "")),
+            behaviour=behaviour_for_image(str(main.get("image", ""))),
+            ready=pod_ready(pod) and not pod["metadata"].get("deletionTimestamp"),
+            running=bool(running),
+            started_at=_ts(started) if started else 0.0,
+        )
 
     # -- initial state ----------------------------------------------------------------
     def seed_objects(self) -> None:

@@ -20,6 +20,7 @@ class EventRecorder:
         self._store = store
         self._clock = clock
         self._keys: dict[tuple[str, str, str, str, str], str] = {}
+        self._key_of: dict[str, tuple[str, str, str, str, str]] = {}
         self._order: deque[tuple[str, str]] = deque()
 
     def record(
@@ -67,9 +68,12 @@ class EventRecorder:
         }
         self._store.create("events", event, "events")
         self._keys[key] = name
+        self._key_of[name] = key
         self._order.append((ns, name))
         while len(self._order) > MAX_EVENTS:
             old_ns, old_name = self._order.popleft()
             if self._store.get("events", old_ns, old_name) is not None:
                 self._store.delete("events", old_ns, old_name, "events")
-            self._keys = {k: v for k, v in self._keys.items() if v != old_name}
+            old_key = self._key_of.pop(old_name, None)
+            if old_key is not None and self._keys.get(old_key) == old_name:
+                del self._keys[old_key]

@@ -1,0 +1,127 @@
+"""The Health screen on a real sandbox: live data, a failing rollout seen and undone with the
+real kubectl, and an API outage shown and recovered from."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from backends.config import builtin_platform_path, load_platform
+from backends.monitor import HealthPicture
+from backends.platform import Platform, open_platform
+from backends.sandbox_state import SandboxState
+from screens.health import HealthScreen
+from tests.support.sandbox_proc import RunningSandbox
+from tui.app import AppSettings, make_app
+
+
+def app_on(sandbox: RunningSandbox) -> Any:
+    cfg = load_platform(builtin_platform_path())
+    state = SandboxState(**json.loads((sandbox.runtime_dir / "sandbox.json").read_text()))
+
+    async def opener() -> Platform:
+        return open_platform(cfg, "sandbox", sandbox=state, probe_timeout=1.0)
+
+    return make_app(AppSettings(env="sandbox", poll_interval=0.5, platform_label=cfg.name,
+                                environment_label="sandbox", open_platform=opener))
+
+
+async def wait_for(pilot: Any, what: str, pred: Callable[[HealthPicture], bool],
+                   timeout: float = 30.0) -> HealthPicture:
+    deadline = time.monotonic() + timeout
+    picture = None
+    while time.monotonic() < deadline:
+        screen = pilot.app.screen
+        picture = screen.picture if isinstance(screen, HealthScreen) else None
+        if picture is not None and pred(picture):
+            return picture
+        await pilot.pause(0.1)
+    raise AssertionError(f"timed out waiting for {what}; last picture: {picture}")
+
+
+def run_kubectl(sandbox: RunningSandbox, *args: str) -> None:
+    subprocess.run(["kubectl", *args], env=sandbox.env, check=True, capture_output=True,
+                   timeout=30)
+
+
+def row(p: HealthPicture, name: str) -> Any:
+    return next(r for r in p.rows if r.service == name)
+
+
+async def test_live_health_failing_rollout_and_undo(sandbox: RunningSandbox,
+                                                    kubectl: str) -> None:
+    app = app_on(sandbox)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await wait_for(pilot, "all five services healthy", lambda p: p.healthy
+                       and len(p.rows) == 5, timeout=20)
+        kubectl_ = lambda *a: run_kubectl(sandbox, *a)  # noqa: E731
+        kubectl_("patch", "deployment/tweet-service", "-p",
+                 '{"spec":{"progressDeadlineSeconds":3}}')
+        kubectl_("set", "image", "deployment/tweet-service",
+                 "tweet-service=bharathva/tweet-service:2.0.0-crash")
+        failed = await wait_for(pilot, "tweet-service rollout failing",
+                                lambda p: row(p, "tweet-service").rollout_failed)
+        assert any("tweet-service rollout failed" in a.message for a in failed.alerts)
+        assert row(failed, "tweet-service").image_tag == "2.0.0-crash"
+        kubectl_("rollout", "undo", "deployment/tweet-service")
+        back = await wait_for(pilot, "tweet-service back", lambda p: p.healthy)
+        assert row(back, "tweet-service").image_tag == "1.0.0"
+        assert row(back, "tweet-service").revision == 3
+
+
+async def test_api_outage_is_shown_and_recovers(sandbox: RunningSandbox) -> None:
+    app = app_on(sandbox)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, "healthy", lambda p: p.healthy, timeout=20)
+        sandbox.stop_api()
+        down = await wait_for(pilot, "kubernetes source down",
+                              lambda p: not p.sources[0].ok, timeout=20)
+        assert down.sources[0].last_good is not None
+        header = str(app.screen.query_one("AppHeader").render())
+        assert "kubernetes unreachable" in header
+        assert "✖" in header
+        sandbox.start_api()
+        await wait_for(pilot, "recovered", lambda p: p.sources[0].ok and p.healthy, timeout=30)
+        assert "live" in str(app.screen.query_one("AppHeader").render())
+
+
+@pytest.mark.skipif(shutil.which("tmux") is None, reason="never: .ci/run installs tmux")
+def test_bva_sandbox_in_tmux_shows_the_platform(tmp_path: Any) -> None:
+    session = f"bva-e2e-{os.getpid()}"
+    env_runtime = tmp_path / "rt"
+    cmd = f"BVA_RUNTIME_DIR={env_runtime} {shutil.which('bva') or 'bva'} --sandbox"
+    subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", "120", "-y", "36", cmd],
+                   check=True)
+    try:
+        deadline = time.monotonic() + 30
+        screen = ""
+        while time.monotonic() < deadline:
+            screen = subprocess.run(["tmux", "capture-pane", "-p", "-t", session],
+                                    capture_output=True, text=True).stdout
+            if screen.count("✔ UP") >= 5 and screen.count("✔ Complete") >= 5:
+                break
+            time.sleep(0.3)
+        assert screen.count("✔ UP") >= 5, screen
+        for svc in ("discovery-service", "auth-service", "user-service", "tweet-service",
+                    "gateway-service"):
+            assert svc in screen
+        assert "sandbox" in screen.splitlines()[0]
+        children = subprocess.run(["pgrep", "-f", "bva-embedded-"], capture_output=True,
+                                  text=True).stdout.split()
+        assert children, "the embedded sandbox runs in a child process"
+        subprocess.run(["tmux", "send-keys", "-t", session, "q"], check=True)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and any(
+                os.path.exists(f"/proc/{pid}") for pid in children):
+            time.sleep(0.1)
+        assert not any(os.path.exists(f"/proc/{pid}") for pid in children), \
+            "the embedded sandbox must stop when the app exits"
+    finally:
+        subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)

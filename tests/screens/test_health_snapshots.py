@@ -1,0 +1,32 @@
+"""Snapshots of the Health screen on deterministic data, at 80x24 and 120x36."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.screens.conftest import fake_app
+
+SIZES = [(80, 24), (120, 36)]
+
+
+async def settle(pilot: Any) -> None:
+    for _ in range(6):
+        await pilot.pause(0.05)
+    await pilot.app.workers.wait_for_complete() if False else None
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+@pytest.mark.parametrize("name", ["healthy", "one_down", "rollout_failing", "unreachable",
+                                  "read_only"])
+def test_health_screen(snap_compare: Any, name: str, size: tuple[int, int]) -> None:
+    app = fake_app(name)
+
+    async def run_before(pilot: Any) -> None:
+        await settle(pilot)
+        if name == "rollout_failing":
+            await pilot.press("down", "down", "down")
+            await settle(pilot)
+
+    assert snap_compare(app, terminal_size=size, run_before=run_before)
