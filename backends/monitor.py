@@ -84,9 +84,13 @@ class HealthPicture:
 
     @property
     def healthy(self) -> bool:
-        return not self.unreachable and not self.alerts and all(
-            r.health is ProbeStatus.UP and r.rollout is not None and r.rollout.done
-            for r in self.rows
+        return (
+            not self.unreachable
+            and not self.alerts
+            and all(
+                r.health is ProbeStatus.UP and r.rollout is not None and r.rollout.done
+                for r in self.rows
+            )
         )
 
 
@@ -139,8 +143,9 @@ class HealthMonitor:
         self._thresholds = thresholds
         self._workloads: dict[str, Workload] = {}
         self._health: dict[str, ServiceHealth] = {}
-        self._latency: dict[str, deque[float]] = {s: deque(maxlen=LATENCY_HISTORY)
-                                                  for s, _ in services}
+        self._latency: dict[str, deque[float]] = {
+            s: deque(maxlen=LATENCY_HISTORY) for s, _ in services
+        }
         self._last_good: dict[str, float] = {}
         self._down_since: dict[str, float] = {}
         self._stuck_since: dict[str, float] = {}
@@ -251,29 +256,48 @@ class HealthMonitor:
         alerts: list[Alert] = []
         for src in (self._kube, self._probes):
             if not src.ok:
-                alerts.append(Alert(AlertLevel.CRITICAL, "", f"{src.name}: {src.message}",
-                                    src.last_good))
+                alerts.append(
+                    Alert(AlertLevel.CRITICAL, "", f"{src.name}: {src.message}", src.last_good)
+                )
         for r in rows:
             if r.down_since is not None and now - r.down_since >= t.service_down_s:
-                alerts.append(Alert(
-                    AlertLevel.CRITICAL, r.service,
-                    f"{r.service} {r.health.value} for {_ago(now - r.down_since)} "
-                    f"(threshold {_ago(t.service_down_s)})", r.down_since,
-                ))
-            if r.rollout_failed:
-                alerts.append(Alert(AlertLevel.CRITICAL, r.service,
-                                    f"{r.service} rollout failed: {r.rollout.message if r.rollout else ''}", None))
+                alerts.append(
+                    Alert(
+                        AlertLevel.CRITICAL,
+                        r.service,
+                        f"{r.service} {r.health.value} for {_ago(now - r.down_since)} "
+                        f"(threshold {_ago(t.service_down_s)})",
+                        r.down_since,
+                    )
+                )
+            if r.rollout is not None and r.rollout_failed:
+                alerts.append(
+                    Alert(
+                        AlertLevel.CRITICAL,
+                        r.service,
+                        f"{r.service} rollout failed: {r.rollout.message}",
+                        None,
+                    )
+                )
             stuck = self._stuck_since.get(r.service)
             if r.rollout is not None and stuck is not None and now - stuck >= t.service_down_s:
-                alerts.append(Alert(AlertLevel.WARNING, r.service,
-                                    f"{r.service} rollout progressing for {_ago(now - stuck)}",
-                                    stuck))
+                alerts.append(
+                    Alert(
+                        AlertLevel.WARNING,
+                        r.service,
+                        f"{r.service} rollout progressing for {_ago(now - stuck)}",
+                        stuck,
+                    )
+                )
             if r.latency_ms is not None and r.latency_ms > t.p95_ms:
-                alerts.append(Alert(
-                    AlertLevel.WARNING, r.service,
-                    f"{r.service} health latency {r.latency_ms:.0f} ms > {t.p95_ms:.0f} ms",
-                    None,
-                ))
+                alerts.append(
+                    Alert(
+                        AlertLevel.WARNING,
+                        r.service,
+                        f"{r.service} health latency {r.latency_ms:.0f} ms > {t.p95_ms:.0f} ms",
+                        None,
+                    )
+                )
         return alerts
 
 

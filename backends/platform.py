@@ -45,8 +45,10 @@ class Platform:
         targets = []
         for svc in self.config.services:
             base = self.service_urls.get(svc.name, "")
-            urls = [h if "://" in h else urljoin(base.rstrip("/") + "/", h.lstrip("/"))
-                    for h in svc.health]
+            urls = [
+                h if "://" in h else urljoin(base.rstrip("/") + "/", h.lstrip("/"))
+                for h in svc.health
+            ]
             targets.append((svc.name, urls))
         return targets
 
@@ -72,15 +74,20 @@ def open_platform(
         state = sandbox or read_state()
         if state is None:
             raise SourceUnavailable(NO_SANDBOX)
-        kube = KubeAdapter(namespace=state.namespace, kubeconfig=state.kubeconfig,
-                           read_only=ro, services=services)
+        kube = KubeAdapter(
+            namespace=state.namespace, kubeconfig=state.kubeconfig, read_only=ro, services=services
+        )
         urls = dict(state.services)
         target = state.api_url
     else:
         kubeconfig = env.kubeconfig_path
-        kube = KubeAdapter(namespace=env.namespace,
-                           kubeconfig=str(kubeconfig) if kubeconfig else None,
-                           context=env.context, read_only=ro, services=services)
+        kube = KubeAdapter(
+            namespace=env.namespace,
+            kubeconfig=str(kubeconfig) if kubeconfig else None,
+            context=env.context,
+            read_only=ro,
+            services=services,
+        )
         urls = {s.name: env.base_url(s) for s in cfg.services}
         target = env.context or "current kube context"
     return Platform(

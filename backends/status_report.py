@@ -23,12 +23,14 @@ EXIT_HEALTHY, EXIT_DEGRADED, EXIT_UNREACHABLE = 0, 1, 3
 async def collect(platform: Platform, *, settle: float = 0.0) -> HealthPicture:
     """Workloads and health probes, fetched concurrently. With ``settle`` > 0, keep looking
     (at most that many seconds) until rollouts are complete — for a sandbox just started."""
-    monitor = HealthMonitor(platform.name, platform.env_name, platform.services(),
-                            platform.config.thresholds)
+    monitor = HealthMonitor(
+        platform.name, platform.env_name, platform.services(), platform.config.thresholds
+    )
     deadline = time.monotonic() + settle
     while True:
         workloads, health = await asyncio.gather(
-            platform.kube.list_workloads(), platform.health.sweep(platform.health_targets()),
+            platform.kube.list_workloads(),
+            platform.health.sweep(platform.health_targets()),
             return_exceptions=True,
         )
         now = time.time()
@@ -71,13 +73,16 @@ def _row_json(r: ServiceRow) -> dict[str, Any]:
         "desired": r.desired,
         "image_tag": _clean(r.image_tag),
         "revision": r.revision,
-        "rollout": None if r.rollout is None else {
+        "rollout": None
+        if r.rollout is None
+        else {
             "state": r.rollout.state.value,
             "text": r.rollout_text,
             "message": _clean(r.rollout.message),
         },
-        "canary": None if r.canary_desired is None else {
-            "ready": r.canary_ready, "desired": r.canary_desired},
+        "canary": None
+        if r.canary_desired is None
+        else {"ready": r.canary_ready, "desired": r.canary_desired},
         "latency_ms": None if r.latency_ms is None else round(r.latency_ms, 1),
         "last_good": _iso(r.last_good),
         "down_since": _iso(r.down_since),
@@ -94,14 +99,22 @@ def to_json(picture: HealthPicture, *, read_only: bool) -> str:
         "healthy": picture.healthy,
         "exit_code": exit_code(picture),
         "sources": [
-            {"name": s.name, "ok": s.ok, "message": _clean(s.message),
-             "last_good": _iso(s.last_good)}
+            {
+                "name": s.name,
+                "ok": s.ok,
+                "message": _clean(s.message),
+                "last_good": _iso(s.last_good),
+            }
             for s in picture.sources
         ],
         "services": [_row_json(r) for r in picture.rows],
         "alerts": [
-            {"level": a.level.value, "service": a.service or None, "message": _clean(a.message),
-             "since": _iso(a.since)}
+            {
+                "level": a.level.value,
+                "service": a.service or None,
+                "message": _clean(a.message),
+                "since": _iso(a.since),
+            }
             for a in picture.alerts
         ],
     }
@@ -109,8 +122,13 @@ def to_json(picture: HealthPicture, *, read_only: bool) -> str:
 
 
 def _health_words(r: ServiceRow) -> str:
-    mark = "✔" if r.health.value == "UP" else "✖" if r.health.value in (
-        "DOWN", "UNREACHABLE", "OUT_OF_SERVICE") else "?"
+    mark = (
+        "✔"
+        if r.health.value == "UP"
+        else "✖"
+        if r.health.value in ("DOWN", "UNREACHABLE", "OUT_OF_SERVICE")
+        else "?"
+    )
     return f"{mark} {r.health.value}"
 
 
@@ -127,20 +145,37 @@ def to_text(picture: HealthPicture, *, read_only: bool) -> str:
         health = _health_words(r)
         if r.health_detail:
             health += f" ({_clean(r.health_detail)[:40]})"
-        rows.append((r.service, health, f"{r.ready}/{r.desired}{canary}", _clean(r.image_tag),
-                     str(r.revision or "—"), r.rollout_text, latency))
+        rows.append(
+            (
+                r.service,
+                health,
+                f"{r.ready}/{r.desired}{canary}",
+                _clean(r.image_tag),
+                str(r.revision or "—"),
+                r.rollout_text,
+                latency,
+            )
+        )
     widths = [max(len(row[i]) for row in rows) for i in range(len(cols))]
-    lines += ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
-              for row in rows]
+    lines += [
+        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+        for row in rows
+    ]
     for s in picture.sources:
         if not s.ok:
             age = f", last good data {_iso(s.last_good)}" if s.last_good else ""
             lines.append(f"\n✖ {s.name} unreachable: {_clean(s.message)}{age}")
     if picture.alerts:
         lines.append("")
-        lines += [f"{'✖' if a.level.value == 'critical' else '!'} {a.level.value.upper()}: "
-                  f"{_clean(a.message)}" for a in picture.alerts]
-    verdict = {EXIT_HEALTHY: "all healthy", EXIT_DEGRADED: "degraded",
-               EXIT_UNREACHABLE: "a source is unreachable"}[exit_code(picture)]
+        lines += [
+            f"{'✖' if a.level.value == 'critical' else '!'} {a.level.value.upper()}: "
+            f"{_clean(a.message)}"
+            for a in picture.alerts
+        ]
+    verdict = {
+        EXIT_HEALTHY: "all healthy",
+        EXIT_DEGRADED: "degraded",
+        EXIT_UNREACHABLE: "a source is unreachable",
+    }[exit_code(picture)]
     lines += ["", f"status: {verdict}"]
     return "\n".join(lines)

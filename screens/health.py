@@ -43,8 +43,14 @@ WIDTHS = {
     "wide": (22, 11, 9, 16, 24, 16, 5),
 }
 SPARK_WIDTH = {"narrow": 3, "wide": 12}
-_POD_BASE = (("pod", "POD"), ("status", "STATUS"), ("ready", "READY"), ("restarts", "RESTARTS"),
-             ("age", "AGE"), ("track", "TRACK"))
+_POD_BASE = (
+    ("pod", "POD"),
+    ("status", "STATUS"),
+    ("ready", "READY"),
+    ("restarts", "RESTARTS"),
+    ("age", "AGE"),
+    ("track", "TRACK"),
+)
 POD_COLUMNS = {"narrow": _POD_BASE, "wide": (*_POD_BASE, ("node", "NODE"))}
 SORTS = ("order", "name", "health", "latency", "rollout")
 DETAIL_REFRESH_S = 5.0
@@ -60,8 +66,7 @@ class HealthScreen(Screen[None]):
         # Priority: the table would otherwise take enter as "select row" and keep it.
         Binding("enter", "toggle_detail", "Detail", id="health.detail", priority=True),
         Binding("p", "detail_tab('pods')", "Pods", show=False, id="health.pods"),
-        Binding("c", "detail_tab('components')", "Components", show=False,
-                id="health.components"),
+        Binding("c", "detail_tab('components')", "Components", show=False, id="health.components"),
         Binding("e", "detail_tab('events')", "Events", show=False, id="health.events"),
         Binding("escape", "clear_filter", "Clear filter", show=False, id="health.clear"),
     ]
@@ -117,8 +122,13 @@ class HealthScreen(Screen[None]):
         for key, label in (("name", "COMPONENT"), ("status", "STATUS"), ("details", "DETAILS")):
             comps.add_column(label, key=key)
         events: DataTable[Any] = self.query_one("#events-table", DataTable)
-        for key, label in (("age", "AGE"), ("type", "TYPE"), ("reason", "REASON"),
-                           ("object", "OBJECT"), ("message", "MESSAGE")):
+        for key, label in (
+            ("age", "AGE"),
+            ("type", "TYPE"),
+            ("reason", "REASON"),
+            ("object", "OBJECT"),
+            ("message", "MESSAGE"),
+        ):
             events.add_column(label, key=key)
         self._apply_layout(self.size.width)
         self.query_one("#services", DataTable).focus()
@@ -134,15 +144,17 @@ class HealthScreen(Screen[None]):
         except BvaError as exc:
             header.connected = False
             header.connection = sanitize_text(str(exc), 80)
-            self.query_one(AlertsStrip).update(Text(f"✖ {sanitize_text(str(exc))}",
-                                                    style="bold red"))
+            self.query_one(AlertsStrip).update(
+                Text(f"✖ {sanitize_text(str(exc))}", style="bold red")
+            )
             return
         header.platform = platform.name
         header.environment = platform.env_name
         header.production = platform.production
         header.read_only = platform.read_only
-        self._monitor = HealthMonitor(platform.name, platform.env_name, platform.services(),
-                                      platform.config.thresholds)
+        self._monitor = HealthMonitor(
+            platform.name, platform.env_name, platform.services(), platform.config.thresholds
+        )
         self._order = {name: i for i, (name, _) in enumerate(platform.services())}
         self._watch_workloads()
         self._probe()
@@ -237,8 +249,15 @@ class HealthScreen(Screen[None]):
         latency = f"{r.latency_ms:>4.0f}ms" if r.latency_ms is not None else "   —"
         trend = sparkline(r.latency_history, SPARK_WIDTH[self._layout or "narrow"])
         age = age_text(now - r.last_good) if r.last_good else "—"
-        return (r.service, health_badge(r.health), pods, image,
-                rollout_badge(r.rollout, r.rollout_text), f"{latency} {trend}", age)
+        return (
+            r.service,
+            health_badge(r.health),
+            pods,
+            image,
+            rollout_badge(r.rollout, r.rollout_text),
+            f"{latency} {trend}",
+            age,
+        )
 
     def _visible(self, r: ServiceRow) -> bool:
         return not self._filter or self._filter.lower() in r.service.lower()
@@ -262,8 +281,7 @@ class HealthScreen(Screen[None]):
                     for (col, _), new, prev in zip(COLUMNS, cells, old, strict=True):
                         if new != prev:
                             table.update_cell(r.service, col, new)
-                            changed_order = changed_order or col in ("health", "latency",
-                                                                     "rollout")
+                            changed_order = changed_order or col in ("health", "latency", "rollout")
                 self._cells[r.service] = cells
             if changed_order:
                 self._apply_sort(table)
@@ -320,14 +338,21 @@ class HealthScreen(Screen[None]):
         table.clear()
         for comp in r.components:
             details = ", ".join(f"{k}={v}" for k, v in comp.details)
-            status = ProbeStatus(comp.status) if comp.status in ProbeStatus.__members__ \
+            status = (
+                ProbeStatus(comp.status)
+                if comp.status in ProbeStatus.__members__
                 else ProbeStatus.UNKNOWN
-            table.add_row(sanitize_text(comp.name, 30), health_badge(status),
-                          sanitize_text(details, 120))
+            )
+            table.add_row(
+                sanitize_text(comp.name, 30), health_badge(status), sanitize_text(details, 120)
+            )
         for probe in r.probes:
             if probe.status is not ProbeStatus.UP:
-                table.add_row(sanitize_text(probe.url, 50), health_badge(probe.status),
-                              sanitize_text(probe.detail, 120))
+                table.add_row(
+                    sanitize_text(probe.url, 50),
+                    health_badge(probe.status),
+                    sanitize_text(probe.detail, 120),
+                )
 
     @work(exclusive=True, group="health-detail")
     async def _load_detail(self, service: str) -> None:
@@ -343,7 +368,8 @@ class HealthScreen(Screen[None]):
                 )
             except BvaError as exc:
                 self.query_one("#detail-title", Static).update(
-                    Text(f" {service}: {sanitize_text(str(exc), 100)}", style="red"))
+                    Text(f" {service}: {sanitize_text(str(exc), 100)}", style="red")
+                )
             else:
                 events = [e for b in batches if isinstance(b, list) for e in b]
                 self._draw_pods(pods)
@@ -358,15 +384,23 @@ class HealthScreen(Screen[None]):
         wide = self._layout == "wide"
         for p in sorted(pods, key=lambda p: (p.track, p.name)):
             bad = not p.is_ready or p.status not in ("Running",)
-            status = Text(("✖ " if bad else "✔ ") + sanitize_text(p.status, 24),
-                          style="red" if bad else "green")
+            status = Text(
+                ("✖ " if bad else "✔ ") + sanitize_text(p.status, 24),
+                style="red" if bad else "green",
+            )
             restarts = str(p.restarts)
             if p.last_termination_reason:
                 restarts += f" ({sanitize_text(p.last_termination_reason, 12)})"
             # The service is in the title above; the pod's own suffix is what tells them apart.
             name = p.name if wide else p.name.removeprefix(f"{p.service}-")
-            cells = [sanitize_text(name, 48), status, p.ready, restarts,
-                     age_text(now - p.created) if p.created else "—", p.track]
+            cells = [
+                sanitize_text(name, 48),
+                status,
+                p.ready,
+                restarts,
+                age_text(now - p.created) if p.created else "—",
+                p.track,
+            ]
             if wide:
                 cells.append(sanitize_text(p.node or "—", 20))
             table.add_row(*cells, key=p.name)
@@ -378,10 +412,13 @@ class HealthScreen(Screen[None]):
         events.sort(key=lambda e: e.last_timestamp or 0.0, reverse=True)
         for e in events[:50]:
             kind = Text(e.type, style="bold red" if e.type == "Warning" else "")
-            table.add_row(age_text(now - e.last_timestamp) if e.last_timestamp else "—", kind,
-                          sanitize_text(e.reason, 24),
-                          sanitize_text(f"{e.object_kind.lower()}/{e.object_name}", 48),
-                          sanitize_text(e.message, 200))
+            table.add_row(
+                age_text(now - e.last_timestamp) if e.last_timestamp else "—",
+                kind,
+                sanitize_text(e.reason, 24),
+                sanitize_text(f"{e.object_kind.lower()}/{e.object_name}", 48),
+                sanitize_text(e.message, 200),
+            )
 
     # -- actions ----------------------------------------------------------------------------
     @on(DataTable.RowHighlighted, "#services")
@@ -390,9 +427,8 @@ class HealthScreen(Screen[None]):
             self._set_selected(str(event.row_key.value))
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action == "toggle_detail" and isinstance(self.focused, Input):
-            return False  # enter belongs to the filter box while it is being typed in
-        return True
+        # enter belongs to the filter box while it is being typed in
+        return not (action == "toggle_detail" and isinstance(self.focused, Input))
 
     def action_filter(self) -> None:
         box = self.query_one("#filter", Input)
@@ -422,8 +458,7 @@ class HealthScreen(Screen[None]):
     def action_cycle_sort(self) -> None:
         self._sort = SORTS[(SORTS.index(self._sort) + 1) % len(SORTS)]
         self._apply_sort(self.query_one("#services", DataTable))
-        self.notify(f"sorted by {self._sort}{' (reversed)' if self._reverse else ''}",
-                    timeout=2)
+        self.notify(f"sorted by {self._sort}{' (reversed)' if self._reverse else ''}", timeout=2)
 
     def action_reverse_sort(self) -> None:
         self._reverse = not self._reverse

@@ -40,8 +40,9 @@ def test_backends_never_import_the_ui(path: Path) -> None:
     assert not bad, f"{path.relative_to(ROOT)} imports {sorted(bad)}"
 
 
-@pytest.mark.parametrize("path", _py("screens") + _py("widgets"),
-                         ids=lambda p: str(p.relative_to(ROOT)))
+@pytest.mark.parametrize(
+    "path", _py("screens") + _py("widgets"), ids=lambda p: str(p.relative_to(ROOT))
+)
 def test_ui_never_imports_sdks(path: Path) -> None:
     bad = {n for n in _imports(path) if _top(n) in SDKS}
     assert not bad, f"{path.relative_to(ROOT)} imports {sorted(bad)}"
@@ -55,14 +56,18 @@ def test_sandbox_and_adapters_do_not_import_each_other() -> None:
             if name.startswith("backends.") and not name.startswith("backends.sandbox"):
                 assert name in allowed_outside, f"{path.name} imports adapter module {name}"
     for path in (ROOT / "backends").glob("*.py"):
-        assert not any(n.startswith("backends.sandbox") for n in _imports(path)
-                       if path.name != "sandbox_state.py"), f"{path.name} imports the sandbox"
+        assert not any(
+            n.startswith("backends.sandbox")
+            for n in _imports(path)
+            if path.name != "sandbox_state.py"
+        ), f"{path.name} imports the sandbox"
 
 
 def test_importing_all_backends_loads_no_ui() -> None:
     modules = sorted(
         ".".join(p.relative_to(ROOT).with_suffix("").parts)
-        for p in _py("backends") if p.name != "__init__.py"
+        for p in _py("backends")
+        if p.name != "__init__.py"
     )
     code = (
         "import importlib, sys\n"
@@ -70,6 +75,7 @@ def test_importing_all_backends_loads_no_ui() -> None:
         f"bad = [m for m in sys.modules if m.split('.')[0] in {UI!r}]\n"
         "print(','.join(bad))\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
-                         check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
+    )
     assert out.stdout.strip() == ""

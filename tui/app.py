@@ -80,11 +80,11 @@ class BvaApp(App[int]):
         if isinstance(self.screen, HelpScreen):
             return
         sections = [
-            (type(self.screen).__name__.replace("Screen", "") + " screen",
-             binding_rows(list(getattr(self.screen, "BINDINGS", [])))),
-            ("Everywhere", binding_rows(list(self.BINDINGS)) + [
-                ("ctrl+p, :", "command palette"),
-            ]),
+            (
+                type(self.screen).__name__.replace("Screen", "") + " screen",
+                binding_rows(list(getattr(self.screen, "BINDINGS", []))),
+            ),
+            ("Everywhere", [*binding_rows(list(self.BINDINGS)), ("ctrl+p, :", "command palette")]),
         ]
         self.push_screen(HelpScreen(sections))
 
@@ -92,10 +92,10 @@ class BvaApp(App[int]):
         yield from super().get_system_commands(screen)
         yield SystemCommand("Help", "Every key of this screen", self.action_help)
         if isinstance(screen, HealthScreen):
-            yield SystemCommand("Refresh health", "Probe every service now",
-                                screen.action_refresh)
-            yield SystemCommand("Filter services", "Show only matching services",
-                                screen.action_filter)
+            yield SystemCommand("Refresh health", "Probe every service now", screen.action_refresh)
+            yield SystemCommand(
+                "Filter services", "Show only matching services", screen.action_filter
+            )
             yield SystemCommand("Sort services", "Cycle the sort order", screen.action_cycle_sort)
 
     async def on_unmount(self) -> None:

@@ -43,13 +43,23 @@ class EmbeddedSandbox:
         cmd = [sys.executable, "-m", "tui"]
         if self._config:
             cmd += ["--config", self._config]
-        cmd += ["sandbox", "--kubeconfig", str(self._dir / "kubeconfig"),
-                "--speed", str(self._speed)]
+        cmd += [
+            "sandbox",
+            "--kubeconfig",
+            str(self._dir / "kubeconfig"),
+            "--speed",
+            str(self._speed),
+        ]
         env = {**os.environ, "BVA_RUNTIME_DIR": str(self._dir)}
         with open(self.log, "wb") as log:
-            self._proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT,
-                                          stdin=subprocess.DEVNULL, env=env,
-                                          preexec_fn=_die_with_parent)
+            self._proc = subprocess.Popen(
+                cmd,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=env,
+                preexec_fn=_die_with_parent,
+            )
 
     def wait_ready(self, timeout: float = 30.0) -> SandboxState:
         assert self._proc is not None, "launch() first"

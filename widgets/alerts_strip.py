@@ -35,8 +35,10 @@ class AlertsStrip(Static):
             if i:
                 text.append("\n")
             critical = alert.level is AlertLevel.CRITICAL
-            text.append("✖ CRITICAL " if critical else "! WARNING  ",
-                        style="bold red" if critical else "bold yellow")
+            text.append(
+                "✖ CRITICAL " if critical else "! WARNING  ",
+                style="bold red" if critical else "bold yellow",
+            )
             text.append(sanitize_text(alert.message, 160))
         if len(ordered) > MAX_LINES:
             text.append(f"\n  … and {len(ordered) - MAX_LINES} more", style="dim")

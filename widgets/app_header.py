@@ -35,8 +35,11 @@ class AppHeader(Widget):
         text.append(f" {self.platform} ", style="bold")
         text.append("· ")
         if self.production:
-            label = "PRODUCTION" if self.environment.lower() == "production" else (
-                f"PRODUCTION ({self.environment})")
+            label = (
+                "PRODUCTION"
+                if self.environment.lower() == "production"
+                else (f"PRODUCTION ({self.environment})")
+            )
             text.append(f" ⚠ {label} ", style="bold reverse red")
         else:
             text.append(f"{self.environment}", style="bold")

@@ -274,8 +274,7 @@ class Kubelet:
         pod = self._store.get("pods", ns, name)
         for cs in (pod or {}).get("status", {}).get("containerStatuses") or []:
             if "running" in (cs.get("state") or {}):
-                self._logs.container_terminated(name, cs["name"], exit_code=143,
-                                                reason="Completed")
+                self._logs.container_terminated(name, cs["name"], exit_code=143, reason="Completed")
         self._store.delete("pods", ns, name, "pods")
         self._logs.pod_deleted(name)
 

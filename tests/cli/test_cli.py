@@ -12,10 +12,17 @@ import pytest
 from tests.support.sandbox_proc import RunningSandbox
 
 
-def bva(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None,
-        timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "tui", *args], capture_output=True, text=True,
-                          env=env or os.environ.copy(), cwd=cwd, timeout=timeout)
+def bva(
+    *args: str, env: dict[str, str] | None = None, cwd: Path | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "tui", *args],
+        capture_output=True,
+        text=True,
+        env=env or os.environ.copy(),
+        cwd=cwd,
+        timeout=timeout,
+    )
 
 
 def test_version_and_help() -> None:
@@ -53,8 +60,10 @@ def test_config_check_builtin_and_malformed(tmp_path: Path) -> None:
     assert out.returncode == 0
     assert "BharathVA" in out.stdout and "auth-service" in out.stdout
     bad = tmp_path / "bad.toml"
-    bad.write_text('name = "x"\n[environments.prod]\norchestrator = "nomad"\nnamespace = "a"\n'
-                   '[[services]]\nname = "a"\nimage = "r/a"\nport = 1\n')
+    bad.write_text(
+        'name = "x"\n[environments.prod]\norchestrator = "nomad"\nnamespace = "a"\n'
+        '[[services]]\nname = "a"\nimage = "r/a"\nport = 1\n'
+    )
     out = bva("config", "check", str(bad))
     assert out.returncode == 2
     assert "bad.toml: environments.prod.orchestrator" in out.stderr
@@ -63,11 +72,13 @@ def test_config_check_builtin_and_malformed(tmp_path: Path) -> None:
 
 def test_config_from_env_var_and_cwd(tmp_path: Path) -> None:
     custom = tmp_path / "bva.toml"
-    text = Path("backends/platforms/bharathva.toml").read_text().replace(
-        'name = "BharathVA"', 'name = "Elsewhere"')
+    text = (
+        Path("backends/platforms/bharathva.toml")
+        .read_text()
+        .replace('name = "BharathVA"', 'name = "Elsewhere"')
+    )
     custom.write_text(text)
-    out = bva("config", "check", cwd=tmp_path,
-              env={**os.environ, "BVA_CONFIG": ""})
+    out = bva("config", "check", cwd=tmp_path, env={**os.environ, "BVA_CONFIG": ""})
     assert "Elsewhere" in out.stdout
     out = bva("config", "check", env={**os.environ, "BVA_CONFIG": str(custom)})
     assert "Elsewhere" in out.stdout

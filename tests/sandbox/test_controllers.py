@@ -26,18 +26,33 @@ class FakeClock:
 
 def make_cluster(replicas: int = 3) -> tuple[Cluster, FakeClock]:
     clock = FakeClock()
-    svc = SandboxService(name="auth-service", container="auth-service", port=8081,
-                         health_paths=("/actuator/health",), metrics_path="/actuator/prometheus",
-                         log_format="plain")
-    cluster = Cluster([svc], NS, replicas={"auth-service": replicas},
-                      images={"auth-service": "bharathva/auth-service:1.0.0"}, clock=clock,
-                      progress_deadline=30)
+    svc = SandboxService(
+        name="auth-service",
+        container="auth-service",
+        port=8081,
+        health_paths=("/actuator/health",),
+        metrics_path="/actuator/prometheus",
+        log_format="plain",
+    )
+    cluster = Cluster(
+        [svc],
+        NS,
+        replicas={"auth-service": replicas},
+        images={"auth-service": "bharathva/auth-service:1.0.0"},
+        clock=clock,
+        progress_deadline=30,
+    )
     cluster.seed_objects()
     return cluster, clock
 
 
-def run(cluster: Cluster, clock: FakeClock, seconds: float,
-        check: Callable[[Cluster], None] | None = None, step: float = 0.05) -> None:
+def run(
+    cluster: Cluster,
+    clock: FakeClock,
+    seconds: float,
+    check: Callable[[Cluster], None] | None = None,
+    step: float = 0.05,
+) -> None:
     end = clock.now + seconds
     while clock.now < end:
         clock.now += step
@@ -66,15 +81,21 @@ def set_image(cluster: Cluster, image: str) -> None:
 
 
 def live_pods(cluster: Cluster) -> list[dict[str, Any]]:
-    return [p for p in cluster.store.list_objects("pods", NS)
-            if not p["metadata"].get("deletionTimestamp")]
+    return [
+        p
+        for p in cluster.store.list_objects("pods", NS)
+        if not p["metadata"].get("deletionTimestamp")
+    ]
 
 
 def complete(cluster: Cluster) -> bool:
     st = deployment(cluster).get("status", {})
     n = deployment(cluster)["spec"]["replicas"]
-    return (st.get("updatedReplicas") == n and st.get("availableReplicas") == n
-            and st.get("replicas") == n)
+    return (
+        st.get("updatedReplicas") == n
+        and st.get("availableReplicas") == n
+        and st.get("replicas") == n
+    )
 
 
 def test_initial_deployment_becomes_available_after_ready_delay() -> None:
@@ -101,8 +122,7 @@ def test_rolling_update_honours_surge_and_unavailable(
     run(cluster, clock, 2)
 
     def strategy(d: dict[str, Any]) -> None:
-        d["spec"]["strategy"]["rollingUpdate"] = {"maxSurge": surge,
-                                                  "maxUnavailable": unavailable}
+        d["spec"]["strategy"]["rollingUpdate"] = {"maxSurge": surge, "maxUnavailable": unavailable}
 
     patch_deployment(cluster, strategy)
     run(cluster, clock, 0.5)
@@ -129,8 +149,7 @@ def test_recreate_never_mixes_versions() -> None:
     set_image(cluster, "bharathva/auth-service:1.1.0")
 
     def one_version(c: Cluster) -> None:
-        images = {p["spec"]["containers"][0]["image"]
-                  for p in c.store.list_objects("pods", NS)}
+        images = {p["spec"]["containers"][0]["image"] for p in c.store.list_objects("pods", NS)}
         assert len(images) <= 1
 
     run(cluster, clock, 10, one_version)
@@ -159,8 +178,9 @@ def test_crash_loop_backoff_grows_and_deadline_fails() -> None:
     assert conds["Progressing"]["status"] == "False"
     assert conds["Progressing"]["reason"] == "ProgressDeadlineExceeded"
     assert d["status"]["availableReplicas"] == 3  # old pods keep serving
-    crashing = [p for p in live_pods(cluster)
-                if p["spec"]["containers"][0]["image"].endswith("-crash")]
+    crashing = [
+        p for p in live_pods(cluster) if p["spec"]["containers"][0]["image"].endswith("-crash")
+    ]
     assert crashing
     cs = crashing[0]["status"]["containerStatuses"][0]
     # back-off 10 s, 20 s: in 40 s a container restarts two or three times, not forty.
@@ -180,7 +200,8 @@ def test_paused_deployment_does_not_roll_but_scales() -> None:
     run(cluster, clock, 3)
     assert len(live_pods(cluster)) == 5
     assert {p["spec"]["containers"][0]["image"] for p in live_pods(cluster)} == {
-        "bharathva/auth-service:1.0.0"}
+        "bharathva/auth-service:1.0.0"
+    }
     patch_deployment(cluster, lambda d: d["spec"].update(paused=False))
     run(cluster, clock, 10)
     assert complete(cluster)
@@ -210,7 +231,9 @@ def test_watch_history_expires_old_versions() -> None:
     store = Store(clock, history=10)
     for i in range(30):
         store.create("leases", {"metadata": {"name": f"l{i}", "namespace": NS}}, "leases")
-    assert [c.obj["metadata"]["name"] for c in store.changes_since(store.resource_version - 2)] \
-        == ["l28", "l29"]
+    assert [c.obj["metadata"]["name"] for c in store.changes_since(store.resource_version - 2)] == [
+        "l28",
+        "l29",
+    ]
     with pytest.raises(Expired):
         store.changes_since(store.resource_version - 25)

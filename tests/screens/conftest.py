@@ -10,8 +10,14 @@ def fake_app(name: str, *, poll: float = 3600.0) -> BvaApp:
     async def opener():  # type: ignore[no-untyped-def]
         return platform
 
-    return make_app(AppSettings(
-        env=platform.env_name, read_only=platform.read_only, poll_interval=poll,
-        platform_label=platform.name, environment_label=platform.env_name, clock=clock,
-        open_platform=opener,
-    ))
+    return make_app(
+        AppSettings(
+            env=platform.env_name,
+            read_only=platform.read_only,
+            poll_interval=poll,
+            platform_label=platform.name,
+            environment_label=platform.env_name,
+            clock=clock,
+            open_platform=opener,
+        )
+    )

@@ -29,12 +29,20 @@ def app_on(sandbox: RunningSandbox) -> Any:
     async def opener() -> Platform:
         return open_platform(cfg, "sandbox", sandbox=state, probe_timeout=1.0)
 
-    return make_app(AppSettings(env="sandbox", poll_interval=0.5, platform_label=cfg.name,
-                                environment_label="sandbox", open_platform=opener))
+    return make_app(
+        AppSettings(
+            env="sandbox",
+            poll_interval=0.5,
+            platform_label=cfg.name,
+            environment_label="sandbox",
+            open_platform=opener,
+        )
+    )
 
 
-async def wait_for(pilot: Any, what: str, pred: Callable[[HealthPicture], bool],
-                   timeout: float = 30.0) -> HealthPicture:
+async def wait_for(
+    pilot: Any, what: str, pred: Callable[[HealthPicture], bool], timeout: float = 30.0
+) -> HealthPicture:
     deadline = time.monotonic() + timeout
     picture = None
     while time.monotonic() < deadline:
@@ -47,27 +55,32 @@ async def wait_for(pilot: Any, what: str, pred: Callable[[HealthPicture], bool],
 
 
 def run_kubectl(sandbox: RunningSandbox, *args: str) -> None:
-    subprocess.run(["kubectl", *args], env=sandbox.env, check=True, capture_output=True,
-                   timeout=30)
+    subprocess.run(["kubectl", *args], env=sandbox.env, check=True, capture_output=True, timeout=30)
 
 
 def row(p: HealthPicture, name: str) -> Any:
     return next(r for r in p.rows if r.service == name)
 
 
-async def test_live_health_failing_rollout_and_undo(sandbox: RunningSandbox,
-                                                    kubectl: str) -> None:
+async def test_live_health_failing_rollout_and_undo(sandbox: RunningSandbox, kubectl: str) -> None:
     app = app_on(sandbox)
     async with app.run_test(size=(120, 36)) as pilot:
-        await wait_for(pilot, "all five services healthy", lambda p: p.healthy
-                       and len(p.rows) == 5, timeout=20)
+        await wait_for(
+            pilot, "all five services healthy", lambda p: p.healthy and len(p.rows) == 5, timeout=20
+        )
         kubectl_ = lambda *a: run_kubectl(sandbox, *a)  # noqa: E731
-        kubectl_("patch", "deployment/tweet-service", "-p",
-                 '{"spec":{"progressDeadlineSeconds":3}}')
-        kubectl_("set", "image", "deployment/tweet-service",
-                 "tweet-service=bharathva/tweet-service:2.0.0-crash")
-        failed = await wait_for(pilot, "tweet-service rollout failing",
-                                lambda p: row(p, "tweet-service").rollout_failed)
+        kubectl_(
+            "patch", "deployment/tweet-service", "-p", '{"spec":{"progressDeadlineSeconds":3}}'
+        )
+        kubectl_(
+            "set",
+            "image",
+            "deployment/tweet-service",
+            "tweet-service=bharathva/tweet-service:2.0.0-crash",
+        )
+        failed = await wait_for(
+            pilot, "tweet-service rollout failing", lambda p: row(p, "tweet-service").rollout_failed
+        )
         assert any("tweet-service rollout failed" in a.message for a in failed.alerts)
         assert row(failed, "tweet-service").image_tag == "2.0.0-crash"
         kubectl_("rollout", "undo", "deployment/tweet-service")
@@ -81,8 +94,9 @@ async def test_api_outage_is_shown_and_recovers(sandbox: RunningSandbox) -> None
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_for(pilot, "healthy", lambda p: p.healthy, timeout=20)
         sandbox.stop_api()
-        down = await wait_for(pilot, "kubernetes source down",
-                              lambda p: not p.sources[0].ok, timeout=20)
+        down = await wait_for(
+            pilot, "kubernetes source down", lambda p: not p.sources[0].ok, timeout=20
+        )
         assert down.sources[0].last_good is not None
         header = str(app.screen.query_one("AppHeader").render())
         assert "kubernetes unreachable" in header
@@ -97,31 +111,41 @@ def test_bva_sandbox_in_tmux_shows_the_platform(tmp_path: Any) -> None:
     session = f"bva-e2e-{os.getpid()}"
     env_runtime = tmp_path / "rt"
     cmd = f"BVA_RUNTIME_DIR={env_runtime} {shutil.which('bva') or 'bva'} --sandbox"
-    subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", "120", "-y", "36", cmd],
-                   check=True)
+    subprocess.run(
+        ["tmux", "new-session", "-d", "-s", session, "-x", "120", "-y", "36", cmd], check=True
+    )
     try:
         deadline = time.monotonic() + 30
         screen = ""
         while time.monotonic() < deadline:
-            screen = subprocess.run(["tmux", "capture-pane", "-p", "-t", session],
-                                    capture_output=True, text=True).stdout
+            screen = subprocess.run(
+                ["tmux", "capture-pane", "-p", "-t", session], capture_output=True, text=True
+            ).stdout
             if screen.count("✔ UP") >= 5 and screen.count("✔ Complete") >= 5:
                 break
             time.sleep(0.3)
         assert screen.count("✔ UP") >= 5, screen
-        for svc in ("discovery-service", "auth-service", "user-service", "tweet-service",
-                    "gateway-service"):
+        for svc in (
+            "discovery-service",
+            "auth-service",
+            "user-service",
+            "tweet-service",
+            "gateway-service",
+        ):
             assert svc in screen
         assert "sandbox" in screen.splitlines()[0]
-        children = subprocess.run(["pgrep", "-f", "bva-embedded-"], capture_output=True,
-                                  text=True).stdout.split()
+        children = subprocess.run(
+            ["pgrep", "-f", "bva-embedded-"], capture_output=True, text=True
+        ).stdout.split()
         assert children, "the embedded sandbox runs in a child process"
         subprocess.run(["tmux", "send-keys", "-t", session, "q"], check=True)
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline and any(
-                os.path.exists(f"/proc/{pid}") for pid in children):
+            os.path.exists(f"/proc/{pid}") for pid in children
+        ):
             time.sleep(0.1)
-        assert not any(os.path.exists(f"/proc/{pid}") for pid in children), \
+        assert not any(os.path.exists(f"/proc/{pid}") for pid in children), (
             "the embedded sandbox must stop when the app exits"
+        )
     finally:
         subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)

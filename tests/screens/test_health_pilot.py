@@ -18,8 +18,7 @@ async def settle(pilot: Any, rounds: int = 6) -> None:
 
 def services(screen: HealthScreen) -> list[str]:
     table = screen.query_one("#services", DataTable)
-    return [str(table.coordinate_to_cell_key((i, 0)).row_key.value)
-            for i in range(table.row_count)]
+    return [str(table.coordinate_to_cell_key((i, 0)).row_key.value) for i in range(table.row_count)]
 
 
 async def test_rows_and_detail_follow_the_cursor() -> None:
@@ -28,13 +27,19 @@ async def test_rows_and_detail_follow_the_cursor() -> None:
         await settle(pilot)
         screen = app.screen
         assert isinstance(screen, HealthScreen)
-        assert services(screen) == ["discovery-service", "auth-service", "user-service",
-                                    "tweet-service", "gateway-service"]
+        assert services(screen) == [
+            "discovery-service",
+            "auth-service",
+            "user-service",
+            "tweet-service",
+            "gateway-service",
+        ]
         await pilot.press("down", "down", "down")
         await settle(pilot)
         pods = screen.query_one("#pods-table", DataTable)
-        names = [str(pods.coordinate_to_cell_key((i, 0)).row_key.value)
-                 for i in range(pods.row_count)]
+        names = [
+            str(pods.coordinate_to_cell_key((i, 0)).row_key.value) for i in range(pods.row_count)
+        ]
         assert any(n.startswith("tweet-service-5c4b") for n in names)
         title = str(screen.query_one("#detail-title").render())
         assert "exceeded its progress deadline" in title

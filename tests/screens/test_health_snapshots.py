@@ -18,8 +18,9 @@ async def settle(pilot: Any) -> None:
 
 
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
-@pytest.mark.parametrize("name", ["healthy", "one_down", "rollout_failing", "unreachable",
-                                  "read_only"])
+@pytest.mark.parametrize(
+    "name", ["healthy", "one_down", "rollout_failing", "unreachable", "read_only"]
+)
 def test_health_screen(snap_compare: Any, name: str, size: tuple[int, int]) -> None:
     app = fake_app(name)
 
