@@ -85,6 +85,7 @@ class HealthScreen(Screen[None]):
         self._probe_timer: Timer | None = None
         self._active = True
         self.probe_count = 0  # sweeps done; tests read it to prove polling stops when hidden
+        self.detail_loaded: str | None = None  # the service whose pods/events are drawn
         self._picture: HealthPicture | None = None
         self._layout = ""
         self._pods_shown: list[Pod] = []
@@ -374,6 +375,7 @@ class HealthScreen(Screen[None]):
                 events = [e for b in batches if isinstance(b, list) for e in b]
                 self._draw_pods(pods)
                 self._draw_events(events)
+                self.detail_loaded = service
             await asyncio.sleep(DETAIL_REFRESH_S)
 
     def _draw_pods(self, pods: list[Pod]) -> None:
@@ -481,3 +483,14 @@ class HealthScreen(Screen[None]):
     @property
     def picture(self) -> HealthPicture | None:
         return self._picture
+
+    @property
+    def settled(self) -> bool:
+        """Every source answered once and the screen shows it (for tests and benchmarks)."""
+        return (
+            self._monitor is not None
+            and self.probe_count > 0
+            and self._picture is not None
+            and self._drawn_version == self._monitor.version
+            and self.detail_loaded == self._selected
+        )

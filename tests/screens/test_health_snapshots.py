@@ -2,19 +2,26 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
 
+from screens.health import HealthScreen
 from tests.screens.conftest import fake_app
 
 SIZES = [(80, 24), (120, 36)]
 
 
 async def settle(pilot: Any) -> None:
-    for _ in range(6):
+    """Wait for the data, not for a fixed time: snapshots must not depend on machine load."""
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        screen = pilot.app.screen
+        if isinstance(screen, HealthScreen) and screen.settled:
+            break
         await pilot.pause(0.05)
-    await pilot.app.workers.wait_for_complete() if False else None
+    await pilot.pause(0.1)
 
 
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
