@@ -659,5 +659,5 @@ async def test_refresh_at_200_services(scale_sandbox: tuple[RunningSandbox, Path
             section,
             "kubernetes / docker / psycopg loaded after data flowed",
             ", ".join(m for m in HEAVY if m in sys.modules) or "none",
-            "in-process",
+            "in-process; backends.kube_client loads kubernetes in a thread on first use",
         )
