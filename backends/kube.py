@@ -15,7 +15,7 @@ from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from backends import rollout_rules
-from backends.errors import BvaError, ReadOnlyError
+from backends.errors import BvaError, NotFound, ReadOnlyError
 from backends.kube_client import (
     JSON_PATCH,
     MERGE,
@@ -376,6 +376,98 @@ class KubeAdapter:
             return message
         await self._patch(deployment, rollout_rules.undo_patch(dep, target), JSON_PATCH)
         return message
+
+    # -- raw objects for the release engine ------------------------------------------------
+
+    async def deployment_json(self, deployment: str) -> Json | None:
+        """The Deployment as the API returns it, None when it does not exist."""
+        try:
+            return await self._get_deployment(deployment)
+        except NotFound:
+            return None
+
+    async def create_deployment(self, body: Json) -> Workload:
+        name = str((body.get("metadata") or {}).get("name", ""))
+        self._guard(f"create deployment/{name}")
+
+        def create(kube: KubeClient) -> Json:
+            return dict(
+                read_json(
+                    kube.apps.create_namespaced_deployment(self.namespace, body, **self._raw())
+                )
+            )
+
+        return self._any_workload(await self._call(create))
+
+    async def delete_deployment(self, deployment: str) -> None:
+        self._guard(f"delete deployment/{deployment}")
+
+        def delete(kube: KubeClient) -> None:
+            read_json(
+                kube.apps.delete_namespaced_deployment(
+                    deployment, self.namespace, propagation_policy="Background", **self._raw()
+                )
+            )
+
+        await self._call(delete)
+
+    async def patch_deployment(self, deployment: str, body: Json) -> Workload:
+        """A JSON merge patch (annotations, replicas): the release engine's small changes."""
+        self._guard(f"patch deployment/{deployment}")
+        return self._any_workload(await self._patch(deployment, body, MERGE))
+
+    async def get_lease(self, name: str) -> Json | None:
+        def get(kube: KubeClient) -> Json:
+            return dict(
+                read_json(
+                    kube.coordination.read_namespaced_lease(name, self.namespace, **self._raw())
+                )
+            )
+
+        try:
+            return await self._call(get)
+        except NotFound:
+            return None
+
+    async def create_lease(self, body: Json) -> Json:
+        self._guard("take the release lock")
+
+        def create(kube: KubeClient) -> Json:
+            return dict(
+                read_json(
+                    kube.coordination.create_namespaced_lease(self.namespace, body, **self._raw())
+                )
+            )
+
+        return await self._call(create)
+
+    async def replace_lease(self, name: str, body: Json) -> Json:
+        """PUT with the body's resourceVersion: a Conflict means someone else got there first."""
+        self._guard("update the release lock")
+
+        def replace(kube: KubeClient) -> Json:
+            return dict(
+                read_json(
+                    kube.coordination.replace_namespaced_lease(
+                        name, self.namespace, body, **self._raw()
+                    )
+                )
+            )
+
+        return await self._call(replace)
+
+    async def delete_lease(self, name: str) -> None:
+        self._guard("release the release lock")
+
+        def delete(kube: KubeClient) -> None:
+            read_json(
+                kube.coordination.delete_namespaced_lease(name, self.namespace, **self._raw())
+            )
+
+        try:
+            await self._call(delete)
+        except NotFound:
+            return
 
     async def close(self) -> None:
         for stop in list(self._watch_stops):

@@ -29,6 +29,7 @@ class KubeClient:
     core: Any
     apps: Any
     server: str
+    coordination: Any = None
 
     def close(self) -> None:
         self.api_client.close()
@@ -74,6 +75,7 @@ def load_client(kubeconfig: str | None, context: str | None) -> KubeClient:
         core=client.CoreV1Api(api_client),
         apps=client.AppsV1Api(api_client),
         server=str(cfg.host),
+        coordination=client.CoordinationV1Api(api_client),
     )
 
 

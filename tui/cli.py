@@ -64,6 +64,12 @@ def _env_flags(p: argparse.ArgumentParser, *, sub: bool = False) -> None:
     )
 
 
+def _journal_available() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("tui.cli_journal") is not None
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="bva",
@@ -90,6 +96,14 @@ def build_parser() -> argparse.ArgumentParser:
     status = sub.add_parser("status", help="print the platform's health once (for scripts)")
     _env_flags(status, sub=True)
     status.add_argument("--json", action="store_true", help="machine-readable output")
+
+    from tui.cli_release import add_release_parser
+
+    add_release_parser(sub, _env_flags)
+    if _journal_available():
+        from tui.cli_journal import add_journal_parser
+
+        add_journal_parser(sub)
 
     sandbox = sub.add_parser(
         "sandbox", help="run the simulated cluster headless and write a kubeconfig"
@@ -253,6 +267,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             if args.config_command != "check":
                 raise UsageError("config needs an action: check (see 'bva config --help')")
             return cmd_config_check(args)
+        if args.command == "release":
+            from tui.cli_release import _Usage, cmd_release
+
+            try:
+                return cmd_release(args)
+            except _Usage as exc:
+                raise UsageError(str(exc)) from None
+        if args.command == "journal":
+            from tui.cli_journal import cmd_journal
+
+            return cmd_journal(args)
         if args.command == "status":
             return cmd_status(args)
         if args.command == "sandbox":

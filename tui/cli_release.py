@@ -1,0 +1,375 @@
+"""`bva release …`: start a release and print one line per event, or look at and steer the
+release in progress from any terminal."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import re
+import sys
+import time
+from typing import Any
+
+EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
+VERSION_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+
+
+def add_release_parser(sub: Any, env_flags: Any) -> None:
+    release = sub.add_parser("release", help="phased releases: start, status, steer")
+    actions = release.add_subparsers(dest="release_command", metavar="ACTION")
+    start = actions.add_parser("start", help="start a release and drive it to the end")
+    start.add_argument(
+        "--service",
+        action="append",
+        required=True,
+        metavar="S",
+        help="service to release (repeat for several)",
+    )
+    start.add_argument("--version", required=True, metavar="V", help="the image tag to ship")
+    start.add_argument("--strategy", choices=("canary", "rolling"))
+    start.add_argument(
+        "--hold",
+        type=_seconds,
+        metavar="SECONDS",
+        help="override every phase's hold (e.g. 30 for a drill)",
+    )
+    start.add_argument(
+        "--interval", type=_seconds, metavar="SECONDS", help="override the gate interval"
+    )
+    start.add_argument("--failure-limit", type=int, metavar="N")
+    start.add_argument(
+        "--manual-approval",
+        action="store_true",
+        help="wait for `bva release promote` before each traffic increase",
+    )
+    start.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    status = actions.add_parser("status", help="the release in progress")
+    status.add_argument("--json", action="store_true")
+    for name, text in (
+        ("pause", "hold the current phase"),
+        ("resume", "continue (or take over a release whose driver is gone)"),
+        ("promote", "go to the next phase now"),
+        ("abort", "remove the canaries: traffic back on stable"),
+    ):
+        p = actions.add_parser(name, help=text)
+        if name == "promote":
+            p.add_argument("--full", action="store_true", help="go straight to 100%%")
+        if name == "abort":
+            p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    for p in (
+        release,
+        start,
+        status,
+        *[actions.choices[n] for n in ("pause", "resume", "promote", "abort")],
+    ):
+        env_flags(p, sub=True)
+        p.add_argument(
+            "--journal",
+            metavar="PATH",
+            help="journal file (default: per env)",
+            default=argparse.SUPPRESS,
+        )
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected seconds, got {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be greater than 0, got {text}")
+    return value
+
+
+class _Usage(Exception):
+    pass
+
+
+def _setup(args: argparse.Namespace) -> tuple[Any, Any, Any]:
+    from backends.config import load_platform, resolve_config_path
+    from backends.journal import Journal, journal_path
+    from backends.platform import open_platform
+
+    path = resolve_config_path(args.config)
+    cfg = load_platform(path)
+    env = getattr(args, "env", None) or cfg.default_environment()
+    cfg.environment(env)
+    platform = open_platform(cfg, env, read_only=getattr(args, "read_only", False))
+    journal = Journal(
+        journal_path(platform.env_name, getattr(args, "journal", None)), platform.env_name
+    )
+    return cfg, platform, journal
+
+
+def cmd_release(args: argparse.Namespace) -> int:
+    from backends.errors import BvaError
+
+    action = args.release_command
+    if getattr(args, "sandbox", False):
+        raise _Usage("release drives an environment: start `bva sandbox` and use --env sandbox")
+    if action is None:
+        raise _Usage("release needs an action: start, status, pause, resume, promote, abort")
+    try:
+        return asyncio.run(_run(args, action))
+    except _Usage:
+        raise
+    except KeyboardInterrupt:
+        print(
+            "bva: interrupted; the release is left as it is: see `bva release status`",
+            file=sys.stderr,
+        )
+        return 130
+    except BvaError as exc:
+        print(f"bva: {exc}", file=sys.stderr)
+        return EXIT_FAIL
+
+
+async def _run(args: argparse.Namespace, action: str) -> int:
+    cfg, platform, journal = _setup(args)
+    try:
+        if action == "start":
+            return await _start(args, cfg, platform, journal)
+        if action == "status":
+            return await _status(args, platform)
+        return await _control(args, cfg, platform, journal, action)
+    finally:
+        await platform.aclose()
+
+
+def _metrics(platform: Any) -> Any:
+    from urllib.parse import urljoin
+
+    cfg = platform.config
+    if cfg.metrics.source == "prometheus":
+        from backends.config import resolve_secret
+        from backends.metrics_prometheus import PrometheusMetrics
+
+        token = resolve_secret(cfg.metrics.token) if cfg.metrics.token else None
+        return PrometheusMetrics(
+            str(cfg.metrics.prometheus_url), token=token, queries=dict(cfg.metrics.queries)
+        )
+    from backends.metrics_scrape import ScrapeMetrics
+
+    urls = {
+        s.name: urljoin(
+            platform.service_urls.get(s.name, "").rstrip("/") + "/", s.metrics.lstrip("/")
+        )
+        for s in cfg.services
+    }
+    return ScrapeMetrics(urls)
+
+
+def _printer() -> Any:
+    seen = [0]
+
+    def on_change(view: Any) -> None:
+        for entry in view.timeline[seen[0] :]:
+            stamp = time.strftime("%H:%M:%S", time.localtime(entry.ts))
+            who = f" [{entry.service}]" if entry.service else ""
+            print(f"{stamp}{who} {entry.text}", flush=True)
+        seen[0] = len(view.timeline)
+
+    return on_change
+
+
+def _driver(cfg: Any, platform: Any, journal: Any, plan: Any, metrics: Any) -> Any:
+    from backends.release import ReleaseDriver
+    from backends.release_lock import identity
+
+    deployments = dict(platform.services())
+    containers = {s.name: s.container_name for s in cfg.services}
+    return ReleaseDriver(
+        platform.kube,
+        plan,
+        deployments=deployments,
+        containers=containers,
+        metrics=metrics,
+        journal=journal,
+        environment=platform.env_name,
+        owner=identity().rsplit(" pid ", 1)[0],
+        on_change=_printer(),
+    )
+
+
+async def _start(args: argparse.Namespace, cfg: Any, platform: Any, journal: Any) -> int:
+    from backends.release_plan import make_plan
+
+    known = [s.name for s in cfg.services]
+    unknown = [s for s in args.service if s not in known]
+    if unknown:
+        raise _Usage(f"unknown service {unknown[0]!r} (known: {', '.join(known)})")
+    if not VERSION_RE.match(args.version):
+        raise _Usage(f"{args.version!r} is not a valid image tag")
+    rollout = cfg.rollout_for(platform.env_name)
+    holds = [args.hold] * len(rollout.holds) if args.hold else None
+    plan = make_plan(
+        cfg,
+        platform.env_name,
+        args.service,
+        args.version,
+        strategy=args.strategy,
+        holds=holds,
+        gate_interval=args.interval,
+        failure_limit=args.failure_limit,
+        manual_approval=True if args.manual_approval else None,
+    )
+    steps = " → ".join(f"{w}%" for w in plan.phases)
+    print(
+        f"release {plan.release_id}: {plan.version} to {', '.join(plan.services)} on "
+        f"{platform.env_name} ({plan.strategy})"
+    )
+    if plan.strategy == "canary":
+        print(
+            f"  phases {steps}; holds {', '.join(f'{h:g}s' for h in plan.holds)}; gates every "
+            f"{plan.gate_interval:g}s: error rate < {plan.max_error_rate_pct:g}%, p95 < "
+            f"{plan.max_p95_ms:g} ms, canary ready, no restarts; abort after "
+            f"{plan.failure_limit} failures"
+        )
+    if not args.yes:
+        if not sys.stdin.isatty():
+            raise _Usage("refusing to start a release without --yes on a non-interactive terminal")
+        prompt = f"type the environment name ({platform.env_name}) to start: "
+        typed = (await asyncio.to_thread(input, prompt)).strip()
+        if typed != platform.env_name:
+            print("bva: not confirmed; nothing was changed", file=sys.stderr)
+            return EXIT_FAIL
+    metrics = _metrics(platform)
+    driver = _driver(cfg, platform, journal, plan, metrics)
+    try:
+        await driver.start()
+        state = await driver.run()
+    finally:
+        await metrics.aclose()
+    print(
+        f"release {plan.release_id} {state.value}" + (f": {driver.reason}" if driver.reason else "")
+    )
+    return EXIT_OK if state.value == "finished" else EXIT_FAIL
+
+
+async def _status(args: argparse.Namespace, platform: Any) -> int:
+    from backends.release_control import read_release
+    from backends.release_lock import LEASE_NAME, holder_of
+
+    view = await read_release(platform.kube, platform.services())
+    holder = holder_of(await platform.kube.get_lease(LEASE_NAME))
+    now = time.time()
+    if args.json:
+        doc: dict[str, Any] = {
+            "schema": "bva.release/v1",
+            "environment": platform.env_name,
+            "release": None,
+            "lock": None,
+        }
+        if holder is not None:
+            doc["lock"] = {
+                "holder": holder.holder,
+                "release_id": holder.release_id,
+                "expired": holder.expired(now),
+            }
+        if view is not None:
+            doc["release"] = {
+                "id": view.release_id,
+                "version": view.version,
+                "owner": view.owner,
+                "state": view.state.value,
+                "reason": view.reason,
+                "phase": view.phase_index + 1,
+                "phases": list(view.phases),
+                "weight": view.weight,
+                "hold_left_s": view.hold_left(now),
+                "samples_passed": view.samples_passed,
+                "samples_failed": view.samples_failed,
+                "driver_alive": view.driver_alive,
+                "services": [
+                    {
+                        "name": p.service,
+                        "set_weight": p.set_weight,
+                        "actual_weight": round(p.actual_weight, 1),
+                        "canary": f"{p.canary_ready}/{p.canary_desired}",
+                        "stable": f"{p.stable_ready}/{p.stable_desired}",
+                    }
+                    for p in view.progress
+                ],
+            }
+        print(json.dumps(doc, indent=2))
+        return EXIT_OK
+    if view is None:
+        print(
+            "no release in progress" + (f"; lock held by {holder.describe(now)}" if holder else "")
+        )
+        return EXIT_OK
+    left = view.hold_left(now)
+    print(
+        f"release {view.release_id}: {view.version} by {view.owner} — {view.state.value}"
+        + (f" ({view.reason})" if view.reason else "")
+    )
+    print(
+        f"  phase {view.phase_index + 1}/{len(view.phases)} at {view.weight}%"
+        + (f", hold {left:.0f}s left" if left is not None else "")
+        + f"; samples {view.samples_passed} passed, {view.samples_failed} failed"
+    )
+    for p in view.progress:
+        print(
+            f"  {p.service}: set {p.set_weight}% actual {p.actual_weight:.0f}%, canary "
+            f"{p.canary_ready}/{p.canary_desired}, stable {p.stable_ready}/{p.stable_desired}"
+        )
+    if not view.driver_alive:
+        print("  driver lost: `bva release resume` takes it over, `bva release abort` ends it")
+    return EXIT_OK
+
+
+async def _control(
+    args: argparse.Namespace, cfg: Any, platform: Any, journal: Any, action: str
+) -> int:
+    from backends.release_control import read_release, send_control
+    from backends.release_models import ReleaseState
+    from backends.release_plan import ReleasePlan
+
+    view = await read_release(platform.kube, platform.services())
+    if view is None:
+        print("bva: no release is in progress", file=sys.stderr)
+        return EXIT_FAIL
+    if action == "resume" and view.state is ReleaseState.DRIVER_LOST:
+        from backends.release_control import find_canaries
+        from backends.release_plan import A_PLAN
+
+        canaries = await find_canaries(platform.kube, platform.services())
+        ann = next(iter(canaries.values()))["metadata"]["annotations"]
+        plan = ReleasePlan.from_json(ann[A_PLAN])
+        metrics = _metrics(platform)
+        driver = _driver(cfg, platform, journal, plan, metrics)
+        try:
+            await driver.resume()
+            state = await driver.run()
+        finally:
+            await metrics.aclose()
+        print(f"release {plan.release_id} {state.value}")
+        return EXIT_OK if state.value == "finished" else EXIT_FAIL
+    if action == "abort" and not getattr(args, "yes", False):
+        if not sys.stdin.isatty():
+            raise _Usage("refusing to abort without --yes on a non-interactive terminal")
+        prompt = f"type the environment name ({platform.env_name}) to abort: "
+        typed = (await asyncio.to_thread(input, prompt)).strip()
+        if typed != platform.env_name:
+            print("bva: not confirmed; nothing was changed", file=sys.stderr)
+            return EXIT_FAIL
+    verb = "promote-full" if action == "promote" and getattr(args, "full", False) else action
+    target = f"{view.release_id}@{platform.env_name}"
+    journal.append(f"release.{verb}", target, stage="before")
+    try:
+        done = await send_control(
+            platform.kube, platform.services(), verb, reason=f"{verb} from the command line"
+        )
+    except Exception as exc:
+        journal.append(f"release.{verb}", target, stage="after", result=f"failed: {exc}")
+        raise
+    journal.append(f"release.{verb}", target, stage="after", result="ok")
+    print(f"{verb}: sent to the release {view.release_id} ({done})")
+    if verb == "abort":
+        from backends.release_lock import LEASE_NAME, holder_of
+
+        holder = holder_of(await platform.kube.get_lease(LEASE_NAME))
+        if holder is not None and holder.expired(time.time()):
+            await platform.kube.delete_lease(LEASE_NAME)
+    return EXIT_OK
