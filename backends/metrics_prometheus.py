@@ -124,8 +124,8 @@ class PrometheusMetrics:
         )
         taken_at = time.time()
         # Several series (a query without sum()) are added up; none means nothing counted.
-        requests = sum(v for v in requests_v if math.isfinite(v))
-        errors = sum(v for v in errors_v if math.isfinite(v))
+        requests = sum((v for v in requests_v if math.isfinite(v)), 0.0)
+        errors = sum((v for v in errors_v if math.isfinite(v)), 0.0)
         finite_p95 = [v for v in p95_v if math.isfinite(v)]
         # The worst series decides: a gate must not average a slow pod away.
         p95 = max(finite_p95) if finite_p95 and requests > 0 else None
@@ -155,9 +155,7 @@ class PrometheusMetrics:
         try:
             resp = await self._http.get(self._api, params={"query": promql})
         except httpx.TimeoutException:
-            raise SourceUnavailable(
-                f"{self._where}: timed out after {self._timeout:g}s"
-            ) from None
+            raise SourceUnavailable(f"{self._where}: timed out after {self._timeout:g}s") from None
         except httpx.HTTPError as exc:
             why = sanitize_text(str(exc) or type(exc).__name__, 160)
             raise SourceUnavailable(f"{self._where}: unreachable ({why})") from None

@@ -163,7 +163,9 @@ class ScrapeMetrics:
         max_body_bytes: int = 32 * 1024 * 1024,
     ) -> None:
         if timeout <= 0 or min_window <= 0 or max_window < min_window or max_body_bytes <= 0:
-            raise ValueError("timeout, min_window, max_body_bytes must be positive")
+            raise ValueError(
+                "timeout, min_window and max_body_bytes must be positive, max_window >= min_window"
+            )
         self._urls = dict(urls)
         self._timeout = float(timeout)
         self._min_window = float(min_window)
@@ -185,6 +187,8 @@ class ScrapeMetrics:
                 # No baseline, or one so old that a canary which just went bad would be
                 # averaged away: start a fresh window.
                 base = await self._scrape(service, url, track)
+                # Kept at once: if the second scrape fails, the next call still has a window.
+                self._baselines[key] = base
             wait = self._min_window - (time.monotonic() - base.at)
             if wait > 0:
                 await asyncio.sleep(wait)

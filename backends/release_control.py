@@ -42,8 +42,9 @@ class ReleaseKube(LeaseApi, Protocol):
     async def patch_deployment(self, deployment: str, body: dict[str, Any]) -> Workload: ...
     async def delete_deployment(self, deployment: str) -> None: ...
     async def create_deployment(self, body: dict[str, Any]) -> Workload: ...
-    async def set_image(self, deployment: str, container: str, image: str,
-                        change_cause: str | None = None) -> Workload: ...
+    async def set_image(
+        self, deployment: str, container: str, image: str, change_cause: str | None = None
+    ) -> Workload: ...
     async def rollout_status(self, deployment: str) -> RolloutStatus: ...
 
 
@@ -81,10 +82,12 @@ async def read_release(
         raise BvaError("a canary exists but carries no readable bva release plan") from None
     holder = holder_of(await kube.get_lease(LEASE_NAME))
     now = time.time()
-    alive = holder is not None and holder.release_id == plan.release_id and not holder.expired(
-        now)
-    state = ReleaseState(first.get(A_STATE, "running")) if first.get(A_STATE) in {
-        s.value for s in ReleaseState} else ReleaseState.RUNNING
+    alive = holder is not None and holder.release_id == plan.release_id and not holder.expired(now)
+    state = (
+        ReleaseState(first.get(A_STATE, "running"))
+        if first.get(A_STATE) in {s.value for s in ReleaseState}
+        else ReleaseState.RUNNING
+    )
     if not alive and not state.over:
         state = ReleaseState.DRIVER_LOST
     deployments = dict(services)
@@ -95,24 +98,41 @@ async def read_release(
         ann = annotations_of(canary) if canary else {}
         status = (canary or {}).get("status") or {}
         c_ready = int(status.get("readyReplicas") or 0)
-        gates = tuple(GateTally(r.gate, 0, 0, 0, r) for r in gates_from_json(ann.get(A_GATES,
-                                                                                      "")))
-        progress.append(ServiceProgress(
-            service=service, deployment=deployments[service], stable_ready=stable.ready,
-            stable_desired=stable.desired, canary_ready=c_ready,
-            canary_desired=int(((canary or {}).get("spec") or {}).get("replicas") or 0),
-            canary_restarts=0, set_weight=plan.phases[int(first.get(A_PHASE, "0"))],
-            actual_weight=actual_weight(c_ready, stable.ready), gates=gates,
-        ))
+        gates = tuple(GateTally(r.gate, 0, 0, 0, r) for r in gates_from_json(ann.get(A_GATES, "")))
+        progress.append(
+            ServiceProgress(
+                service=service,
+                deployment=deployments[service],
+                stable_ready=stable.ready,
+                stable_desired=stable.desired,
+                canary_ready=c_ready,
+                canary_desired=int(((canary or {}).get("spec") or {}).get("replicas") or 0),
+                canary_restarts=0,
+                set_weight=plan.phases[int(first.get(A_PHASE, "0"))],
+                actual_weight=actual_weight(c_ready, stable.ready),
+                gates=gates,
+            )
+        )
     phase = int(first.get(A_PHASE, "0"))
     return ReleaseView(
-        release_id=plan.release_id, version=plan.version, owner=first.get(A_OWNER, ""),
-        strategy=plan.strategy, services=plan.services, phases=plan.phases, holds=plan.holds,
-        phase_index=phase, phase_started=float(first.get(A_PHASE_START, "0") or 0),
-        state=state, reason=first.get(A_REASON, ""),
-        samples_passed=int(first.get(A_PASSED, "0")), samples_failed=int(first.get(A_FAILED, "0")),
-        failure_limit=plan.failure_limit, gate_interval=plan.gate_interval, next_sample_at=None,
-        progress=tuple(progress), driver_alive=alive,
+        release_id=plan.release_id,
+        version=plan.version,
+        owner=first.get(A_OWNER, ""),
+        strategy=plan.strategy,
+        services=plan.services,
+        phases=plan.phases,
+        holds=plan.holds,
+        phase_index=phase,
+        phase_started=float(first.get(A_PHASE_START, "0") or 0),
+        state=state,
+        reason=first.get(A_REASON, ""),
+        samples_passed=int(first.get(A_PASSED, "0")),
+        samples_failed=int(first.get(A_FAILED, "0")),
+        failure_limit=plan.failure_limit,
+        gate_interval=plan.gate_interval,
+        next_sample_at=None,
+        progress=tuple(progress),
+        driver_alive=alive,
     )
 
 
@@ -120,8 +140,9 @@ async def annotate_all(
     kube: ReleaseKube, canaries: dict[str, dict[str, Any]], values: dict[str, str]
 ) -> None:
     for canary in canaries.values():
-        await kube.patch_deployment(canary["metadata"]["name"],
-                                    {"metadata": {"annotations": values}})
+        await kube.patch_deployment(
+            canary["metadata"]["name"], {"metadata": {"annotations": values}}
+        )
 
 
 async def send_control(
@@ -136,8 +157,9 @@ async def send_control(
     elif action == "resume":
         await annotate_all(kube, canaries, {A_STATE: "running", A_REASON: ""})
     elif action in ("promote", "promote-full"):
-        await annotate_all(kube, canaries, {A_COMMAND: f"{action}@{time.time():.3f}",
-                                            A_STATE: "running"})
+        await annotate_all(
+            kube, canaries, {A_COMMAND: f"{action}@{time.time():.3f}", A_STATE: "running"}
+        )
     elif action == "abort":
         await abort_canaries(kube, canaries)
     else:

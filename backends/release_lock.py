@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import getpass
 import os
+import secrets
 import socket
 import time
 from dataclasses import dataclass
@@ -79,7 +80,8 @@ class ReleaseLock:
     def __init__(self, api: LeaseApi, release_id: str, me: str | None = None) -> None:
         self._api = api
         self.release_id = release_id
-        self.me = me or identity()
+        # One process may drive, then drive again: each driver is its own holder.
+        self.me = me or f"{identity()} #{secrets.token_hex(3)}"
         self._lease: dict[str, Any] | None = None
 
     async def current(self) -> LockHolder | None:

@@ -124,8 +124,13 @@ def image_with_tag(image: str, version: str) -> str:
 
 
 def canary_manifest(
-    stable: dict[str, Any], plan: ReleasePlan, service: str, container: str, weight: int,
-    owner: str, now: float,
+    stable: dict[str, Any],
+    plan: ReleasePlan,
+    service: str,
+    container: str,
+    weight: int,
+    owner: str,
+    now: float,
 ) -> dict[str, Any]:
     meta = stable["metadata"]
     spec = copy.deepcopy(stable["spec"])
@@ -139,8 +144,9 @@ def canary_manifest(
             c["image"] = image_with_tag(str(c.get("image", "")), plan.version)
     spec["replicas"] = canary_replicas(weight, int(stable["spec"].get("replicas", 1)))
     spec.pop("paused", None)
-    annotations = {k: v for k, v in (meta.get("annotations") or {}).items()
-                   if k not in DROP_ANNOTATIONS}
+    annotations = {
+        k: v for k, v in (meta.get("annotations") or {}).items() if k not in DROP_ANNOTATIONS
+    }
     annotations.update(release_annotations(plan, owner, phase=0, phase_start=now))
     return {
         "apiVersion": "apps/v1",
@@ -154,8 +160,9 @@ def canary_manifest(
     }
 
 
-def release_annotations(plan: ReleasePlan, owner: str, *, phase: int,
-                        phase_start: float) -> dict[str, str]:
+def release_annotations(
+    plan: ReleasePlan, owner: str, *, phase: int, phase_start: float
+) -> dict[str, str]:
     return {
         A_RELEASE: plan.release_id,
         A_VERSION: plan.version,
@@ -180,25 +187,45 @@ def evaluate_gates(
 ) -> tuple[GateReading, ...]:
     readings = []
     rate = sample.error_rate_pct if sample else None
-    readings.append(GateReading(
-        "error rate", _judge(rate, plan.max_error_rate_pct), rate, plan.max_error_rate_pct, "%",
-        "no requests reached the canary" if rate is None else
-        f"{sample.errors:.0f} of {sample.requests:.0f} requests failed" if sample else "",
-    ))
+    readings.append(
+        GateReading(
+            "error rate",
+            _judge(rate, plan.max_error_rate_pct),
+            rate,
+            plan.max_error_rate_pct,
+            "%",
+            "no requests reached the canary"
+            if rate is None
+            else f"{sample.errors:.0f} of {sample.requests:.0f} requests failed"
+            if sample
+            else "",
+        )
+    )
     p95 = sample.p95_ms if sample else None
-    readings.append(GateReading("p95 latency", _judge(p95, plan.max_p95_ms), p95,
-                                plan.max_p95_ms, "ms"))
+    readings.append(
+        GateReading("p95 latency", _judge(p95, plan.max_p95_ms), p95, plan.max_p95_ms, "ms")
+    )
     ready_ok = canary_desired > 0 and canary_ready >= canary_desired
-    readings.append(GateReading(
-        "canary ready", GateResult.PASSED if ready_ok else GateResult.FAILED,
-        float(canary_ready), float(canary_desired), "pods",
-        f"{canary_ready}/{canary_desired} canary pods ready",
-    ))
-    readings.append(GateReading(
-        "restarts", GateResult.PASSED if new_restarts == 0 else GateResult.FAILED,
-        float(new_restarts), 0.0, "restarts",
-        f"{new_restarts} canary restarts in this phase",
-    ))
+    readings.append(
+        GateReading(
+            "canary ready",
+            GateResult.PASSED if ready_ok else GateResult.FAILED,
+            float(canary_ready),
+            float(canary_desired),
+            "pods",
+            f"{canary_ready}/{canary_desired} canary pods ready",
+        )
+    )
+    readings.append(
+        GateReading(
+            "restarts",
+            GateResult.PASSED if new_restarts == 0 else GateResult.FAILED,
+            float(new_restarts),
+            0.0,
+            "restarts",
+            f"{new_restarts} canary restarts in this phase",
+        )
+    )
     return tuple(readings)
 
 
@@ -218,14 +245,17 @@ def round_result(readings: Sequence[GateReading]) -> GateResult:
 
 
 def gates_json(readings: Sequence[GateReading]) -> str:
-    return json.dumps([[r.gate, r.result.value, r.value, r.threshold, r.unit] for r in readings],
-                      separators=(",", ":"))
+    return json.dumps(
+        [[r.gate, r.result.value, r.value, r.threshold, r.unit] for r in readings],
+        separators=(",", ":"),
+    )
 
 
 def gates_from_json(text: str) -> tuple[GateReading, ...]:
     try:
         rows = json.loads(text or "[]")
-        return tuple(GateReading(str(g), GateResult(res), v, float(t), str(u))
-                     for g, res, v, t, u in rows)
+        return tuple(
+            GateReading(str(g), GateResult(res), v, float(t), str(u)) for g, res, v, t, u in rows
+        )
     except (ValueError, TypeError):
         return ()

@@ -64,12 +64,6 @@ def _env_flags(p: argparse.ArgumentParser, *, sub: bool = False) -> None:
     )
 
 
-def _journal_available() -> bool:
-    import importlib.util
-
-    return importlib.util.find_spec("tui.cli_journal") is not None
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="bva",
@@ -100,10 +94,9 @@ def build_parser() -> argparse.ArgumentParser:
     from tui.cli_release import add_release_parser
 
     add_release_parser(sub, _env_flags)
-    if _journal_available():
-        from tui.cli_journal import add_journal_parser
+    from tui.cli_journal import add_journal_parser
 
-        add_journal_parser(sub)
+    add_journal_parser(sub)
 
     sandbox = sub.add_parser(
         "sandbox", help="run the simulated cluster headless and write a kubeconfig"

@@ -23,7 +23,7 @@ __all__ = ["add_journal_parser", "cmd_journal"]
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
 DEFAULT_LIMIT = 50
 
-# (header, record -> text, width cap)
+# (header, width cap): a cell longer than its cap is cut with "…"
 _COLUMNS: tuple[tuple[str, int], ...] = (
     ("SEQ", 6),
     ("TIME (UTC)", 20),

@@ -16,7 +16,6 @@ from tui.cli import UsageError, _Parser
 from tui.cli_journal import add_journal_parser, cmd_journal
 
 ROOT = Path(__file__).resolve().parents[2]
-WIRED = "cli_journal" in (ROOT / "tui" / "cli.py").read_text()
 
 
 def parser() -> argparse.ArgumentParser:
@@ -198,8 +197,6 @@ def test_bad_flags_are_usage_errors(argv: list[str], needle: str) -> None:
 
 # --- through the real entry point, once tui/cli.py calls cli_journal -----------------------
 
-wired = pytest.mark.skipif(not WIRED, reason="tui/cli.py does not call tui.cli_journal yet")
-
 
 def bva(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
@@ -212,7 +209,6 @@ def bva(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProce
     )
 
 
-@wired
 def test_subprocess_list_verify_and_tamper(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k != "BVA_CONFIG"}
     env["BVA_JOURNAL_DIR"] = str(tmp_path / "j")
@@ -234,7 +230,6 @@ def test_subprocess_list_verify_and_tamper(tmp_path: Path) -> None:
     assert out.stdout == f"journal {path}: record at line 3 is broken: hash mismatch\n"
 
 
-@wired
 @pytest.mark.parametrize(
     ("args", "needle"),
     [

@@ -1,0 +1,336 @@
+"""The release engine against a real sandbox: canary phases, gates, controls from another
+process, the release lock, a killed driver resumed, read-only refusals, the journal."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from backends.config import builtin_platform_path, load_platform
+from backends.errors import ReadOnlyError
+from backends.journal import Journal
+from backends.metrics_scrape import ScrapeMetrics
+from backends.platform import Platform, open_platform
+from backends.release import ReleaseDriver
+from backends.release_control import read_release, send_control
+from backends.release_lock import LockHeld
+from backends.release_models import ReleaseState
+from backends.release_plan import make_plan
+from backends.sandbox_state import SandboxState
+from tests.support.sandbox_proc import RunningSandbox
+
+CFG = load_platform(builtin_platform_path())
+
+
+def platform_on(sandbox: RunningSandbox, *, read_only: bool = False) -> Platform:
+    state = SandboxState(**json.loads((sandbox.runtime_dir / "sandbox.json").read_text()))
+    return open_platform(CFG, "sandbox", sandbox=state, read_only=read_only)
+
+
+@pytest.fixture
+async def platform(sandbox: RunningSandbox) -> AsyncIterator[Platform]:
+    p = platform_on(sandbox)
+    try:
+        yield p
+    finally:
+        await p.aclose()
+
+
+def driver_for(
+    platform: Platform,
+    tmp_path: Path,
+    services: list[str],
+    version: str,
+    *,
+    hold: float = 1.5,
+    interval: float = 0.5,
+    owner: str = "tester@test",
+    **kw: Any,
+) -> tuple[ReleaseDriver, ScrapeMetrics, Journal]:
+    plan = make_plan(
+        CFG, "sandbox", services, version, holds=[hold] * 3, gate_interval=interval, **kw
+    )
+    urls = {s: platform.service_urls[s] + "/actuator/prometheus" for s in services}
+    metrics = ScrapeMetrics(urls, min_window=0.5)
+    journal = Journal(tmp_path / "journal.jsonl", "sandbox")
+    driver = ReleaseDriver(
+        platform.kube,
+        plan,
+        deployments=dict(platform.services()),
+        containers={s.name: s.container_name for s in CFG.services},
+        metrics=metrics,
+        journal=journal,
+        environment="sandbox",
+        owner=owner,
+    )
+    return driver, metrics, journal
+
+
+async def image_of(platform: Platform, deployment: str) -> str:
+    return (await platform.kube.get_workload(deployment)).image
+
+
+async def wait_until(pred: Any, timeout: float = 30.0, what: str = "") -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if await pred():
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"timed out: {what}")
+
+
+async def ready(platform: Platform) -> None:
+    async def all_available() -> bool:
+        return all(w.available == w.desired for w in await platform.kube.list_workloads())
+
+    await wait_until(all_available, what="sandbox ready")
+
+
+async def test_good_version_goes_all_the_way(platform: Platform, tmp_path: Path) -> None:
+    await ready(platform)
+    driver, metrics, journal = driver_for(platform, tmp_path, ["auth-service"], "1.1.0")
+    seen_phases = []
+    driver._on_change = lambda v: seen_phases.append(v.weight)
+    await driver.start()
+    state = await driver.run()
+    await metrics.aclose()
+    assert state is ReleaseState.FINISHED, driver.reason
+    assert [w for i, w in enumerate(seen_phases) if i == 0 or w != seen_phases[i - 1]] == [
+        5,
+        25,
+        50,
+        100,
+    ]
+    assert await image_of(platform, "auth-service") == "bharathva/auth-service:1.1.0"
+    assert await platform.kube.deployment_json("auth-service-canary") is None
+    workload = await platform.kube.get_workload("auth-service")
+    assert workload.change_cause and driver.plan.release_id in workload.change_cause
+    actions = [(r.action, r.stage) for r in journal.records()]
+    assert ("release.start", "before") in actions and ("release.finish", "after") in actions
+    assert ("release.phase", "after") in actions and ("release.promote", "after") in actions
+    assert journal.verify().ok
+    assert await platform.kube.get_lease("bva-release") is None
+
+
+@pytest.mark.parametrize(
+    ("version", "gate"), [("2.0.0-unhealthy", "error rate"), ("2.0.0-crash", "canary ready")]
+)
+async def test_bad_versions_are_aborted_and_stable_untouched(
+    platform: Platform, tmp_path: Path, version: str, gate: str
+) -> None:
+    await ready(platform)
+    before = await platform.kube.get_workload("user-service")
+    driver, metrics, journal = driver_for(platform, tmp_path, ["user-service"], version, hold=30)
+    await driver.start()
+    state = await driver.run()
+    await metrics.aclose()
+    assert state is ReleaseState.ABORTED
+    assert gate in driver.reason
+    after = await platform.kube.get_workload("user-service")
+    assert after.image == before.image and after.revision == before.revision
+    assert await platform.kube.deployment_json("user-service-canary") is None
+    failures = [r for r in journal.records() if r.action == "release.gate_failed"]
+    assert len(failures) == 3
+    assert any(r.action == "release.abort" and r.stage == "after" for r in journal.records())
+
+
+async def test_pause_holds_and_promote_skips_the_hold(platform: Platform, tmp_path: Path) -> None:
+    await ready(platform)
+    driver, metrics, _ = driver_for(platform, tmp_path, ["gateway-service"], "1.3.0", hold=2)
+    await driver.start()
+    task = asyncio.create_task(driver.run())
+    try:
+        await send_control(platform.kube, platform.services(), "pause", "looking at logs")
+        await asyncio.sleep(4)  # longer than the hold: a paused release stays in its phase
+        assert driver.phase == 0 and driver.state is ReleaseState.PAUSED
+        view = await read_release(platform.kube, platform.services())
+        assert view is not None and view.state is ReleaseState.PAUSED
+        await send_control(platform.kube, platform.services(), "resume")
+        await wait_until(lambda: _true(driver.phase >= 1), 20, "phase 2 after resume")
+        # A long hold, skipped by promote.
+        # From now on the holds are ten minutes: only promote can move the release on.
+        driver.plan = dataclasses.replace(driver.plan, holds=(600.0,) * 3)
+        phase = driver.phase
+        await asyncio.sleep(2)
+        assert driver.phase == phase
+        await send_control(platform.kube, platform.services(), "promote")
+        await wait_until(
+            lambda: _true(driver.phase > phase or driver.state.over),
+            20,
+            "promote moves to the next phase",
+        )
+        await send_control(platform.kube, platform.services(), "promote-full")
+        assert await asyncio.wait_for(task, 60) is ReleaseState.FINISHED
+    finally:
+        task.cancel()
+        await metrics.aclose()
+    assert await image_of(platform, "gateway-service") == "bharathva/gateway-service:1.3.0"
+
+
+async def _true(value: bool) -> bool:
+    return value
+
+
+async def test_second_driver_is_refused_and_abort_from_elsewhere(
+    platform: Platform, tmp_path: Path
+) -> None:
+    await ready(platform)
+    first, m1, _ = driver_for(
+        platform, tmp_path, ["tweet-service"], "1.4.0", hold=60, owner="alice@host"
+    )
+    await first.start()
+    task = asyncio.create_task(first.run())
+    second, m2, _ = driver_for(platform, tmp_path / "b", ["discovery-service"], "9.9.9")
+    (tmp_path / "b").mkdir()
+    try:
+        with pytest.raises(LockHeld) as refused:
+            await second.start()
+        assert "release lock held by" in str(refused.value)
+        assert first.plan.release_id in str(refused.value)
+        await send_control(platform.kube, platform.services(), "abort")
+        assert await asyncio.wait_for(task, 20) is ReleaseState.ABORTED
+    finally:
+        task.cancel()
+        await m1.aclose()
+        await m2.aclose()
+    assert await platform.kube.deployment_json("tweet-service-canary") is None
+    assert await image_of(platform, "tweet-service") == "bharathva/tweet-service:1.0.0"
+
+
+async def test_read_only_sends_no_mutation(sandbox: RunningSandbox, tmp_path: Path) -> None:
+    platform = platform_on(sandbox, read_only=True)
+    try:
+        before = sandbox.stats()["mutations"]
+        driver, metrics, _ = driver_for(platform, tmp_path, ["auth-service"], "1.1.0")
+        with pytest.raises(ReadOnlyError):
+            await driver.start()
+        for action in ("pause", "resume", "promote", "abort"):
+            try:
+                await send_control(platform.kube, platform.services(), action)
+            except Exception as exc:
+                assert "no release" in str(exc) or isinstance(exc, ReadOnlyError)
+        await metrics.aclose()
+        assert sandbox.stats()["mutations"] == before
+    finally:
+        await platform.aclose()
+
+
+def bva(sandbox: RunningSandbox, tmp_path: Path, *args: str, **kw: Any) -> subprocess.Popen[str]:
+    env = {**sandbox.env, "BVA_JOURNAL_DIR": str(tmp_path / "journal")}
+    return subprocess.Popen(
+        [sys.executable, "-m", "tui", *args],
+        env=env,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        **kw,
+    )
+
+
+async def test_killed_driver_is_resumed_from_a_new_process(
+    sandbox: RunningSandbox, platform: Platform, tmp_path: Path
+) -> None:
+    await ready(platform)
+    proc = bva(
+        sandbox,
+        tmp_path,
+        "release",
+        "start",
+        "--env",
+        "sandbox",
+        "--service",
+        "auth-service",
+        "--version",
+        "1.5.0",
+        "--hold",
+        "3",
+        "--interval",
+        "0.5",
+        "--yes",
+    )
+    try:
+
+        async def in_phase_two() -> bool:
+            view = await read_release(platform.kube, platform.services())
+            return view is not None and view.phase_index >= 1
+
+        await wait_until(in_phase_two, 40, "the driver reaches phase 2")
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(5)
+
+        async def lost() -> bool:
+            view = await read_release(platform.kube, platform.services())
+            return view is not None and view.state is ReleaseState.DRIVER_LOST
+
+        await wait_until(lost, 30, "the release shows the driver lost")
+        status = bva(sandbox, tmp_path, "release", "status", "--env", "sandbox")
+        out, _ = status.communicate(timeout=60)
+        assert "driver lost" in out
+        resume = bva(sandbox, tmp_path, "release", "resume", "--env", "sandbox")
+        out, _ = resume.communicate(timeout=120)
+        assert resume.returncode == 0, out
+        assert "resumed by" in out and "finished" in out
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert await image_of(platform, "auth-service") == "bharathva/auth-service:1.5.0"
+    assert await platform.kube.deployment_json("auth-service-canary") is None
+    journal = Journal(tmp_path / "journal" / "sandbox.jsonl", "sandbox")
+    assert journal.verify().ok
+    assert any(r.action == "release.resume" for r in journal.records())
+
+
+def test_cli_usage_errors(tmp_path: Path) -> None:
+    env = {**os.environ, "BVA_RUNTIME_DIR": str(tmp_path)}
+    for args, needle in (
+        (
+            [
+                "release",
+                "start",
+                "--service",
+                "nope",
+                "--version",
+                "1",
+                "--env",
+                "staging",
+                "--yes",
+            ],
+            "unknown service 'nope'",
+        ),
+        (
+            [
+                "release",
+                "start",
+                "--service",
+                "auth-service",
+                "--version",
+                "bad tag!",
+                "--env",
+                "staging",
+                "--yes",
+            ],
+            "not a valid image tag",
+        ),
+        (["release", "start", "--version", "1"], "--service"),
+        (["release"], "release needs an action"),
+    ):
+        out = subprocess.run(
+            [sys.executable, "-m", "tui", *args],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=60,
+        )
+        assert out.returncode == 2, out.stderr
+        assert needle in out.stderr and len(out.stderr.strip().splitlines()) == 1
