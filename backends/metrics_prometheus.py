@@ -99,8 +99,10 @@ class PrometheusMetrics:
         self._window_s = window_seconds(window)
         self._window = window
         self._queries = {**DEFAULT_QUERIES, **(queries or {})}
-        self._api = base_url.rstrip("/") + "/api/v1/query"
-        self._where = f"prometheus at {mask_dsn(base_url.rstrip('/'))}"
+        # str(): a pydantic HttpUrl from the platform file is accepted as it is.
+        base = str(base_url).rstrip("/")
+        self._api = base + "/api/v1/query"
+        self._where = f"prometheus at {mask_dsn(base)}"
         self._timeout = float(timeout)
         # Kept out of anything that is printed: only the client's headers carry it.
         headers = {"Accept": "application/json", "User-Agent": "bva-metrics"}

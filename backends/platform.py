@@ -6,10 +6,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from urllib.parse import urljoin
 
-from backends.config import EnvironmentConfig, PlatformConfig
+from backends.config import EnvironmentConfig, PlatformConfig, resolve_secret
 from backends.errors import SourceUnavailable
 from backends.health import HealthProber
 from backends.kube import KubeAdapter
+from backends.metrics import MetricsSource
 from backends.sandbox_state import SandboxState, read_state
 
 NO_SANDBOX = (
@@ -51,6 +52,24 @@ class Platform:
             ]
             targets.append((svc.name, urls))
         return targets
+
+    def metrics_source(self) -> MetricsSource:
+        """The platform file's metrics source: a Prometheus server, or direct scrapes."""
+        m = self.config.metrics
+        if m.source == "prometheus" and m.prometheus_url:
+            from backends.metrics_prometheus import PrometheusMetrics
+
+            token = resolve_secret(m.token) if m.token else None
+            return PrometheusMetrics(str(m.prometheus_url), token=token, queries=dict(m.queries))
+        from backends.metrics_scrape import ScrapeMetrics
+
+        urls = {
+            s.name: s.metrics
+            if "://" in s.metrics
+            else urljoin(self.service_urls.get(s.name, "").rstrip("/") + "/", s.metrics.lstrip("/"))
+            for s in self.config.services
+        }
+        return ScrapeMetrics(urls)
 
     async def aclose(self) -> None:
         await self.health.aclose()

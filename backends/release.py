@@ -515,6 +515,16 @@ class ReleaseDriver:
             self.state = ReleaseState.FINISHED
             self._log(f"finished: {', '.join(self.plan.services)} on {self.plan.version}")
         self._journal("release.finish", "after", "ok" if not failed else f"failed: {failed}")
+        await self._observe_after_promotion()
+
+    async def _observe_after_promotion(self) -> None:
+        """No canary is left: all traffic is on the (now promoted) stable pods."""
+        for service in self.plan.services:
+            dep = self._deployments[service]
+            stable = await self.kube.get_workload(dep)
+            self._progress[service] = ServiceProgress(
+                service, dep, stable.ready, stable.desired, 0, 0, 0, 100, 100.0
+            )
 
     async def _roll_stable(self) -> str:
         """Set the image on each stable Deployment and watch it with kubectl's rules."""

@@ -4,6 +4,7 @@ the global keys, and the platform the screens read from."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
@@ -13,9 +14,15 @@ from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
 
+from backends.errors import BvaError
+from backends.journal import Journal, journal_path
 from backends.platform import Platform
+from backends.release import ReleaseDriver
+from backends.release_models import ReleaseView
 from screens.health import HealthScreen
 from screens.help import HelpScreen, binding_rows
+from screens.rollout import RolloutScreen
+from widgets.confirm import YesNo
 
 PlatformOpener = Callable[[], Awaitable[Platform]]
 
@@ -36,13 +43,17 @@ class AppSettings:
 
 class BvaApp(App[int]):
     TITLE = "bva"
-    MODES: ClassVar[dict[str, str | Callable[[], Screen[None]]]] = {"health": HealthScreen}
+    MODES: ClassVar[dict[str, str | Callable[[], Screen[None]]]] = {
+        "health": HealthScreen,
+        "rollout": RolloutScreen,
+    }
     DEFAULT_MODE = "health"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("q", "quit", "Quit", id="app.quit"),
         Binding("question_mark", "help", "Help", id="app.help"),
         Binding("colon", "command_palette", "Commands", show=False, id="app.palette"),
-        Binding("h", "switch_mode('health')", "Health", show=False, id="app.health"),
+        Binding("1", "switch_mode('health')", "Health", id="app.health"),
+        Binding("2", "switch_mode('rollout')", "Rollout", id="app.rollout"),
     ]
 
     def __init__(self, settings: AppSettings) -> None:
@@ -51,6 +62,8 @@ class BvaApp(App[int]):
         self.clock = settings.clock
         self._platform: Platform | None = None
         self._platform_task: asyncio.Task[Platform] | None = None
+        self.release_driver: ReleaseDriver | None = None
+        self._release_task: asyncio.Task[None] | None = None
 
     @property
     def platform_label(self) -> str:
@@ -64,6 +77,23 @@ class BvaApp(App[int]):
     def kube_target(self) -> str:
         return self._platform.kube_target if self._platform else ""
 
+    @property
+    def loaded_platform(self) -> Platform | None:
+        return self._platform
+
+    @property
+    def read_only(self) -> bool:
+        return self.settings.read_only or bool(self._platform and self._platform.read_only)
+
+    @property
+    def driving(self) -> bool:
+        return (
+            self._release_task is not None
+            and not self._release_task.done()
+            and self.release_driver is not None
+            and not self.release_driver.state.over
+        )
+
     async def platform(self) -> Platform:
         """The platform, opened once (the first screen that needs it waits for it)."""
         if self._platform is not None:
@@ -75,6 +105,129 @@ class BvaApp(App[int]):
             self._platform_task = asyncio.ensure_future(opener())
         self._platform = await asyncio.shield(self._platform_task)
         return self._platform
+
+    # -- releases driven by this process -------------------------------------------------------
+    def _journal(self, platform: Platform) -> Journal:
+
+        return Journal(journal_path(platform.env_name), platform.env_name)
+
+    def _new_driver(self, platform: Platform, plan: object) -> ReleaseDriver:
+        from backends.release_lock import identity
+
+        return ReleaseDriver(
+            platform.kube,
+            plan,  # type: ignore[arg-type]
+            deployments=dict(platform.services()),
+            containers={s.name: s.container_name for s in platform.config.services},
+            metrics=platform.metrics_source(),
+            journal=self._journal(platform),
+            environment=platform.env_name,
+            owner=identity().rsplit(" pid ", 1)[0],
+            on_change=self._release_changed,
+            clock=self.clock,
+        )
+
+    def _release_changed(self, view: ReleaseView) -> None:
+        for screen in self.screen_stack:
+            if isinstance(screen, RolloutScreen):
+                screen.show(view)
+        if isinstance(self.screen, RolloutScreen):
+            self.screen.show(view)
+
+    def start_release(self, services: list[str], version: str) -> None:
+        from backends.release_plan import make_plan
+
+        platform = self._platform
+        if platform is None or self.driving:
+            return
+        plan = make_plan(platform.config, platform.env_name, services, version)
+        self.release_driver = self._new_driver(platform, plan)
+        self._release_task = asyncio.ensure_future(self._drive(self.release_driver, False))
+
+    def take_over_release(self) -> None:
+        platform = self._platform
+        if platform is None or self.driving:
+            return
+        self._release_task = asyncio.ensure_future(self._take_over(platform))
+
+    async def _take_over(self, platform: Platform) -> None:
+        from backends.release_control import annotations_of, find_canaries
+        from backends.release_plan import A_PLAN, ReleasePlan
+
+        canaries = await find_canaries(platform.kube, platform.services())
+        if not canaries:
+            self.notify("no release to take over", severity="warning")
+            return
+        plan = ReleasePlan.from_json(annotations_of(next(iter(canaries.values())))[A_PLAN])
+        self.release_driver = self._new_driver(platform, plan)
+        await self._drive(self.release_driver, True)
+
+    async def _drive(self, driver: ReleaseDriver, resume: bool) -> None:
+        try:
+            if resume:
+                await driver.resume()
+            else:
+                await driver.start()
+            state = await driver.run()
+            self.notify(
+                f"release {driver.plan.release_id} {state.value}",
+                severity="information" if state.value == "finished" else "error",
+            )
+        except BvaError as exc:
+            self.notify(f"release: {exc}", severity="error", timeout=10)
+        finally:
+            self._release_changed(driver.view())
+
+    def control_release(self, action: str) -> None:
+        self.run_worker(self._control(action), group="release-control")
+
+    async def _control(self, action: str) -> None:
+        from backends.release_control import send_control
+
+        platform = self._platform
+        if platform is None:
+            return
+        journal = self._journal(platform)
+        target = f"release@{platform.env_name}"
+        try:
+            journal.append(f"release.{action}", target, stage="before")
+            if action == "abort" and self.driving and self.release_driver is not None:
+                await self.release_driver.abort("aborted by the release captain")
+            else:
+                await send_control(
+                    platform.kube, platform.services(), action, reason=f"{action} from the console"
+                )
+            journal.append(f"release.{action}", target, stage="after", result="ok")
+            self.notify(f"{action}: done", timeout=3)
+        except BvaError as exc:
+            journal.append(
+                f"release.{action}",
+                target,
+                stage="after",
+                result=f"failed: {exc}",
+            )
+            self.notify(f"{action}: {exc}", severity="error", timeout=8)
+
+    async def action_quit(self) -> None:
+        if not self.driving or self.release_driver is None:
+            self.exit()
+            return
+        release_id = self.release_driver.plan.release_id
+
+        def answer(yes: bool | None) -> None:
+            if yes:
+                if self._release_task is not None:
+                    self._release_task.cancel()
+                self.exit()
+
+        self.push_screen(
+            YesNo(
+                f"This bva is driving release {release_id}. Quit anyway? The release stays where "
+                "it is, resumable from any terminal (`bva release resume`, or t on the Rollout "
+                "screen)."
+            ),
+            answer,
+        )
 
     def action_help(self) -> None:
         if isinstance(self.screen, HelpScreen):
@@ -99,6 +252,10 @@ class BvaApp(App[int]):
             yield SystemCommand("Sort services", "Cycle the sort order", screen.action_cycle_sort)
 
     async def on_unmount(self) -> None:
+        if self._release_task is not None and not self._release_task.done():
+            self._release_task.cancel()
+            with contextlib.suppress(BaseException):
+                await self._release_task
         if self._platform is not None:
             await self._platform.aclose()
         for fn in self.settings.on_exit:

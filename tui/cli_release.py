@@ -138,26 +138,7 @@ async def _run(args: argparse.Namespace, action: str) -> int:
 
 
 def _metrics(platform: Any) -> Any:
-    from urllib.parse import urljoin
-
-    cfg = platform.config
-    if cfg.metrics.source == "prometheus":
-        from backends.config import resolve_secret
-        from backends.metrics_prometheus import PrometheusMetrics
-
-        token = resolve_secret(cfg.metrics.token) if cfg.metrics.token else None
-        return PrometheusMetrics(
-            str(cfg.metrics.prometheus_url), token=token, queries=dict(cfg.metrics.queries)
-        )
-    from backends.metrics_scrape import ScrapeMetrics
-
-    urls = {
-        s.name: urljoin(
-            platform.service_urls.get(s.name, "").rstrip("/") + "/", s.metrics.lstrip("/")
-        )
-        for s in cfg.services
-    }
-    return ScrapeMetrics(urls)
+    return platform.metrics_source()
 
 
 def _printer() -> Any:

@@ -161,10 +161,6 @@ def _all_up(screen: str) -> bool:
     return all(rows.get(s) == "✔ UP" for s in SERVICES)
 
 
-def _rows_shown(screen: str) -> bool:
-    return len(_table_rows(screen)) == len(SERVICES)
-
-
 def _detail_title(screen: str) -> str:
     """The line under the services table: the selected service and why it is not UP."""
     lines = screen.splitlines()
@@ -188,6 +184,7 @@ class TmuxBva:
     bva_pid: int = 0
     child_pids: list[int] = field(default_factory=list)
     embedded_dirs: list[str] = field(default_factory=list)
+    down_detail: str = ""  # the detail line under the table the first time rows were DOWN
 
     def tmux(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
@@ -214,6 +211,27 @@ class TmuxBva:
                 return time.perf_counter() - self.t0, screen
             time.sleep(POLL_S)
         raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}:\n{screen}")
+
+    def states_until_all_up(self, timeout: float) -> list[tuple[float, str]]:
+        """Every change of the services table until all 5 are ✔ UP: (seconds from launch,
+        summary like "5 ✖ DOWN" or "3 ✔ UP, 2 ? UNKNOWN"), from the first frame with 5 rows."""
+        deadline = time.monotonic() + timeout
+        states: list[tuple[float, str]] = []
+        screen = ""
+        while time.monotonic() < deadline:
+            screen = self.capture()
+            rows = _table_rows(screen)
+            if len(rows) == len(SERVICES):
+                counts = sorted({b: list(rows.values()).count(b) for b in rows.values()}.items())
+                summary = ", ".join(f"{n} {badge}" for badge, n in counts)
+                if not states or states[-1][1] != summary:
+                    states.append((time.perf_counter() - self.t0, summary))
+                    if "DOWN" in summary and not self.down_detail:
+                        self.down_detail = _detail_title(screen)
+                if _all_up(screen):
+                    return states
+            time.sleep(POLL_S)
+        raise AssertionError(f"timed out after {timeout:.0f}s waiting for all 5 UP:\n{screen}")
 
     def find_processes(self) -> None:
         """The bva process (the pane's, after the shell and the pyenv shim exec'd) and its
@@ -285,17 +303,17 @@ def test_launch_to_first_frame(tmux_bva: Callable[[str], TmuxBva]) -> None:
         subprocess.run([_bva(), "--version"], capture_output=True, check=True)
         version.append(time.perf_counter() - t)
 
-    first, rows_at, up_at, quits = [], [], [], []
-    first_probe_up: list[int] = []
+    first, rows_at, probed_at, up_at, quits = [], [], [], [], []
+    sequences: list[str] = []
     problems: list[str] = []
     for i in range(LAUNCH_RUNS):
         run = tmux_bva(f"launch{i}")
         run.launch()
         t_first, _ = run.wait_for(_first_frame, FIRST_FRAME_TIMEOUT_S, "the first frame")
-        t_rows, screen = run.wait_for(_rows_shown, ALL_UP_TIMEOUT_S, "the first health rows")
-        first_probe_up.append(sum(v == "✔ UP" for v in _table_rows(screen).values()))
-        first_detail = _detail_title(screen)
-        t_up, _ = run.wait_for(_all_up, ALL_UP_TIMEOUT_S, "all 5 services ✔ UP")
+        states = run.states_until_all_up(ALL_UP_TIMEOUT_S)
+        t_rows = states[0][0]
+        t_probed = next(t for t, summary in states if "UNKNOWN" not in summary)
+        t_up = states[-1][0]
         run.find_processes()
         if not run.child_pids:
             problems.append(f"run {i}: no bva-embedded- child found")
@@ -308,11 +326,14 @@ def test_launch_to_first_frame(tmux_bva: Callable[[str], TmuxBva]) -> None:
         run.close()
         first.append(t_first)
         rows_at.append(t_rows)
+        probed_at.append(t_probed)
         up_at.append(t_up)
         quits.append(took)
+        sequences.append(" → ".join(summary for _, summary in states))
         print(
-            f"[bench] run {i}: first frame {t_first:.2f}s, rows {t_rows:.2f}s "
-            f"({first_probe_up[-1]}/5 UP: {first_detail!r}), all UP {t_up:.2f}s, quit {took:.2f}s",
+            f"[bench] run {i}: first frame {t_first:.2f}s, rows "
+            + ", ".join(f"{summary} at {t:.2f}s" for t, summary in states)
+            + f"; quit {took:.2f}s; first DOWN detail: {run.down_detail!r}",
             flush=True,
         )
 
@@ -330,9 +351,15 @@ def test_launch_to_first_frame(tmux_bva: Callable[[str], TmuxBva]) -> None:
     )
     TABLE.add(
         section,
-        "launch → first frame with health rows, median",
+        "launch → first frame with 5 health rows, median",
         secs(median(rows_at)),
-        f"{runs(rows_at)}; first rows showed {first_probe_up} of 5 UP",
+        runs(rows_at),
+    )
+    TABLE.add(
+        section,
+        "launch → first frame with all 5 probed, median",
+        secs(median(probed_at)),
+        f"{runs(probed_at)}; rows went " + max(set(sequences), key=sequences.count),
     )
     TABLE.add(section, "launch → all 5 services ✔ UP, median", secs(median(up_at)), runs(up_at))
     TABLE.add(

@@ -169,7 +169,12 @@ async def test_command_palette_and_quit() -> None:
         await pilot.press("escape")
         await settle(pilot, 2)
         assert isinstance(app.screen, HealthScreen)
-        await pilot.press("h")  # the Health mode is already current
+        await pilot.press("2")
+        await settle(pilot, 2)
+        from screens.rollout import RolloutScreen
+
+        assert isinstance(app.screen, RolloutScreen)
+        await pilot.press("1")
         assert isinstance(app.screen, HealthScreen)
         await pilot.press("q")
         await settle(pilot, 2)

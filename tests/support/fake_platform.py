@@ -178,6 +178,15 @@ class FakeKube:
     async def events(self, kind: str, name: str, limit: int = 50) -> list[KubeEvent]:
         return [e for e in self._events if e.object_kind == kind and e.object_name == name]
 
+    async def deployment_json(self, deployment: str) -> dict[str, object] | None:
+        return None  # no canary: no release in progress
+
+    async def get_lease(self, name: str) -> dict[str, object] | None:
+        return None
+
+    async def get_workload(self, deployment: str) -> Workload:
+        return next(w for w in self.workloads if w.name == deployment)
+
     async def close(self) -> None:
         return None
 

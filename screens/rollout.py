@@ -1,0 +1,444 @@
+"""The Rollout screen: plan and start a phased release, or attach to the one in progress;
+watch its phases, weights, pods and gates live; pause, resume, promote or abort it."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.screen import Screen
+from textual.widgets import (
+    DataTable,
+    Footer,
+    Input,
+    Log,
+    ProgressBar,
+    SelectionList,
+    Static,
+)
+
+from backends.errors import BvaError
+from backends.release_models import GateReading, GateResult, ReleaseState, ReleaseView
+from backends.sanitize import sanitize_text
+from widgets.app_header import AppHeader
+from widgets.badges import sparkline
+from widgets.confirm import TypeToConfirm
+from widgets.phase_stepper import PhaseStepper
+
+if TYPE_CHECKING:
+    from tui.app import BvaApp
+
+MUTATING = {"start", "pause", "resume", "promote", "promote_full", "abort", "take_over"}
+POLL_S = 1.0
+STATE_STYLE = {
+    ReleaseState.RUNNING: ("● running", "green"),
+    ReleaseState.PAUSED: ("‖ paused", "bold yellow"),
+    ReleaseState.AWAITING_APPROVAL: ("? awaiting approval", "bold yellow"),
+    ReleaseState.PROMOTING: ("↻ promoting", "cyan"),
+    ReleaseState.FINISHED: ("✔ finished", "bold green"),
+    ReleaseState.ABORTED: ("✖ aborted", "bold red"),
+    ReleaseState.FAILED: ("✖ failed", "bold red"),
+    ReleaseState.DRIVER_LOST: ("✖ driver lost", "bold red"),
+}
+RESULT_STYLE = {
+    GateResult.PASSED: ("✔ pass", "green"),
+    GateResult.FAILED: ("✖ FAIL", "bold red"),
+    GateResult.INCONCLUSIVE: ("? no data", "yellow"),
+}
+
+
+def _gate_cells(last: GateReading | None) -> tuple[str, str]:
+    if last is None:
+        return "—", "—"
+    if last.unit == "pods":
+        return f"{last.value or 0:.0f}/{last.threshold:.0f} ready", "all ready"
+    if last.value is None:
+        value = "no data"
+    elif last.unit == "%":
+        value = f"{last.value:.1f}%"
+    elif last.unit == "ms":
+        value = f"{last.value:.0f} ms"
+    else:
+        value = f"{last.value:.0f}"
+    limit = {"%": f"< {last.threshold:g}%", "ms": f"< {last.threshold:g} ms"}.get(
+        last.unit, f"≤ {last.threshold:g}"
+    )
+    return value, limit
+
+
+class RolloutScreen(Screen[None]):
+    CSS_PATH = "rollout.tcss"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("ctrl+s", "start", "Start release", id="rollout.start"),
+        Binding("p", "pause", "Pause", id="rollout.pause"),
+        Binding("r", "resume", "Resume", id="rollout.resume"),
+        Binding("n", "promote", "Promote", id="rollout.promote"),
+        Binding("f", "promote_full", "Promote fully", id="rollout.promote_full"),
+        Binding("a", "abort", "Abort", id="rollout.abort"),
+        Binding("t", "take_over", "Take over", id="rollout.take_over"),
+        Binding("escape", "leave_form", "Leave form", show=False, id="rollout.leave_form"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.view: ReleaseView | None = None
+        self._seen_timeline = 0
+        self._last_key: tuple[Any, ...] | None = None
+        self._active = True
+        self.polls = 0
+
+    @property
+    def bva(self) -> BvaApp:
+        from tui.app import BvaApp
+
+        assert isinstance(self.app, BvaApp)
+        return self.app
+
+    def compose(self) -> ComposeResult:
+        yield AppHeader()
+        yield Static("… looking for a release in progress", id="banner")
+        with Vertical(id="plan"), Horizontal(id="plan-row"):
+            yield SelectionList[str](id="plan-services")
+            with Vertical(id="plan-side"):
+                yield Input(placeholder="version (image tag), e.g. 1.2.0", id="plan-version")
+                yield Static("", id="plan-preview")
+        with Vertical(id="live"):
+            yield PhaseStepper(id="stepper")
+            yield ProgressBar(id="hold-bar", show_eta=False, show_percentage=True)
+            yield Static("", id="samples")
+            yield DataTable(id="progress", cursor_type="row")
+            yield DataTable(id="gates", cursor_type="row")
+            yield Log(id="timeline", max_lines=500, highlight=False)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        header = self.query_one(AppHeader)
+        header.platform = self.bva.platform_label
+        header.environment = self.bva.environment_label
+        header.read_only = self.bva.settings.read_only
+        progress: DataTable[Any] = self.query_one("#progress", DataTable)
+        for key, label in (
+            ("service", "SERVICE"),
+            ("set", "SET"),
+            ("actual", "ACTUAL"),
+            ("stable", "STABLE"),
+            ("canary", "CANARY"),
+            ("restarts", "RESTARTS"),
+        ):
+            progress.add_column(label, key=key)
+        gates: DataTable[Any] = self.query_one("#gates", DataTable)
+        for key, label in (
+            ("service", "SERVICE"),
+            ("gate", "GATE"),
+            ("value", "NOW"),
+            ("limit", "LIMIT"),
+            ("result", "RESULT"),
+            ("tally", "PASS/FAIL"),
+            ("trend", "TREND"),
+        ):
+            gates.add_column(label, key=key)
+        self.query_one("#live").display = False
+        self.query_one("#plan").display = False
+        self._connect()
+
+    @work(exclusive=True, group="rollout-connect")
+    async def _connect(self) -> None:
+        try:
+            platform = await self.bva.platform()
+        except BvaError as exc:
+            self.query_one("#banner", Static).update(Text(f"✖ {exc}", style="bold red"))
+            return
+        header = self.query_one(AppHeader)
+        header.platform, header.environment = platform.name, platform.env_name
+        header.production, header.read_only = platform.production, platform.read_only
+        header.connected, header.connection = True, f"live · {platform.kube_target}"
+        services = self.query_one("#plan-services", SelectionList)
+        services.clear_options()
+        services.add_options([(s, s) for s, _ in platform.services()])
+        self._update_preview()
+        if self.bva.release_driver is not None:
+            self.show(self.bva.release_driver.view())
+        self._poll()
+
+    @work(exclusive=True, group="rollout-poll")
+    async def _poll(self) -> None:
+        from backends.release_control import read_release
+
+        platform = await self.bva.platform()
+        if self.bva.release_driver is None or self.bva.release_driver.state.over:
+            try:
+                view = await read_release(platform.kube, platform.services())
+            except BvaError as exc:
+                self.query_one("#banner", Static).update(
+                    Text(f"✖ {sanitize_text(str(exc), 120)}", style="bold red")
+                )
+            else:
+                driven = self.bva.release_driver
+                if view is None and driven is not None:
+                    view = driven.view()
+                self.show(view)
+        self.polls += 1
+        if self._active:
+            self.set_timer(POLL_S, self._poll)
+
+    def on_screen_suspend(self) -> None:
+        self._active = False
+
+    def on_screen_resume(self) -> None:
+        if not self._active:
+            self._active = True
+            self._poll()
+
+    # -- drawing ----------------------------------------------------------------------------
+    def show(self, view: ReleaseView | None) -> None:
+        """Draw a release (or the planning form when there is none)."""
+        self.view = view
+        self.query_one("#plan").display = view is None
+        self.query_one("#live").display = view is not None
+        self.refresh_bindings()
+        banner = self.query_one("#banner", Static)
+        if view is None:
+            banner.update(
+                Text(
+                    "No release in progress. Pick services and a version, then "
+                    "ctrl+s to review the plan and start.",
+                    style="dim",
+                )
+            )
+            return
+        label, style = STATE_STYLE[view.state]
+        text = Text.assemble(
+            (f" {view.release_id} ", "bold reverse"),
+            " ",
+            (view.version, "bold"),
+            f" by {sanitize_text(view.owner, 40)} ",
+            (label, style),
+        )
+        if view.reason:
+            text.append(f" — {sanitize_text(view.reason, 160)}")
+        if view.state.over and not self.bva.read_only:
+            text.append("  (ctrl+s plans a new release)", style="dim")
+        banner.update(text)
+        self._draw_phase(view)
+        self._draw_progress(view)
+        self._draw_gates(view)
+        self._draw_timeline(view)
+
+    def _draw_phase(self, view: ReleaseView) -> None:
+        now = self.bva.clock()
+        done = view.state is ReleaseState.FINISHED
+        failed = view.state in (ReleaseState.ABORTED, ReleaseState.FAILED)
+        self.query_one(PhaseStepper).show(view.phases, view.phase_index, done=done, failed=failed)
+        bar = self.query_one("#hold-bar", ProgressBar)
+        hold = view.holds[view.phase_index] if view.phase_index < len(view.holds) else 0.0
+        left = view.hold_left(now)
+        if hold and left is not None and not view.state.over:
+            bar.update(total=hold, progress=hold - left)
+        else:
+            bar.update(total=1, progress=1 if done else 0)
+        parts = [f"phase {view.phase_index + 1}/{len(view.phases)} at {view.weight}%"]
+        if left is not None and not view.state.over:
+            parts.append(f"hold {left:.0f}s left")
+        total = view.samples_passed + view.samples_failed
+        parts.append(
+            f"{view.samples_passed}/{total} samples passed, "
+            f"{view.samples_failed}/{view.failure_limit} failures allowed"
+        )
+        if view.next_sample_at is not None and view.state is ReleaseState.RUNNING:
+            parts.append(f"next check in {max(view.next_sample_at - now, 0):.0f}s")
+        if not view.driver_alive and not view.state.over:
+            parts.append("no driver: t takes it over, a aborts it")
+        self.query_one("#samples", Static).update(" · ".join(parts))
+
+    def _draw_progress(self, view: ReleaseView) -> None:
+        table: DataTable[Any] = self.query_one("#progress", DataTable)
+        with self.app.batch_update():
+            for p in view.progress:
+                cells = (
+                    p.service,
+                    f"{p.set_weight}%",
+                    f"{p.actual_weight:.0f}%",
+                    f"{p.stable_ready}/{p.stable_desired}",
+                    f"{p.canary_ready}/{p.canary_desired}",
+                    Text(str(p.canary_restarts), style="bold red" if p.canary_restarts else ""),
+                )
+                self._upsert(
+                    table,
+                    p.service,
+                    cells,
+                    ("service", "set", "actual", "stable", "canary", "restarts"),
+                )
+
+    def _draw_gates(self, view: ReleaseView) -> None:
+        table: DataTable[Any] = self.query_one("#gates", DataTable)
+        with self.app.batch_update():
+            for p in view.progress:
+                for g in p.gates:
+                    last = g.last
+                    value, limit = _gate_cells(last)
+                    result = Text("—") if last is None else Text(*RESULT_STYLE[last.result])
+                    tally = f"{g.passed}/{g.failed}" if (g.passed or g.failed) else "—"
+                    cells = (
+                        p.service,
+                        g.gate,
+                        value,
+                        limit,
+                        result,
+                        tally,
+                        sparkline(g.history, 10),
+                    )
+                    self._upsert(
+                        table,
+                        f"{p.service}/{g.gate}",
+                        cells,
+                        ("service", "gate", "value", "limit", "result", "tally", "trend"),
+                    )
+
+    def _upsert(
+        self, table: DataTable[Any], key: str, cells: tuple[Any, ...], columns: tuple[str, ...]
+    ) -> None:
+        if key in table.rows:
+            for col, value in zip(columns, cells, strict=True):
+                table.update_cell(key, col, value)
+        else:
+            table.add_row(*cells, key=key)
+
+    def _draw_timeline(self, view: ReleaseView) -> None:
+        log = self.query_one("#timeline", Log)
+        entries = view.timeline
+        if entries:
+            if len(entries) < self._seen_timeline:
+                self._seen_timeline = 0
+                log.clear()
+            for e in entries[self._seen_timeline :]:
+                log.write_line(
+                    self._stamp(e.ts)
+                    + sanitize_text((f"[{e.service}] " if e.service else "") + e.text, 300)
+                )
+            self._seen_timeline = len(entries)
+            return
+        # A release driven elsewhere: note what changed as this screen sees it.
+        key = (view.release_id, view.phase_index, view.state, view.reason)
+        if key != self._last_key:
+            self._last_key = key
+            text = (
+                f"{view.release_id}: phase {view.phase_index + 1} at {view.weight}%, "
+                f"{view.state.value}" + (f" ({view.reason})" if view.reason else "")
+            )
+            log.write_line(self._stamp(self.bva.clock()) + sanitize_text(text, 300))
+
+    def _stamp(self, ts: float) -> str:
+        import time
+
+        # UTC: an incident timeline is read across time zones.
+        return time.strftime("%H:%M:%SZ ", time.gmtime(ts))
+
+    # -- planning ---------------------------------------------------------------------------
+    @on(SelectionList.SelectedChanged, "#plan-services")
+    @on(Input.Changed, "#plan-version")
+    def _update_preview(self) -> None:
+        preview = self.query_one("#plan-preview", Static)
+        platform = self.bva.loaded_platform
+        if platform is None:
+            return
+        rollout = platform.config.rollout_for(platform.env_name)
+        t = platform.config.thresholds
+        chosen = list(self.query_one("#plan-services", SelectionList).selected)
+        version = self.query_one("#plan-version", Input).value.strip()
+        lines = [
+            f"services: {', '.join(chosen) or '(space selects)'}",
+            f"version:  {version or '(type the image tag)'}",
+            f"strategy: {rollout.strategy}",
+            "phases:   " + " → ".join(f"{w}%" for w in rollout.phases),
+            "holds:    " + ", ".join(f"{h:g}s" for h in rollout.holds),
+            f"gates:    every {rollout.gate_interval:g}s — error rate < {t.error_rate_pct:g}%, "
+            f"p95 < {t.p95_ms:g} ms, canary ready, no restarts",
+            f"abort after {rollout.failure_limit} failed samples; no data pauses for a human",
+        ]
+        preview.update("\n".join(lines))
+
+    # -- actions ----------------------------------------------------------------------------
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action not in MUTATING:
+            return True
+        if self.bva.read_only:
+            return False  # hidden, and the adapters would refuse anyway
+        view = self.view
+        if action == "start":
+            return view is None or view.state.over
+        if view is None or view.state.over:
+            return False
+        if action == "take_over":
+            return not view.driver_alive
+        if action == "pause":
+            return view.state in (ReleaseState.RUNNING, ReleaseState.AWAITING_APPROVAL)
+        if action == "resume":
+            return view.state is ReleaseState.PAUSED
+        return view.driver_alive
+
+    def action_start(self) -> None:
+        if self.view is not None and self.view.state.over:
+            # The last release stays on screen until the captain asks for a new plan.
+            self.bva.release_driver = None
+            self.show(None)
+            self.query_one("#plan-services", SelectionList).focus()
+            return
+        platform = self.bva.loaded_platform
+        chosen = list(self.query_one("#plan-services", SelectionList).selected)
+        version = self.query_one("#plan-version", Input).value.strip()
+        if platform is None or not chosen or not version:
+            self.notify("pick at least one service and type a version first", severity="error")
+            return
+        phases = platform.config.rollout_for(platform.env_name).phases
+        steps = " → ".join(f"{w}%" for w in phases)
+        body = (
+            f"Release {version} to {', '.join(chosen)} on {platform.env_name}, in phases {steps}."
+        )
+
+        def go(confirmed: bool | None) -> None:
+            if confirmed:
+                self.bva.start_release(chosen, version)
+
+        self.app.push_screen(TypeToConfirm("Start this release?", body, platform.env_name), go)
+
+    def action_leave_form(self) -> None:
+        """Escape out of the version box, so the global keys (1, 2, q, ?) work again."""
+        self.query_one("#plan-services", SelectionList).focus()
+
+    def _control(self, action: str) -> None:
+        self.bva.control_release(action)
+
+    def action_pause(self) -> None:
+        self._control("pause")
+
+    def action_resume(self) -> None:
+        self._control("resume")
+
+    def action_promote(self) -> None:
+        self._control("promote")
+
+    def action_promote_full(self) -> None:
+        self._control("promote-full")
+
+    def action_take_over(self) -> None:
+        self.bva.take_over_release()
+
+    def action_abort(self) -> None:
+        view = self.view
+        platform = self.bva.loaded_platform
+        if view is None or platform is None:
+            return
+        body = (
+            f"Abort {view.release_id} ({view.version} on {', '.join(view.services)}): the "
+            "canaries are removed and all traffic goes back to stable at once."
+        )
+
+        def go(confirmed: bool | None) -> None:
+            if confirmed:
+                self._control("abort")
+
+        self.app.push_screen(TypeToConfirm("Abort the release?", body, platform.env_name), go)
