@@ -14,7 +14,7 @@ from backends.release_models import (
 from backends.release_plan import ReleasePlan
 from tests.support.fake_platform import NOW
 
-P, F, I = GateResult.PASSED, GateResult.FAILED, GateResult.INCONCLUSIVE
+P, F = GateResult.PASSED, GateResult.FAILED
 
 
 def _gates(failing: bool) -> tuple[GateTally, ...]:
