@@ -271,6 +271,9 @@ class TmuxBva:
             if pid and _alive(pid):
                 os.kill(pid, signal.SIGKILL)
         self.tmux("kill-server", check=False)
+        # The server leaves its socket file behind; it is ours (named after this run).
+        base = Path(os.environ.get("TMUX_TMPDIR") or "/tmp") / f"tmux-{os.getuid()}"
+        (base / self.socket).unlink(missing_ok=True)
 
 
 @pytest.fixture
