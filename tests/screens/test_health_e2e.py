@@ -106,8 +106,9 @@ async def test_api_outage_is_shown_and_recovers(sandbox: RunningSandbox) -> None
         assert "live" in str(app.screen.query_one("AppHeader").render())
 
 
-@pytest.mark.skipif(shutil.which("tmux") is None, reason="never: .ci/run installs tmux")
 def test_bva_sandbox_in_tmux_shows_the_platform(tmp_path: Any) -> None:
+    if shutil.which("tmux") is None:
+        pytest.fail("tmux is required (.ci/run installs it)")
     session = f"bva-e2e-{os.getpid()}"
     env_runtime = tmp_path / "rt"
     cmd = f"BVA_RUNTIME_DIR={env_runtime} {shutil.which('bva') or 'bva'} --sandbox"
