@@ -7,10 +7,25 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any, Protocol
 
 STATE_FILE = "sandbox.json"
+
+
+class _HasEnvironments(Protocol):
+    @property
+    def environments(self) -> Mapping[str, Any]: ...
+
+
+def sandbox_environment(cfg: _HasEnvironments) -> str:
+    """The platform file's sandbox environment (the one marked ``sandbox = true``)."""
+    for name, env in cfg.environments.items():
+        if getattr(env, "sandbox", False):
+            return name
+    return "sandbox"
 
 
 def runtime_dir() -> Path:

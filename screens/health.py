@@ -134,7 +134,7 @@ class HealthScreen(Screen[None]):
         self._apply_layout(self.size.width)
         self.query_one("#services", DataTable).focus()
         self.set_interval(0.25, self._redraw_if_changed)
-        self.set_interval(1.0, self._redraw)
+        self.set_interval(2.0, self._redraw)  # ages move even when no data changed
         self._start()
 
     @work(exclusive=True, group="health-start")
@@ -175,9 +175,13 @@ class HealthScreen(Screen[None]):
         self.probe_count += 1
         if self._monitor is not None:
             self._monitor.apply_health(results, self.bva.clock())
-        # Re-arm only after the sweep finished, and only while the screen is shown.
+        # Re-arm only after the sweep finished, and only while the screen is shown. While a
+        # service is not UP (a start-up, an incident) look again sooner, to see it recover.
+        delay = self.bva.settings.poll_interval
+        if any(r.status is not ProbeStatus.UP for r in results):
+            delay = min(delay, self.bva.settings.recheck_interval)
         if self._active:
-            self._probe_timer = self.set_timer(self.bva.settings.poll_interval, self._probe)
+            self._probe_timer = self.set_timer(delay, self._probe)
 
     def on_screen_suspend(self) -> None:
         self._active = False

@@ -34,6 +34,7 @@ class AppSettings:
     read_only: bool = False
     sandbox: bool = False
     poll_interval: float = 5.0
+    recheck_interval: float = 1.5  # probe sooner while a service is not UP
     platform_label: str = ""
     environment_label: str = ""
     clock: Callable[[], float] = time.time

@@ -154,7 +154,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     from backends.config import load_platform, resolve_config_path
     from backends.errors import BvaError
     from backends.platform import open_platform
-    from backends.sandbox.platform_settings import sandbox_environment
+    from backends.sandbox_state import sandbox_environment
     from backends.status_report import EXIT_UNREACHABLE, collect, to_json, to_text
     from tui.sandbox_child import EmbeddedSandbox
 
@@ -213,9 +213,7 @@ def cmd_tui(args: argparse.Namespace) -> int:
     import asyncio
 
     from backends.config import load_platform, resolve_config_path
-    from backends.platform import Platform, open_platform
-    from backends.sandbox.platform_settings import sandbox_environment
-    from tui.app import AppSettings, make_app
+    from backends.sandbox_state import sandbox_environment
     from tui.sandbox_child import EmbeddedSandbox
 
     path = resolve_config_path(args.config)
@@ -226,23 +224,26 @@ def cmd_tui(args: argparse.Namespace) -> int:
         env_name = args.env or cfg.default_environment()
     cfg.environment(env_name)  # an unknown environment is a usage error, before the UI starts
     embedded = EmbeddedSandbox(str(path)) if args.sandbox else None
-
-    async def opener() -> Platform:
-        state = await asyncio.to_thread(embedded.wait_ready) if embedded else None
-        return open_platform(cfg, env_name, read_only=args.read_only, sandbox=state)
-
-    settings = AppSettings(
-        config=str(path),
-        env=env_name,
-        read_only=args.read_only,
-        sandbox=args.sandbox,
-        platform_label=cfg.name,
-        environment_label=env_name,
-        open_platform=opener,
-    )
     if embedded:
+        # Started before the UI's imports, so the child boots while Textual loads.
         embedded.launch()
     try:
+        from backends.platform import Platform, open_platform
+        from tui.app import AppSettings, make_app
+
+        async def opener() -> Platform:
+            state = await asyncio.to_thread(embedded.wait_ready) if embedded else None
+            return open_platform(cfg, env_name, read_only=args.read_only, sandbox=state)
+
+        settings = AppSettings(
+            config=str(path),
+            env=env_name,
+            read_only=args.read_only,
+            sandbox=args.sandbox,
+            platform_label=cfg.name,
+            environment_label=env_name,
+            open_platform=opener,
+        )
         result = make_app(settings).run()
     finally:
         if embedded:

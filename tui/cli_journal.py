@@ -111,7 +111,7 @@ def _resolve_path(args: argparse.Namespace) -> Path:
         return path
     cfg = _load_config(args)
     if getattr(args, "sandbox", False):
-        from backends.sandbox.platform_settings import sandbox_environment
+        from backends.sandbox_state import sandbox_environment
 
         env_name = sandbox_environment(cfg)
     else:

@@ -8,15 +8,9 @@ from pathlib import Path
 from backends.config import PlatformConfig
 from backends.sandbox.runner import SandboxSettings
 from backends.sandbox.view import SandboxService
+from backends.sandbox_state import sandbox_environment
 
 INITIAL_TAG = "1.0.0"
-
-
-def sandbox_environment(cfg: PlatformConfig) -> str:
-    for name, env in cfg.environments.items():
-        if env.sandbox:
-            return name
-    return "sandbox"
 
 
 def settings_from_platform(

@@ -338,13 +338,17 @@ def test_cli_usage_errors(tmp_path: Path) -> None:
 
 async def test_manual_approval_waits_for_promote(platform: Platform, tmp_path: Path) -> None:
     await ready(platform)
-    driver, metrics, _ = driver_for(platform, tmp_path, ["discovery-service"], "1.8.0",
-                                    hold=0.5, manual_approval=True)
+    driver, metrics, _ = driver_for(
+        platform, tmp_path, ["discovery-service"], "1.8.0", hold=0.5, manual_approval=True
+    )
     await driver.start()
     task = asyncio.create_task(driver.run())
     try:
-        await wait_until(lambda: _true(driver.state is ReleaseState.AWAITING_APPROVAL), 20,
-                         "awaiting approval after the first hold")
+        await wait_until(
+            lambda: _true(driver.state is ReleaseState.AWAITING_APPROVAL),
+            20,
+            "awaiting approval after the first hold",
+        )
         await asyncio.sleep(2)
         assert driver.phase == 0 and driver.state is ReleaseState.AWAITING_APPROVAL
         view = await read_release(platform.kube, platform.services())
@@ -358,15 +362,18 @@ async def test_manual_approval_waits_for_promote(platform: Platform, tmp_path: P
         await metrics.aclose()
 
 
-@pytest.mark.parametrize(("version", "expected"), [("1.9.0", ReleaseState.FINISHED),
-                                                   ("1.9.0-crash", ReleaseState.FAILED)])
-async def test_rolling_strategy(platform: Platform, tmp_path: Path, version: str,
-                                expected: ReleaseState) -> None:
+@pytest.mark.parametrize(
+    ("version", "expected"),
+    [("1.9.0", ReleaseState.FINISHED), ("1.9.0-crash", ReleaseState.FAILED)],
+)
+async def test_rolling_strategy(
+    platform: Platform, tmp_path: Path, version: str, expected: ReleaseState
+) -> None:
     await ready(platform)
-    await platform.kube.patch_deployment("user-service",
-                                         {"spec": {"progressDeadlineSeconds": 3}})
-    driver, metrics, journal = driver_for(platform, tmp_path, ["user-service"], version,
-                                          strategy="rolling")
+    await platform.kube.patch_deployment("user-service", {"spec": {"progressDeadlineSeconds": 3}})
+    driver, metrics, journal = driver_for(
+        platform, tmp_path, ["user-service"], version, strategy="rolling"
+    )
     await driver.start()
     state = await driver.run()
     await metrics.aclose()

@@ -1,0 +1,663 @@
+"""The Rollout screen benchmark: how soon a change in the sandbox shows on the Rollout screen
+during a release, against how soon `kubectl rollout status -w` reports the same change.
+
+Printed figures, never asserted thresholds: the test fails only when what it times never
+happens (a release that does not finish, a change nobody reports). Run with
+
+    cd /work/main && python -m pytest tests/bench/test_bench_rollout.py -m bench -s \
+        -p no:xdist -o addopts=""
+
+One sandbox (`start_sandbox`, speed 1), the app in-process (`run_test(size=(120, 36))`) on the
+Rollout screen, and a few releases of auth-service driven by the app (the plan built here with
+5 s holds, as `BvaApp.start_release` builds it otherwise). Meanwhile, in threads of this
+process:
+
+- a raw `kubernetes` watch on the namespace's Deployments, from the current resourceVersion:
+  the receipt of each ADDED/MODIFIED event is the moment the sandbox made the change;
+- `kubectl rollout status -w deployment/<name>` for the stable and the canary Deployment,
+  launched whenever that Deployment's spec changes (kubectl exits once a rollout is complete,
+  so it is relaunched for the canary's scale-up and the stable's promotion), every output line
+  timestamped as it arrives.
+
+`RolloutScreen.show` is wrapped on the screen instance to record (time, view) after it has
+updated the widgets, and `App._display` to record the frames the compositor renders after.
+
+Changes timed: (1) the canary's readyReplicas going up; (2) the stable Deployment's promotion:
+its updated/available replicas moving, and the moment the rollout is complete. The screen
+"reflects" a canary change on the first view whose progress shows that canary_ready, and the
+promotion on the first FINISHED view; kubectl reports a change on its first line carrying the
+status message kubectl computes for the new state (the rules of kubectl's
+`DeploymentStatusViewer`, re-implemented in `kubectl_message`)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from backends.config import builtin_platform_path, load_platform
+from backends.platform import Platform, open_platform
+from backends.release_models import ReleaseState, ReleaseView
+from backends.release_plan import canary_name, make_plan
+from backends.sandbox_state import SandboxState
+from tests.bench.helpers import Kube, Table, kube_client, ms, percentile, raw_json, secs
+from tests.support.sandbox_proc import RunningSandbox, start_sandbox
+
+pytestmark = pytest.mark.bench
+
+SERVICE = "auth-service"
+HOLD_S = 5.0
+# (version, gate_interval): the brief's 1 s gate interval, then the sandbox's own 5 s for
+# contrast (ScrapeMetrics waits for a 2 s window inside the driver's tick, see the README).
+RELEASES = [
+    ("1.1.0", 1.0),
+    ("1.1.1", 1.0),
+    ("1.1.2", 1.0),
+    ("1.1.3", 5.0),
+    ("1.1.4", 5.0),
+]
+RELEASE_TIMEOUT_S = 60.0
+SETTLE_S = 1.0
+WATCH_TIMEOUT_S = 30
+
+TABLE = Table()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _print_table() -> Iterator[None]:
+    yield
+    print("\n\n" + TABLE.render("bva Rollout screen benchmark"), flush=True)
+
+
+# -- kubectl's rules ------------------------------------------------------------------------
+
+
+def kubectl_message(dep: dict[str, Any]) -> str:
+    """What `kubectl rollout status` prints for this Deployment (kubectl's
+    DeploymentStatusViewer.Status, without the progress-deadline error)."""
+    meta, spec, status = dep.get("metadata") or {}, dep.get("spec") or {}, dep.get("status") or {}
+    name = meta.get("name", "")
+    if int(meta.get("generation") or 0) <= int(status.get("observedGeneration") or 0):
+        updated = int(status.get("updatedReplicas") or 0)
+        available = int(status.get("availableReplicas") or 0)
+        replicas = int(status.get("replicas") or 0)
+        want = spec.get("replicas")
+        if want is not None and updated < int(want):
+            return (
+                f'Waiting for deployment "{name}" rollout to finish: {updated} out of {want} '
+                "new replicas have been updated..."
+            )
+        if replicas > updated:
+            return (
+                f'Waiting for deployment "{name}" rollout to finish: {replicas - updated} old '
+                "replicas are pending termination..."
+            )
+        if available < updated:
+            return (
+                f'Waiting for deployment "{name}" rollout to finish: {available} of {updated} '
+                "updated replicas are available..."
+            )
+        return f'deployment "{name}" successfully rolled out'
+    return "Waiting for deployment spec update to be observed..."
+
+
+# -- the watch and kubectl, in threads ------------------------------------------------------
+
+
+@dataclass
+class Event:
+    ts: float
+    type: str
+    name: str
+    generation: int
+    spec_replicas: int
+    replicas: int
+    updated: int
+    ready: int
+    available: int
+    image: str
+    message: str
+
+
+def _event(ts: float, type_: str, dep: dict[str, Any]) -> Event:
+    meta, spec, status = dep.get("metadata") or {}, dep.get("spec") or {}, dep.get("status") or {}
+    containers = ((spec.get("template") or {}).get("spec") or {}).get("containers") or []
+    return Event(
+        ts=ts,
+        type=type_,
+        name=str(meta.get("name", "")),
+        generation=int(meta.get("generation") or 0),
+        spec_replicas=int(spec.get("replicas") or 0),
+        replicas=int(status.get("replicas") or 0),
+        updated=int(status.get("updatedReplicas") or 0),
+        ready=int(status.get("readyReplicas") or 0),
+        available=int(status.get("availableReplicas") or 0),
+        image=",".join(str(c.get("image", "")) for c in containers),
+        message=kubectl_message(dep),
+    )
+
+
+@dataclass
+class KubectlRun:
+    name: str
+    started: float
+    proc: subprocess.Popen[str]
+    lines: list[tuple[float, str]] = field(default_factory=list)
+    ended: float = math.nan
+
+
+class Kubectls:
+    """`kubectl rollout status -w deployment/<name>`, one at a time per Deployment, lines
+    timestamped on arrival."""
+
+    def __init__(self, sandbox: RunningSandbox) -> None:
+        self._sandbox = sandbox
+        self._lock = threading.Lock()
+        self.runs: list[KubectlRun] = []
+        self._threads: list[threading.Thread] = []
+
+    def running(self, name: str) -> bool:
+        with self._lock:
+            return any(r.name == name and r.proc.poll() is None for r in self.runs)
+
+    def start(self, name: str) -> None:
+        if self.running(name):
+            return
+        cmd = [
+            "kubectl",
+            "rollout",
+            "status",
+            "-w",
+            f"deployment/{name}",
+            "-n",
+            self._sandbox.namespace,
+        ]
+        started = time.perf_counter()
+        proc = subprocess.Popen(
+            cmd,
+            env=self._sandbox.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            bufsize=1,
+        )
+        run = KubectlRun(name, started, proc)
+        with self._lock:
+            self.runs.append(run)
+        thread = threading.Thread(target=self._read, args=(run,), daemon=True)
+        thread.start()
+        self._threads.append(thread)
+
+    def _read(self, run: KubectlRun) -> None:
+        assert run.proc.stdout is not None
+        for line in run.proc.stdout:
+            run.lines.append((time.perf_counter(), line.rstrip("\n")))
+        run.proc.wait()
+        run.ended = time.perf_counter()
+
+    def idle(self) -> bool:
+        with self._lock:
+            return all(r.proc.poll() is not None for r in self.runs)
+
+    def stop(self) -> None:
+        with self._lock:
+            runs = list(self.runs)
+        for r in runs:
+            if r.proc.poll() is None:
+                r.proc.terminate()
+                try:
+                    r.proc.wait(5)
+                except subprocess.TimeoutExpired:
+                    r.proc.kill()
+                    r.proc.wait(5)
+        for t in self._threads:
+            t.join(5)
+
+
+class DeploymentWatch:
+    """A raw watch on the namespace's Deployments from the current resourceVersion, in a
+    thread; relaunches the kubectl watchers of `names` whenever their spec changes."""
+
+    def __init__(self, kube: Kube, namespace: str, names: set[str], kubectls: Kubectls) -> None:
+        self._kube = kube
+        self._ns = namespace
+        self._names = names
+        self._kubectls = kubectls
+        self.events: list[Event] = []
+        self.errors: list[str] = []
+        self._stop = threading.Event()
+        self._watch: Any = None
+        self._spec: dict[str, tuple[int, int, str]] = {}
+        listing = raw_json(kube.apps.list_namespaced_deployment(namespace, _preload_content=False))
+        self._rv = str(listing["metadata"]["resourceVersion"])
+        now = time.perf_counter()
+        for dep in listing["items"]:
+            ev = _event(now, "LISTED", dep)
+            self.events.append(ev)
+            self._spec[ev.name] = (ev.generation, ev.spec_replicas, ev.image)
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def _run(self) -> None:
+        from kubernetes import watch
+
+        while not self._stop.is_set():
+            self._watch = watch.Watch()
+            try:
+                for raw_event in self._watch.stream(
+                    self._kube.apps.list_namespaced_deployment,
+                    self._ns,
+                    resource_version=self._rv,
+                    timeout_seconds=WATCH_TIMEOUT_S,
+                    deserialize=False,
+                ):
+                    ts = time.perf_counter()
+                    type_, obj = raw_event.get("type"), raw_event.get("object") or {}
+                    if type_ == "ERROR":
+                        self.errors.append(json.dumps(obj)[:200])
+                        break
+                    self._rv = str((obj.get("metadata") or {}).get("resourceVersion", self._rv))
+                    self._on(ts, str(type_), obj)
+                    if self._stop.is_set():
+                        break
+            except Exception as exc:  # the response closed under us at stop, or a hiccup
+                if not self._stop.is_set():
+                    self.errors.append(f"{type(exc).__name__}: {exc}"[:200])
+                    time.sleep(0.1)
+
+    def _on(self, ts: float, type_: str, obj: dict[str, Any]) -> None:
+        ev = _event(ts, type_, obj)
+        self.events.append(ev)
+        if ev.name not in self._names:
+            return
+        if type_ == "DELETED":
+            self._spec.pop(ev.name, None)
+            return
+        spec = (ev.generation, ev.spec_replicas, ev.image)
+        if type_ == "ADDED" or self._spec.get(ev.name) != spec:
+            self._spec[ev.name] = spec
+            self._kubectls.start(ev.name)
+
+    def stop(self) -> None:
+        self._stop.set()
+        w = self._watch
+        if w is not None:
+            w.stop()
+            resp = getattr(w, "_resp", None)
+            if resp is not None:
+                try:
+                    resp.close()
+                except Exception:
+                    pass
+        self._thread.join(WATCH_TIMEOUT_S + 5)
+
+
+# -- matching changes to reports ------------------------------------------------------------
+
+
+@dataclass
+class Change:
+    kind: str  # "canary ready", "stable step", "stable complete"
+    release: int
+    gate_interval: float
+    event: Event
+    screen_show: float = math.nan  # seconds after the change: show() drew it
+    screen_frame: float = math.nan  # ... and the next frame was rendered
+    kubectl: float = math.nan  # seconds after the change: kubectl printed it
+    kubectl_note: str = ""
+
+
+def kubectl_latency(
+    change: Event, history: list[Event], runs: list[KubectlRun]
+) -> tuple[float, str]:
+    """Latency of the first kubectl line carrying the new state's message, printed after the
+    Deployment was last in a state with another message (the watch and kubectl may see an
+    event in either order, so the line may come a hair before the watch's timestamp)."""
+    before = [e for e in history if e.name == change.name and e.ts < change.ts]
+    if before and before[-1].message == change.message:
+        return math.nan, "same message as the previous state"
+    since = max((e.ts for e in before if e.message != change.message), default=0.0)
+    watching = [
+        r
+        for r in runs
+        if r.name == change.name
+        and r.lines
+        and r.lines[0][0] < change.ts
+        and not (r.ended < change.ts)
+    ]
+    if not watching:
+        return math.nan, "kubectl not yet watching"
+    lines = sorted(
+        (ts, text) for r in runs if r.name == change.name for ts, text in r.lines if ts > since
+    )
+    hit = next((ts for ts, text in lines if text == change.message), None)
+    if hit is None:
+        return math.nan, "never printed"
+    return hit - change.ts, ""
+
+
+def first_after(times: list[float], t: float) -> float:
+    return next((x for x in times if x > t), math.nan)
+
+
+def trio(values: list[float]) -> str:
+    v = [x for x in values if not math.isnan(x)]
+    if not v:
+        return "n/a"
+    return f"{ms(percentile(v, 50))} / {ms(percentile(v, 99))} / {ms(max(v))}"
+
+
+def count(values: list[float]) -> int:
+    return sum(not math.isnan(x) for x in values)
+
+
+# -- the benchmark --------------------------------------------------------------------------
+
+
+@pytest.fixture
+def sandbox(tmp_path: Path) -> Iterator[RunningSandbox]:
+    t = time.perf_counter()
+    sb = start_sandbox(tmp_path / "sb", speed=1.0, seed=7)
+    TABLE.add(
+        "setup", "sandbox (5 services, speed 1): launch → ready", secs(time.perf_counter() - t)
+    )
+    try:
+        yield sb
+    finally:
+        sb.stop()
+
+
+async def _wait(pred: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not pred():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out: {what}")
+        await asyncio.sleep(0.05)
+
+
+async def test_rollout_screen_vs_kubectl(
+    sandbox: RunningSandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from screens.rollout import RolloutScreen
+    from tui.app import AppSettings, make_app
+
+    monkeypatch.setenv("BVA_JOURNAL_DIR", str(tmp_path / "journal"))
+    cfg = load_platform(builtin_platform_path())
+    state = SandboxState(**json.loads((sandbox.runtime_dir / "sandbox.json").read_text()))
+    stable_name = dict((s.name, s.deployment_name) for s in cfg.services)[SERVICE]
+    canary = canary_name(stable_name)
+
+    async def opener() -> Platform:
+        return open_platform(cfg, "sandbox", sandbox=state)
+
+    app = make_app(
+        AppSettings(
+            env="sandbox",
+            poll_interval=5.0,
+            platform_label=cfg.name,
+            environment_label="sandbox",
+            open_platform=opener,
+        )
+    )
+    kube = kube_client(sandbox.kubeconfig)
+    kubectls = Kubectls(sandbox)
+    watcher: DeploymentWatch | None = None
+    shows: list[tuple[float, ReleaseView | None]] = []
+    frames: list[float] = []
+    windows: list[tuple[int, float, str, float, float, float]] = []  # i, gate, rid, t0, t1, dur
+    samples: list[tuple[float, float]] = []  # (gate_interval, metrics.sample duration)
+    try:
+        async with app.run_test(size=(120, 36)) as pilot:
+            platform = await app.platform()
+            deadline = time.monotonic() + 30
+            while True:
+                w = await platform.kube.get_workload(stable_name)
+                if w.available == w.desired:
+                    break
+                if time.monotonic() > deadline:
+                    raise AssertionError(f"{stable_name} never available: {w}")
+                await asyncio.sleep(0.1)
+            await pilot.press("2")
+            await _wait(
+                lambda: isinstance(app.screen, RolloutScreen) and app.screen.polls > 0,
+                15,
+                "the Rollout screen polls",
+            )
+            screen = app.screen
+            assert isinstance(screen, RolloutScreen)
+            original_show = screen.show
+
+            def show(view: ReleaseView | None) -> None:
+                original_show(view)
+                shows.append((time.perf_counter(), view))
+
+            screen.show = show  # type: ignore[method-assign]
+            original_display = app._display
+
+            def display(scr: Any, renderable: Any) -> None:
+                original_display(scr, renderable)
+                if renderable is not None:
+                    frames.append(time.perf_counter())
+
+            setattr(app, "_display", display)  # noqa: B010 - an instance attribute shadows it
+
+            watcher = DeploymentWatch(kube, sandbox.namespace, {stable_name, canary}, kubectls)
+            watcher.start()
+
+            for i, (version, gate) in enumerate(RELEASES):
+                plan = make_plan(
+                    platform.config,
+                    platform.env_name,
+                    [SERVICE],
+                    version,
+                    holds=[HOLD_S] * 3,
+                    gate_interval=gate,
+                )
+                driver = app._new_driver(platform, plan)
+                metrics = driver._metrics
+                original_sample = metrics.sample
+
+                async def timed_sample(
+                    service: str, track: str, _f: Any = original_sample, _g: float = gate
+                ) -> Any:
+                    t = time.perf_counter()
+                    try:
+                        return await _f(service, track)
+                    finally:
+                        samples.append((_g, time.perf_counter() - t))
+
+                metrics.sample = timed_sample  # type: ignore[method-assign]
+                t0 = time.perf_counter()
+                app.release_driver = driver
+                app._release_task = asyncio.ensure_future(app._drive(driver, False))
+                task = app._release_task
+                await _wait(task.done, RELEASE_TIMEOUT_S, f"release {version} finishes")
+                dur = time.perf_counter() - t0
+                assert driver.state is ReleaseState.FINISHED, (driver.state, driver.reason)
+                await _wait(kubectls.idle, 15, "kubectl rollout status exits")
+                await asyncio.sleep(SETTLE_S)
+                windows.append((i, gate, plan.release_id, t0, time.perf_counter(), dur))
+                print(f"[bench] release {version} (gate {gate:g} s): {dur:.1f} s", flush=True)
+            delattr(app, "_display")
+    finally:
+        if watcher is not None:
+            watcher.stop()
+        kubectls.stop()
+        kube.close()
+
+    assert watcher is not None
+    events = sorted(watcher.events, key=lambda e: e.ts)
+    runs = list(kubectls.runs)
+    frame_times = sorted(frames)
+    changes: list[Change] = []
+    promo_spans: list[tuple[float, int, int]] = []  # (frozen s, stable steps, distinct views)
+
+    for i, gate, rid, t0, t1, _dur in windows:
+        in_window = [e for e in events if t0 <= e.ts <= t1]
+        views = [
+            (t, v) for t, v in shows if t0 <= t <= t1 and v is not None and v.release_id == rid
+        ]
+        # (1) the canary's readiness going up
+        prev = 0
+        for e in (e for e in in_window if e.name == canary):
+            if e.type == "DELETED":
+                break
+            if e.ready > prev:
+                c = Change("canary ready", i, gate, e)
+                hit = next(
+                    (
+                        t
+                        for t, v in views
+                        if any(
+                            p.service == SERVICE and p.canary_ready >= e.ready for p in v.progress
+                        )
+                        and v.state is not ReleaseState.FINISHED
+                    ),
+                    None,
+                )
+                if hit is not None:
+                    c.screen_show = hit - e.ts
+                    c.screen_frame = first_after(frame_times, hit) - e.ts
+                c.kubectl, c.kubectl_note = kubectl_latency(e, events, runs)
+                changes.append(c)
+            prev = max(prev, e.ready)
+        # (2) the stable's promotion: every updated/available step, then complete
+        stable = [e for e in in_window if e.name == stable_name]
+        bump = next(
+            (k for k, e in enumerate(stable) if e.image.endswith(":" + RELEASES[i][0])), None
+        )
+        assert bump is not None, f"release {i}: the stable's image change was never seen"
+        prior = [e for e in events if e.name == stable_name and e.ts < stable[bump].ts]
+        last = (prior[-1].updated, prior[-1].available) if prior else (-1, -1)
+        steps = 0
+        complete: Event | None = None
+        for e in stable[bump:]:
+            if (e.updated, e.available) != last:
+                last = (e.updated, e.available)
+                done = e.message.endswith("successfully rolled out")
+                c = Change("stable complete" if done else "stable step", i, gate, e)
+                c.kubectl, c.kubectl_note = kubectl_latency(e, events, runs)
+                if done:
+                    complete = e
+                    hit = next((t for t, v in views if v.state is ReleaseState.FINISHED), None)
+                    if hit is not None:
+                        c.screen_show = hit - e.ts
+                        c.screen_frame = first_after(frame_times, hit) - e.ts
+                else:
+                    steps += 1
+                changes.append(c)
+                if done:
+                    break
+        assert complete is not None, f"release {i}: the stable never completed"
+        promoting = [t for t, v in views if v.state is ReleaseState.PROMOTING]
+        finished = next((t for t, v in views if v.state is ReleaseState.FINISHED), math.nan)
+        distinct = len(
+            {(v.progress, v.state) for t, v in views if v.state is ReleaseState.PROMOTING}
+        )
+        if promoting:
+            promo_spans.append((finished - promoting[0], steps, distinct))
+
+    for c in changes:
+        print(
+            f"[change] r{c.release} gate {c.gate_interval:g}s {c.kind:15} "
+            f"ready={c.event.ready} upd={c.event.updated} avail={c.event.available}: "
+            f"screen {ms(c.screen_show)} (frame {ms(c.screen_frame)}), "
+            f"kubectl {ms(c.kubectl)} {c.kubectl_note}",
+            flush=True,
+        )
+
+    for gate in sorted({g for _, g in RELEASES}):
+        section = f"gate {gate:g} s, hold {HOLD_S:g} s"
+        n_rel = sum(1 for _, g in RELEASES if g == gate)
+        mine = [c for c in changes if c.gate_interval == gate]
+        durs = [d for _, g, *_rest, d in windows if g == gate]
+        TABLE.add(
+            section,
+            f"releases of {SERVICE} (5→25→50→100 %)",
+            str(n_rel),
+            "durations " + ", ".join(f"{d:.1f}" for d in durs) + " s",
+        )
+        for kind, label in (
+            ("canary ready", "canary ready ↑"),
+            ("stable complete", "stable promotion complete"),
+        ):
+            cs = [c for c in mine if c.kind == kind]
+            scr = [c.screen_show for c in cs]
+            frm = [c.screen_frame for c in cs]
+            kc = [c.kubectl for c in cs]
+            TABLE.add(
+                section,
+                f"{label}: screen drawn, p50 / p99 / max",
+                trio(scr),
+                f"{count(scr)} of {len(cs)} changes; next frame {trio(frm)}",
+            )
+            notes = sorted({c.kubectl_note for c in cs if c.kubectl_note})
+            TABLE.add(
+                section,
+                f"{label}: kubectl line, p50 / p99 / max",
+                trio(kc),
+                f"{count(kc)} of {len(cs)} changes" + (f" ({'; '.join(notes)})" if notes else ""),
+            )
+        both = [c for c in mine if c.kind != "stable step"]
+        TABLE.add(
+            section,
+            "all of the above: screen vs kubectl, p50 / p99 / max",
+            f"{trio([c.screen_show for c in both])} vs {trio([c.kubectl for c in both])}",
+            f"{count([c.screen_show for c in both])} / {count([c.kubectl for c in both])} "
+            f"of {len(both)} changes",
+        )
+        steps = [c for c in mine if c.kind == "stable step"]
+        kc = [c.kubectl for c in steps]
+        notes = sorted({c.kubectl_note for c in steps if c.kubectl_note})
+        TABLE.add(
+            section,
+            "stable updated/available steps: kubectl, p50 / p99 / max",
+            trio(kc),
+            f"{count(kc)} of {len(steps)} steps" + (f" ({'; '.join(notes)})" if notes else ""),
+        )
+        mine_samples = [d for g, d in samples if g == gate]
+        TABLE.add(
+            section,
+            "metrics.sample() inside the driver tick, p50 / max",
+            f"{ms(percentile(mine_samples, 50))} / {ms(max(mine_samples, default=math.nan))}",
+            f"{len(mine_samples)} samples (ScrapeMetrics min_window 2 s)",
+        )
+
+    if promo_spans:
+        TABLE.add(
+            "promotion",
+            "first PROMOTING view → FINISHED view",
+            ", ".join(f"{s:.1f}" for s, _, _ in promo_spans) + " s",
+            "stable steps in between: "
+            + ", ".join(str(n) for _, n, _ in promo_spans)
+            + "; distinct views drawn while promoting: "
+            + ", ".join(str(d) for _, _, d in promo_spans),
+        )
+    publishes = sorted({t for t, v in shows if v is not None})
+    gaps = [b - a for a, b in zip(publishes, publishes[1:], strict=False) if b - a < 5]
+    TABLE.add(
+        "screen",
+        "show() calls / distinct views / frames",
+        f"{len(shows)} / {len({id(v) for _, v in shows})} / {len(frame_times)}",
+        f"gap between show() calls p50 {ms(percentile(gaps, 50))}, p99 {ms(percentile(gaps, 99))}",
+    )
+    TABLE.add(
+        "watch",
+        "events seen / kubectl runs",
+        f"{len(events)} / {len(runs)}",
+        f"watch errors: {len(watcher.errors)}"
+        + (f" ({watcher.errors[0]})" if watcher.errors else ""),
+    )
+    canaries = [c for c in changes if c.kind == "canary ready"]
+    assert canaries and any(not math.isnan(c.screen_show) for c in canaries), "nothing shown"
