@@ -415,6 +415,7 @@ async def test_rollout_screen_vs_kubectl(
     watcher: DeploymentWatch | None = None
     shows: list[tuple[float, ReleaseView | None]] = []
     frames: list[float] = []
+    show_cost: list[float] = []
     windows: list[tuple[int, float, str, float, float, float]] = []  # i, gate, rid, t0, t1, dur
     samples: list[tuple[float, float]] = []  # (gate_interval, metrics.sample duration)
     try:
@@ -439,8 +440,11 @@ async def test_rollout_screen_vs_kubectl(
             original_show = screen.show
 
             def show(view: ReleaseView | None) -> None:
+                t = time.perf_counter()
                 original_show(view)
-                shows.append((time.perf_counter(), view))
+                done = time.perf_counter()
+                shows.append((done, view))
+                show_cost.append(done - t)
 
             screen.show = show  # type: ignore[method-assign]
             original_display = app._display
@@ -499,6 +503,8 @@ async def test_rollout_screen_vs_kubectl(
     assert watcher is not None
     events = sorted(watcher.events, key=lambda e: e.ts)
     runs = list(kubectls.runs)
+    import pickle
+    pickle.dump({"events": events, "runs": [(r.name, r.started, r.lines, r.ended) for r in runs], "windows": windows, "shows": [(t, None if v is None else (v.release_id, v.state, v.progress)) for t, v in shows]}, open("/tmp/rollout_bench_dump.pkl", "wb"))
     frame_times = sorted(frames)
     changes: list[Change] = []
     promo_spans: list[tuple[float, int, int]] = []  # (frozen s, stable steps, distinct views)
