@@ -311,6 +311,10 @@ class LogBook:
         if c is None or c.current is None:
             raise ContainerLogsNotFound(f"container {container} is not valid for pod {pod}")
         if previous:
+            # While a crashed container waits in back-off, the kubelet's "previous" is the
+            # instance that just terminated: there is no newer one yet.
+            if not c.current.running:
+                return c.current
             if c.previous is None:
                 raise PreviousLogsNotFound(
                     f'previous terminated container "{container}" in pod "{pod}" not found'

@@ -367,3 +367,20 @@ async def test_many_followers_do_not_poll() -> None:
         book.pod_deleted(p)
     await asyncio.wait_for(asyncio.gather(*tasks), 2)
     assert all(v > 0 for v in counts.values())
+
+
+def test_previous_during_back_off_is_the_instance_that_just_crashed() -> None:
+    clock = Clock()
+    book = LogBook(seed=2, clock=clock)
+    pod = start(
+        book, behaviour="crash", image="r/tweet-service:2.0.0-crash", service="tweet-service"
+    )
+    with pytest.raises(LookupError, match="previous terminated container"):
+        book.read(pod, "tweet-service", previous=True)  # still running its first start
+    crashed = book.read(pod, "tweet-service")
+    book.container_terminated(pod, "tweet-service", exit_code=1, reason="Error")
+    assert book.read(pod, "tweet-service", previous=True) == crashed
+    start(
+        book, pod, behaviour="crash", image="r/tweet-service:2.0.0-crash", service="tweet-service"
+    )
+    assert book.read(pod, "tweet-service", previous=True) == crashed
