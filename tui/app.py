@@ -8,7 +8,7 @@ import contextlib
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
@@ -21,6 +21,7 @@ from backends.release import ReleaseDriver
 from backends.release_models import ReleaseView
 from screens.health import HealthScreen
 from screens.help import HelpScreen, binding_rows
+from screens.rollback import RollbackScreen
 from screens.rollout import RolloutScreen
 from widgets.confirm import YesNo
 
@@ -39,6 +40,7 @@ class AppSettings:
     environment_label: str = ""
     clock: Callable[[], float] = time.time
     open_platform: PlatformOpener | None = None
+    rollback_engine: Callable[[Platform], Any] | None = None  # tests: a stand-in engine
     on_exit: list[Callable[[], None]] = field(default_factory=list)
 
 
@@ -47,6 +49,7 @@ class BvaApp(App[int]):
     MODES: ClassVar[dict[str, str | Callable[[], Screen[None]]]] = {
         "health": HealthScreen,
         "rollout": RolloutScreen,
+        "rollback": RollbackScreen,
     }
     DEFAULT_MODE = "health"
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -55,6 +58,7 @@ class BvaApp(App[int]):
         Binding("colon", "command_palette", "Commands", show=False, id="app.palette"),
         Binding("1", "switch_mode('health')", "Health", id="app.health"),
         Binding("2", "switch_mode('rollout')", "Rollout", id="app.rollout"),
+        Binding("3", "switch_mode('rollback')", "Rollback", id="app.rollback"),
     ]
 
     def __init__(self, settings: AppSettings) -> None:
@@ -64,6 +68,7 @@ class BvaApp(App[int]):
         self._platform: Platform | None = None
         self._platform_task: asyncio.Task[Platform] | None = None
         self.release_driver: ReleaseDriver | None = None
+        self._rollback_engine: Any = None
         self._release_task: asyncio.Task[None] | None = None
 
     @property
@@ -106,6 +111,20 @@ class BvaApp(App[int]):
             self._platform_task = asyncio.ensure_future(opener())
         self._platform = await asyncio.shield(self._platform_task)
         return self._platform
+
+    def rollback_engine(self) -> Any:
+        """The rollback engine for the loaded platform (made once)."""
+        if self._rollback_engine is None:
+            platform = self._platform
+            if platform is None:
+                raise BvaError("not connected yet")
+            if self.settings.rollback_engine is not None:
+                self._rollback_engine = self.settings.rollback_engine(platform)
+            else:
+                from backends.rollback import RollbackEngine
+
+                self._rollback_engine = RollbackEngine(platform, self._journal(platform))
+        return self._rollback_engine
 
     # -- releases driven by this process -------------------------------------------------------
     def _journal(self, platform: Platform) -> Journal:

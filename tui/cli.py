@@ -94,6 +94,12 @@ def build_parser() -> argparse.ArgumentParser:
     from tui.cli_release import add_release_parser
 
     add_release_parser(sub, _env_flags)
+    from tui.cli_logs import add_logs_parser
+
+    add_logs_parser(sub, _env_flags)
+    from tui.cli_rollback import add_rollback_parser
+
+    add_rollback_parser(sub, _env_flags)
     from tui.cli_journal import add_journal_parser
 
     add_journal_parser(sub)
@@ -261,6 +267,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             if args.config_command != "check":
                 raise UsageError("config needs an action: check (see 'bva config --help')")
             return cmd_config_check(args)
+        if args.command == "logs":
+            from tui.cli_logs import cmd_logs
+
+            return cmd_logs(args)
         if args.command == "release":
             from tui.cli_release import _Usage, cmd_release
 
@@ -268,6 +278,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return cmd_release(args)
             except _Usage as exc:
                 raise UsageError(str(exc)) from None
+        if args.command == "rollback":
+            from tui.cli_rollback import cmd_rollback
+
+            return cmd_rollback(args)
         if args.command == "journal":
             from tui.cli_journal import cmd_journal
 

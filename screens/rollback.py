@@ -1,0 +1,192 @@
+"""The Rollback screen: undo a bad release in a few keystrokes, knowing exactly what changes.
+
+A wizard of typed modal steps — services, revision, plan, typed confirmation, execution —
+where Escape always goes one step back and never forward."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Static
+
+from backends.errors import BvaError
+from backends.sanitize import sanitize_text
+from screens.rollback_steps import (
+    ExecuteStep,
+    PickRevisionStep,
+    PickServicesStep,
+    ReviewPlanStep,
+)
+from widgets.app_header import AppHeader
+from widgets.confirm import TypeToConfirm
+
+if TYPE_CHECKING:
+    from backends.rollback import RollbackPlan, ServiceCandidate
+    from tui.app import BvaApp
+
+
+class RollbackScreen(Screen[None]):
+    CSS_PATH = "rollback.tcss"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("w", "wizard", "Roll back…", id="rollback.wizard"),
+        Binding("R", "reload", "Reload", id="rollback.reload"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.candidates: list[ServiceCandidate] = []
+        self.last_plan: RollbackPlan | None = None
+        self.wizard_running = False
+
+    @property
+    def bva(self) -> BvaApp:
+        from tui.app import BvaApp
+
+        assert isinstance(self.app, BvaApp)
+        return self.app
+
+    def compose(self) -> ComposeResult:
+        yield AppHeader()
+        yield Static("… reading the services' revisions", id="rb-banner")
+        yield DataTable(id="rb-services", cursor_type="row")
+        yield Static("", id="rb-note")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        header = self.query_one(AppHeader)
+        header.platform = self.bva.platform_label
+        header.environment = self.bva.environment_label
+        header.read_only = self.bva.settings.read_only
+        table: DataTable[Any] = self.query_one("#rb-services", DataTable)
+        for key, label, width in (
+            ("service", "SERVICE", 18),
+            ("state", "STATE", 10),
+            ("revision", "REV", 4),
+            ("image", "IMAGE", 12),
+            ("rollout", "ROLLOUT", 22),
+        ):
+            table.add_column(label, key=key, width=width)
+        self.action_reload()
+
+    @work(exclusive=True, group="rollback-load")
+    async def action_reload(self) -> None:
+        try:
+            platform = await self.bva.platform()
+            header = self.query_one(AppHeader)
+            header.platform, header.environment = platform.name, platform.env_name
+            header.production, header.read_only = platform.production, platform.read_only
+            header.connected, header.connection = True, f"live · {platform.kube_target}"
+            self.candidates = await self.bva.rollback_engine().candidates()
+        except BvaError as exc:
+            self.query_one("#rb-banner", Static).update(
+                Text(f"✖ {sanitize_text(str(exc), 150)}", style="bold red")
+            )
+            return
+        self._draw()
+
+    def _draw(self) -> None:
+        table: DataTable[Any] = self.query_one("#rb-services", DataTable)
+        table.clear()
+        for c in self.candidates:
+            state = (
+                Text("✖ degraded", style="bold red") if c.degraded else Text("✔ ok", style="green")
+            )
+            table.add_row(
+                c.service,
+                state,
+                f"r{c.revision}",
+                sanitize_text(c.image_tag, 24),
+                sanitize_text(c.rollout_text, 30),
+                key=c.service,
+            )
+        degraded = [c for c in self.candidates if c.degraded]
+        banner = self.query_one("#rb-banner", Static)
+        if degraded:
+            banner.update(
+                Text.assemble(
+                    ("✖ ", "bold red"),
+                    f"{len(degraded)} degraded: "
+                    + "; ".join(
+                        f"{c.service} ({sanitize_text(c.reason, 60)})" for c in degraded[:3]
+                    ),
+                )
+            )
+        else:
+            banner.update(Text("✔ every service is healthy and rolled out", style="green"))
+        note = "w starts the rollback wizard (services → revision → plan → confirm → run)."
+        if self.bva.read_only:
+            note = "READ-ONLY: w shows the history and the plan; nothing can be executed here."
+        self.query_one("#rb-note", Static).update(note)
+
+    def action_wizard(self) -> None:
+        if not self.wizard_running:
+            self._wizard()
+
+    @work(exclusive=True, group="rollback-wizard")
+    async def _wizard(self) -> None:
+        """Steps as a loop: a step's None means Escape, one step back."""
+        self.wizard_running = True
+        try:
+            await self._run_steps()
+        finally:
+            self.wizard_running = False
+        # Not in `finally`: a wizard cancelled by the app's exit must not start new work.
+        self.action_reload()
+
+    async def _run_steps(self) -> None:
+        engine = self.bva.rollback_engine()
+        platform = await self.bva.platform()
+        step = 1
+        services: list[str] = []
+        revision: int | None = None
+        plan: RollbackPlan | None = None
+        while True:
+            if step == 1:
+                picked = await self.app.push_screen_wait(PickServicesStep(self.candidates))
+                if picked is None:
+                    return
+                services, step = picked, 2
+            elif step == 2:
+                base = await engine.plan(services)
+                choice = await self.app.push_screen_wait(PickRevisionStep(base, self.bva.clock()))
+                if choice is None:
+                    step = 1
+                    continue
+                revision, step = choice.revision, 3
+            elif step == 3:
+                plan = await engine.plan(services, revision)
+                self.last_plan = plan
+                go = await self.app.push_screen_wait(
+                    ReviewPlanStep(plan, read_only=self.bva.read_only, now=self.bva.clock())
+                )
+                if not go:
+                    step = 2
+                    continue
+                step = 4
+            elif step == 4:
+                assert plan is not None
+                confirmed = await self.app.push_screen_wait(
+                    TypeToConfirm(
+                        "Execute this rollback?",
+                        f"Roll back {', '.join(services)} on {platform.env_name}. "
+                        "ConfigMaps, Secrets and the database are NOT rolled back.",
+                        plan.confirmation_text(),
+                    )
+                )
+                if not confirmed:
+                    step = 3
+                    continue
+                step = 5
+            else:
+                assert plan is not None
+                await self.app.push_screen_wait(ExecuteStep(engine, plan))
+                return
+
+    @on(DataTable.RowSelected, "#rb-services")
+    def _selected(self) -> None:
+        self.action_wizard()
