@@ -301,6 +301,9 @@ class ReleaseDriver:
             return
         ann = annotations_of(next(iter(canaries.values())))
         await self._observe(canaries)
+        # Show what was just observed before anything slow (a metrics sample waits for its
+        # window), so the screen follows the cluster, not the gate interval.
+        self._publish()
         command = ann.get(A_COMMAND, "")
         if command and command != self._last_command:
             self._last_command = command
@@ -555,9 +558,25 @@ class ReleaseDriver:
 
     async def _wait_rolled_out(self, deployment: str) -> str:
         deadline = self._clock() + self.plan.progress_deadline + 30
+        service = next((s for s, d in self._deployments.items() if d == deployment), "")
         while self._clock() < deadline:
             await self._renew()
             status = await self.kube.rollout_status(deployment)
+            if service in self._progress:
+                # The promotion is watched step by step on screen, not only its end.
+                p = self._progress[service]
+                self._progress[service] = ServiceProgress(
+                    p.service,
+                    p.deployment,
+                    status.available,
+                    status.desired,
+                    p.canary_ready,
+                    p.canary_desired,
+                    p.canary_restarts,
+                    p.set_weight,
+                    p.actual_weight,
+                )
+                self._publish()
             if status.state is RolloutState.COMPLETE:
                 return ""
             if status.state is RolloutState.FAILED:

@@ -148,11 +148,11 @@ class BvaApp(App[int]):
         )
 
     def _release_changed(self, view: ReleaseView) -> None:
-        for screen in self.screen_stack:
-            if isinstance(screen, RolloutScreen):
-                screen.show(view)
-        if isinstance(self.screen, RolloutScreen):
-            self.screen.show(view)
+        shown = {
+            id(s): s for s in [*self.screen_stack, self.screen] if isinstance(s, RolloutScreen)
+        }
+        for screen in shown.values():
+            screen.show(view)
 
     def start_release(self, services: list[str], version: str) -> None:
         from backends.release_plan import make_plan
