@@ -443,6 +443,7 @@ async def test_rollout_screen_vs_kubectl(
     show_cost: list[float] = []
     windows: list[tuple[int, float, str, float, float, float]] = []  # i, gate, rid, t0, t1, dur
     samples: list[tuple[float, float]] = []  # (gate_interval, metrics.sample duration)
+    outcomes: dict[int, tuple[int, int]] = {}  # release -> (samples passed, failed)
     try:
         async with app.run_test(size=(120, 36)) as pilot:
             platform = await app.platform()
@@ -517,7 +518,13 @@ async def test_rollout_screen_vs_kubectl(
                 await _wait(kubectls.idle, 15, "kubectl rollout status exits")
                 await asyncio.sleep(SETTLE_S)
                 windows.append((i, gate, plan.release_id, t0, time.perf_counter(), dur))
-                print(f"[bench] release {version} (gate {gate:g} s): {dur:.1f} s", flush=True)
+                failures = [e.text for e in driver.timeline if e.level == "error"]
+                outcomes[i] = (driver.passed, driver.failed)
+                print(
+                    f"[bench] release {version} (gate {gate:g} s): {dur:.1f} s, samples "
+                    f"{driver.passed} passed / {driver.failed} failed {failures}",
+                    flush=True,
+                )
             delattr(app, "_display")
     finally:
         if watcher is not None:
@@ -629,7 +636,12 @@ async def test_rollout_screen_vs_kubectl(
             section,
             f"releases of {SERVICE} (5→25→50→100 %)",
             str(len(durs)),
-            "durations " + ", ".join(f"{d:.1f}" for d in durs) + " s",
+            "durations "
+            + ", ".join(f"{d:.1f}" for d in durs)
+            + " s; samples passed/failed "
+            + ", ".join(
+                f"{outcomes[w[0]][0]}/{outcomes[w[0]][1]}" for w in windows if w[1] == gate
+            ),
         )
         for kind, label in (
             ("canary ready", "canary ready ↑"),
