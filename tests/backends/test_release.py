@@ -384,3 +384,53 @@ async def test_rolling_strategy(
         assert "exceeded its progress deadline" in driver.reason
     assert await platform.kube.deployment_json("user-service-canary") is None
     assert journal.verify().ok
+
+
+async def test_no_data_is_inconclusive_and_pauses_for_a_human(
+    platform: Platform, tmp_path: Path
+) -> None:
+    """A metrics endpoint that answers but has no canary series: no data, not a pass."""
+    from aiohttp import web
+
+    app = web.Application()
+
+    async def empty(_request: web.Request) -> web.Response:
+        return web.Response(text="# no http_server_requests yet\n", content_type="text/plain")
+
+    app.router.add_get("/actuator/prometheus", empty)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    await ready(platform)
+    plan = make_plan(CFG, "sandbox", ["auth-service"], "1.6.0", holds=[30.0] * 3, gate_interval=0.5)
+    metrics = ScrapeMetrics(
+        {"auth-service": f"http://127.0.0.1:{port}/actuator/prometheus"}, min_window=0.5
+    )
+    driver = ReleaseDriver(
+        platform.kube,
+        plan,
+        deployments=dict(platform.services()),
+        containers={s.name: s.container_name for s in CFG.services},
+        metrics=metrics,
+        journal=Journal(tmp_path / "journal.jsonl", "sandbox"),
+        environment="sandbox",
+        owner="tester@test",
+    )
+    await driver.start()
+    task = asyncio.create_task(driver.run())
+    try:
+        await wait_until(
+            lambda: _true(driver.state is ReleaseState.PAUSED), 30, "paused on inconclusive gates"
+        )
+        assert driver.reason.startswith("inconclusive")
+        assert driver.failed == 0
+        view = await read_release(platform.kube, platform.services())
+        assert view is not None and view.state is ReleaseState.PAUSED
+        await send_control(platform.kube, platform.services(), "abort")
+        assert await asyncio.wait_for(task, 20) is ReleaseState.ABORTED
+    finally:
+        task.cancel()
+        await metrics.aclose()
+        await runner.cleanup()
