@@ -21,6 +21,7 @@ from backends.release import ReleaseDriver
 from backends.release_models import ReleaseView
 from screens.health import HealthScreen
 from screens.help import HelpScreen, binding_rows
+from screens.logs import LogsScreen
 from screens.rollback import RollbackScreen
 from screens.rollout import RolloutScreen
 from widgets.confirm import YesNo
@@ -41,6 +42,8 @@ class AppSettings:
     clock: Callable[[], float] = time.time
     open_platform: PlatformOpener | None = None
     rollback_engine: Callable[[Platform], Any] | None = None  # tests: a stand-in engine
+    log_source: Callable[[Platform], Any] | None = None  # tests: canned log lines
+    log_buffer: int = 100_000
     on_exit: list[Callable[[], None]] = field(default_factory=list)
 
 
@@ -50,6 +53,7 @@ class BvaApp(App[int]):
         "health": HealthScreen,
         "rollout": RolloutScreen,
         "rollback": RollbackScreen,
+        "logs": LogsScreen,
     }
     DEFAULT_MODE = "health"
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -59,6 +63,7 @@ class BvaApp(App[int]):
         Binding("1", "switch_mode('health')", "Health", id="app.health"),
         Binding("2", "switch_mode('rollout')", "Rollout", id="app.rollout"),
         Binding("3", "switch_mode('rollback')", "Rollback", id="app.rollback"),
+        Binding("4", "switch_mode('logs')", "Logs", id="app.logs"),
     ]
 
     def __init__(self, settings: AppSettings) -> None:
@@ -125,6 +130,20 @@ class BvaApp(App[int]):
 
                 self._rollback_engine = RollbackEngine(platform, self._journal(platform))
         return self._rollback_engine
+
+    def log_source(self, platform: Platform) -> Any:
+        """A merged follow of every platform service's pods."""
+        if self.settings.log_source is not None:
+            return self.settings.log_source(platform)
+        from backends.log_source import LogSource
+
+        return LogSource(
+            platform.kube,
+            None,
+            follow=True,
+            tail=200,
+            service_order=[s for s, _ in platform.services()],
+        )
 
     # -- releases driven by this process -------------------------------------------------------
     def _journal(self, platform: Platform) -> Journal:

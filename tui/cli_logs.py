@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
 import os
 import sys
 import time
@@ -192,11 +193,12 @@ class _Printer:
         self._err.flush()
 
     def _time(self, ts: float) -> str:
-        second = int(ts)
+        # Truncated to the millisecond like the log's own stamp; the epsilon keeps a float
+        # such as ...47.0999999 (for .100) from showing as .099.
+        second, ms = divmod(math.floor(ts * 1000 + 1e-3), 1000)
         if second != self._second:
             self._second = second
             self._prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
-        ms = min(999, int((ts - second) * 1000))
         return f"{self._prefix}.{ms:03d}Z"
 
     def _text(self, line: Any) -> str:

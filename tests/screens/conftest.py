@@ -14,7 +14,8 @@ def fake_app(name: str, *, poll: float = 3600.0) -> BvaApp:
         AppSettings(
             env=platform.env_name,
             read_only=platform.read_only,
-            poll_interval=poll, recheck_interval=poll,
+            poll_interval=poll,
+            recheck_interval=poll,
             platform_label=platform.name,
             environment_label=platform.env_name,
             clock=clock,

@@ -73,8 +73,9 @@ async def to_step(pilot: Any, step: int) -> None:
 
 
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
-@pytest.mark.parametrize("step", [0, 1, 2, 3, 4, 5],
-                         ids=["services", "pick", "revision", "plan", "confirm", "execute"])
+@pytest.mark.parametrize(
+    "step", [0, 1, 2, 3, 4, 5], ids=["services", "pick", "revision", "plan", "confirm", "execute"]
+)
 def test_wizard_snapshots(snap_compare: Any, step: int, size: tuple[int, int]) -> None:
     app = app_with(FakeRollbackEngine())
 

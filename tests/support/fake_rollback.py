@@ -12,8 +12,11 @@ from typing import Any
 from backends.models import Revision
 from tests.support.fake_platform import NOW
 
-NOT_ROLLED_BACK = ("ConfigMaps and Secrets the pods read", "the database schema and data",
-                   "Services, Ingresses, autoscalers and other objects")
+NOT_ROLLED_BACK = (
+    "ConfigMaps and Secrets the pods read",
+    "the database schema and data",
+    "Services, Ingresses, autoscalers and other objects",
+)
 
 
 @dataclass(frozen=True)
@@ -90,9 +93,15 @@ class Result:
 
 
 def _rev(n: int, tag: str, cause: str, age: float, current: bool = False) -> Revision:
-    return Revision(revision=n, replicaset=f"tweet-service-{n}abc", images={
-        "tweet-service": f"bharathva/tweet-service:{tag}"}, change_cause=cause,
-        created=NOW - age, replicas=2 if current else 0, is_current=current)
+    return Revision(
+        revision=n,
+        replicaset=f"tweet-service-{n}abc",
+        images={"tweet-service": f"bharathva/tweet-service:{tag}"},
+        change_cause=cause,
+        created=NOW - age,
+        replicas=2 if current else 0,
+        is_current=current,
+    )
 
 
 HISTORY = (
@@ -110,10 +119,19 @@ class FakeRollbackEngine:
 
     async def candidates(self) -> list[Candidate]:
         return [
-            Candidate("tweet-service", "tweet-service", 3, "2.0.0-crash", "Failed: deadline "
-                      "exceeded", "UP", True, "rollout failed: exceeded its progress deadline"),
-            Candidate("discovery-service", "discovery-service", 1, "1.0.0", "Complete", "UP",
-                      False, ""),
+            Candidate(
+                "tweet-service",
+                "tweet-service",
+                3,
+                "2.0.0-crash",
+                "Failed: deadline exceeded",
+                "UP",
+                True,
+                "rollout failed: exceeded its progress deadline",
+            ),
+            Candidate(
+                "discovery-service", "discovery-service", 1, "1.0.0", "Complete", "UP", False, ""
+            ),
             Candidate("auth-service", "auth-service", 2, "1.1.0", "Complete", "UP", False, ""),
         ]
 
@@ -123,29 +141,71 @@ class FakeRollbackEngine:
             target_n = to_revision or 2
             target = next((r for r in HISTORY if r.revision == target_n), None)
             if target is None:
-                plans.append(SPlan(svc, svc, "refused", HISTORY[2], None, HISTORY, (), (),
-                                   f"unable to find specified revision {target_n} in history"))
+                plans.append(
+                    SPlan(
+                        svc,
+                        svc,
+                        "refused",
+                        HISTORY[2],
+                        None,
+                        HISTORY,
+                        (),
+                        (),
+                        f"unable to find specified revision {target_n} in history",
+                    )
+                )
                 continue
             changes = (
-                Change(svc, "image", "bharathva/tweet-service:2.0.0-crash",
-                       target.images["tweet-service"]),
+                Change(
+                    svc,
+                    "image",
+                    "bharathva/tweet-service:2.0.0-crash",
+                    target.images["tweet-service"],
+                ),
                 Change(svc, "env FEATURE_NEW_TIMELINE", "true", "(absent)"),
-                Change(svc, "env DB_PASSWORD", "secret tweet-service-secrets/db-password",
-                       "secret tweet-service-secrets/db-password-v1"),
+                Change(
+                    svc,
+                    "env DB_PASSWORD",
+                    "secret tweet-service-secrets/db-password",
+                    "secret tweet-service-secrets/db-password-v1",
+                ),
             )
-            plans.append(SPlan(svc, svc, "rollback", HISTORY[2], target, HISTORY, changes,
-                               ("the target revision is 1d old",), "rolled back"))
+            plans.append(
+                SPlan(
+                    svc,
+                    svc,
+                    "rollback",
+                    HISTORY[2],
+                    target,
+                    HISTORY,
+                    changes,
+                    ("the target revision is 1d old",),
+                    "rolled back",
+                )
+            )
         return Plan(self.environment, tuple(plans))
 
-    async def execute(self, plan: Plan, *, resume_paused: bool = False,
-                      abort_release: bool = False,
-                      on_event: Callable[[Event], None] | None = None) -> Result:
+    async def execute(
+        self,
+        plan: Plan,
+        *,
+        resume_paused: bool = False,
+        abort_release: bool = False,
+        on_event: Callable[[Event], None] | None = None,
+    ) -> Result:
         self.executed.append((plan, resume_paused, abort_release))
         for sp in plan.services:
             if on_event:
                 on_event(Event(NOW, sp.service, "rolling back to revision 2"))
         if self.gate is not None:
             await self.gate.wait()
-        return Result(True, tuple(Outcome(sp.service, "rolled back to revision 2 (now "
-                                          "revision 4)", True, 3.2) for sp in plan.services),
-                      NOW - 4, NOW, "/var/lib/bva/journal/sandbox.jsonl")
+        return Result(
+            True,
+            tuple(
+                Outcome(sp.service, "rolled back to revision 2 (now revision 4)", True, 3.2)
+                for sp in plan.services
+            ),
+            NOW - 4,
+            NOW,
+            "/var/lib/bva/journal/sandbox.jsonl",
+        )
