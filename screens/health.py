@@ -11,7 +11,6 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
-from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import DataTable, Footer, Input, Static, TabbedContent, TabPane
 
@@ -20,12 +19,13 @@ from backends.health_models import ProbeStatus
 from backends.models import KubeEvent, Pod
 from backends.monitor import HealthMonitor, HealthPicture, ServiceRow
 from backends.sanitize import sanitize_text
+from screens.base import BvaScreen
 from widgets.alerts_strip import AlertsStrip
 from widgets.app_header import AppHeader
 from widgets.badges import age_text, health_badge, rollout_badge, sparkline
 
 if TYPE_CHECKING:
-    from tui.app import BvaApp
+    pass
 
 COLUMNS = (
     ("service", "SERVICE"),
@@ -56,7 +56,7 @@ SORTS = ("order", "name", "health", "latency", "rollout")
 DETAIL_REFRESH_S = 5.0
 
 
-class HealthScreen(Screen[None]):
+class HealthScreen(BvaScreen):
     CSS_PATH = "health.tcss"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("slash", "filter", "Filter", id="health.filter"),
@@ -90,13 +90,6 @@ class HealthScreen(Screen[None]):
         self._layout = ""
         self._pods_shown: list[Pod] = []
 
-    @property
-    def bva(self) -> BvaApp:
-        from tui.app import BvaApp
-
-        assert isinstance(self.app, BvaApp)
-        return self.app
-
     def compose(self) -> ComposeResult:
         yield AppHeader()
         yield AlertsStrip("… waiting for data", id="alerts")
@@ -114,10 +107,7 @@ class HealthScreen(Screen[None]):
         yield Footer()
 
     def on_mount(self) -> None:
-        header = self.query_one(AppHeader)
-        header.platform = self.bva.platform_label
-        header.environment = self.bva.environment_label
-        header.read_only = self.bva.settings.read_only
+        self.init_header()
         self.query_one("#filter", Input).display = False
         comps: DataTable[Any] = self.query_one("#components-table", DataTable)
         for key, label in (("name", "COMPONENT"), ("status", "STATUS"), ("details", "DETAILS")):

@@ -14,18 +14,18 @@ from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.screen import Screen
 from textual.widgets import Footer, Input, Log, Static
 
 from backends.errors import BvaError
 from backends.log_models import FilterError, LogFilter, LogLine, compile_pattern, level_rank
 from backends.models import Track
 from backends.sanitize import sanitize_text
+from screens.base import BvaScreen
 from widgets.app_header import AppHeader
 from widgets.log_highlight import LogHighlighter
 
 if TYPE_CHECKING:
-    from tui.app import BvaApp
+    pass
 
 LEVELS = ("", "INFO", "WARN", "ERROR")
 TRACKS: tuple[Track | None, ...] = (None, "stable", "canary")
@@ -53,7 +53,7 @@ def render(line: LogLine, *, timestamps: bool) -> list[str]:
     return out
 
 
-class LogsScreen(Screen[None]):
+class LogsScreen(BvaScreen):
     CSS_PATH = "logs.tcss"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("f,end", "follow", "Follow", id="logs.follow"),
@@ -95,13 +95,6 @@ class LogsScreen(Screen[None]):
         self._source: Any = None
         self.batches = 0
 
-    @property
-    def bva(self) -> BvaApp:
-        from tui.app import BvaApp
-
-        assert isinstance(self.app, BvaApp)
-        return self.app
-
     def compose(self) -> ComposeResult:
         yield AppHeader()
         yield Static("", id="logs-status")
@@ -112,10 +105,7 @@ class LogsScreen(Screen[None]):
         yield Footer()
 
     def on_mount(self) -> None:
-        header = self.query_one(AppHeader)
-        header.platform = self.bva.platform_label
-        header.environment = self.bva.environment_label
-        header.read_only = self.bva.settings.read_only
+        self.init_header()
         self.buffer = deque(maxlen=self.bva.settings.log_buffer)
         self.query_one("#logs-input", Input).display = False
         self.query_one("#logs-view", Log).focus()
@@ -127,10 +117,7 @@ class LogsScreen(Screen[None]):
     async def _tail(self) -> None:
         try:
             platform = await self.bva.platform()
-            header = self.query_one(AppHeader)
-            header.platform, header.environment = platform.name, platform.env_name
-            header.production, header.read_only = platform.production, platform.read_only
-            header.connected, header.connection = True, f"live · {platform.kube_target}"
+            self.header_live(platform)
             self._source = self.bva.log_source(platform)
             async for batch in self._source.stream():
                 self._take(batch)

@@ -11,11 +11,11 @@ from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
 from backends.errors import BvaError
 from backends.sanitize import sanitize_text
+from screens.base import BvaScreen
 from screens.rollback_steps import (
     ExecuteStep,
     PickRevisionStep,
@@ -27,10 +27,9 @@ from widgets.confirm import TypeToConfirm
 
 if TYPE_CHECKING:
     from backends.rollback import RollbackPlan, ServiceCandidate
-    from tui.app import BvaApp
 
 
-class RollbackScreen(Screen[None]):
+class RollbackScreen(BvaScreen):
     CSS_PATH = "rollback.tcss"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("w", "wizard", "Roll back…", id="rollback.wizard"),
@@ -43,13 +42,6 @@ class RollbackScreen(Screen[None]):
         self.last_plan: RollbackPlan | None = None
         self.wizard_running = False
 
-    @property
-    def bva(self) -> BvaApp:
-        from tui.app import BvaApp
-
-        assert isinstance(self.app, BvaApp)
-        return self.app
-
     def compose(self) -> ComposeResult:
         yield AppHeader()
         yield Static("… reading the services' revisions", id="rb-banner")
@@ -58,10 +50,7 @@ class RollbackScreen(Screen[None]):
         yield Footer()
 
     def on_mount(self) -> None:
-        header = self.query_one(AppHeader)
-        header.platform = self.bva.platform_label
-        header.environment = self.bva.environment_label
-        header.read_only = self.bva.settings.read_only
+        self.init_header()
         table: DataTable[Any] = self.query_one("#rb-services", DataTable)
         for key, label, width in (
             ("service", "SERVICE", 18),
@@ -77,10 +66,7 @@ class RollbackScreen(Screen[None]):
     async def action_reload(self) -> None:
         try:
             platform = await self.bva.platform()
-            header = self.query_one(AppHeader)
-            header.platform, header.environment = platform.name, platform.env_name
-            header.production, header.read_only = platform.production, platform.read_only
-            header.connected, header.connection = True, f"live · {platform.kube_target}"
+            self.header_live(platform)
             self.candidates = await self.bva.rollback_engine().candidates()
         except BvaError as exc:
             self.query_one("#rb-banner", Static).update(

@@ -10,7 +10,6 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
-from textual.screen import Screen
 from textual.widgets import (
     DataTable,
     Footer,
@@ -24,13 +23,14 @@ from textual.widgets import (
 from backends.errors import BvaError
 from backends.release_models import GateReading, GateResult, ReleaseState, ReleaseView
 from backends.sanitize import sanitize_text
+from screens.base import BvaScreen
 from widgets.app_header import AppHeader
 from widgets.badges import sparkline
 from widgets.confirm import TypeToConfirm
 from widgets.phase_stepper import PhaseStepper
 
 if TYPE_CHECKING:
-    from tui.app import BvaApp
+    pass
 
 MUTATING = {"start", "pause", "resume", "promote", "promote_full", "abort", "take_over"}
 POLL_S = 1.0
@@ -70,7 +70,7 @@ def _gate_cells(last: GateReading | None) -> tuple[str, str]:
     return value, limit
 
 
-class RolloutScreen(Screen[None]):
+class RolloutScreen(BvaScreen):
     CSS_PATH = "rollout.tcss"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+s", "start", "Start release", id="rollout.start"),
@@ -91,13 +91,6 @@ class RolloutScreen(Screen[None]):
         self._active = True
         self.polls = 0
 
-    @property
-    def bva(self) -> BvaApp:
-        from tui.app import BvaApp
-
-        assert isinstance(self.app, BvaApp)
-        return self.app
-
     def compose(self) -> ComposeResult:
         yield AppHeader()
         yield Static("… looking for a release in progress", id="banner")
@@ -116,10 +109,7 @@ class RolloutScreen(Screen[None]):
         yield Footer()
 
     def on_mount(self) -> None:
-        header = self.query_one(AppHeader)
-        header.platform = self.bva.platform_label
-        header.environment = self.bva.environment_label
-        header.read_only = self.bva.settings.read_only
+        self.init_header()
         progress: DataTable[Any] = self.query_one("#progress", DataTable)
         for key, label in (
             ("service", "SERVICE"),
@@ -152,10 +142,7 @@ class RolloutScreen(Screen[None]):
         except BvaError as exc:
             self.query_one("#banner", Static).update(Text(f"✖ {exc}", style="bold red"))
             return
-        header = self.query_one(AppHeader)
-        header.platform, header.environment = platform.name, platform.env_name
-        header.production, header.read_only = platform.production, platform.read_only
-        header.connected, header.connection = True, f"live · {platform.kube_target}"
+        self.header_live(platform)
         services = self.query_one("#plan-services", SelectionList)
         services.clear_options()
         services.add_options([(s, s) for s, _ in platform.services()])
