@@ -1,95 +1,24 @@
 """A rollback engine stand-in with canned plans, for the wizard's snapshots and Pilot tests.
-Same attribute names as backends.rollback's models; the real engine is tested against the
-sandbox in tests/backends/test_rollback.py."""
+It returns the real models; the real engine is tested against the sandbox in
+tests/backends/test_rollback.py."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 from backends.models import Revision
-from tests.support.fake_platform import NOW
-
-NOT_ROLLED_BACK = (
-    "ConfigMaps and Secrets the pods read",
-    "the database schema and data",
-    "Services, Ingresses, autoscalers and other objects",
+from backends.rollback import (
+    RollbackEvent,
+    RollbackPlan,
+    RollbackResult,
+    ServiceCandidate,
+    ServiceOutcome,
+    ServicePlan,
+    TemplateChange,
 )
-
-
-@dataclass(frozen=True)
-class Candidate:
-    service: str
-    deployment: str
-    revision: int
-    image_tag: str
-    rollout_text: str
-    health: str
-    degraded: bool
-    reason: str
-
-
-@dataclass(frozen=True)
-class Change:
-    container: str
-    field: str
-    current: str
-    target: str
-
-
-@dataclass(frozen=True)
-class SPlan:
-    service: str
-    deployment: str
-    action: str
-    current: Revision
-    target: Revision | None
-    history: tuple[Revision, ...]
-    changes: tuple[Change, ...]
-    warnings: tuple[str, ...]
-    message: str
-    paused: bool = False
-
-
-@dataclass(frozen=True)
-class Plan:
-    environment: str
-    services: tuple[SPlan, ...]
-    release: Any = None
-    lock_holder: str | None = None
-    not_rolled_back: tuple[str, ...] = NOT_ROLLED_BACK
-
-    def confirmation_text(self) -> str:
-        if len(self.services) == 1:
-            return f"{self.services[0].service}@{self.environment}"
-        return self.environment
-
-
-@dataclass(frozen=True)
-class Event:
-    ts: float
-    service: str
-    text: str
-    level: str = "info"
-
-
-@dataclass(frozen=True)
-class Outcome:
-    service: str
-    outcome: str
-    ok: bool
-    duration_s: float
-
-
-@dataclass(frozen=True)
-class Result:
-    ok: bool
-    outcomes: tuple[Outcome, ...]
-    started: float
-    finished: float
-    journal: str
+from tests.support.fake_platform import NOW
 
 
 def _rev(n: int, tag: str, cause: str, age: float, current: bool = False) -> Revision:
@@ -114,12 +43,12 @@ HISTORY = (
 @dataclass
 class FakeRollbackEngine:
     environment: str = "sandbox"
-    executed: list[tuple[Plan, bool, bool]] = field(default_factory=list)
+    executed: list[tuple[RollbackPlan, bool, bool]] = field(default_factory=list)
     gate: asyncio.Event | None = None
 
-    async def candidates(self) -> list[Candidate]:
+    async def candidates(self) -> list[ServiceCandidate]:
         return [
-            Candidate(
+            ServiceCandidate(
                 "tweet-service",
                 "tweet-service",
                 3,
@@ -129,20 +58,22 @@ class FakeRollbackEngine:
                 True,
                 "rollout failed: exceeded its progress deadline",
             ),
-            Candidate(
+            ServiceCandidate(
                 "discovery-service", "discovery-service", 1, "1.0.0", "Complete", "UP", False, ""
             ),
-            Candidate("auth-service", "auth-service", 2, "1.1.0", "Complete", "UP", False, ""),
+            ServiceCandidate(
+                "auth-service", "auth-service", 2, "1.1.0", "Complete", "UP", False, ""
+            ),
         ]
 
-    async def plan(self, services: Sequence[str], to_revision: int | None = None) -> Plan:
+    async def plan(self, services: Sequence[str], to_revision: int | None = None) -> RollbackPlan:
         plans = []
         for svc in services:
             target_n = to_revision or 2
             target = next((r for r in HISTORY if r.revision == target_n), None)
             if target is None:
                 plans.append(
-                    SPlan(
+                    ServicePlan(
                         svc,
                         svc,
                         "refused",
@@ -152,18 +83,19 @@ class FakeRollbackEngine:
                         (),
                         (),
                         f"unable to find specified revision {target_n} in history",
+                        False,
                     )
                 )
                 continue
             changes = (
-                Change(
+                TemplateChange(
                     svc,
                     "image",
                     "bharathva/tweet-service:2.0.0-crash",
                     target.images["tweet-service"],
                 ),
-                Change(svc, "env FEATURE_NEW_TIMELINE", "true", "(absent)"),
-                Change(
+                TemplateChange(svc, "env FEATURE_NEW_TIMELINE", "true", "(absent)"),
+                TemplateChange(
                     svc,
                     "env DB_PASSWORD",
                     "secret tweet-service-secrets/db-password",
@@ -171,7 +103,7 @@ class FakeRollbackEngine:
                 ),
             )
             plans.append(
-                SPlan(
+                ServicePlan(
                     svc,
                     svc,
                     "rollback",
@@ -181,28 +113,29 @@ class FakeRollbackEngine:
                     changes,
                     ("the target revision is 1d old",),
                     "rolled back",
+                    False,
                 )
             )
-        return Plan(self.environment, tuple(plans))
+        return RollbackPlan(self.environment, tuple(plans), None, None)
 
     async def execute(
         self,
-        plan: Plan,
+        plan: RollbackPlan,
         *,
         resume_paused: bool = False,
         abort_release: bool = False,
-        on_event: Callable[[Event], None] | None = None,
-    ) -> Result:
+        on_event: Callable[[RollbackEvent], None] | None = None,
+    ) -> RollbackResult:
         self.executed.append((plan, resume_paused, abort_release))
         for sp in plan.services:
             if on_event:
-                on_event(Event(NOW, sp.service, "rolling back to revision 2"))
+                on_event(RollbackEvent(NOW, sp.service, "rolling back to revision 2", "info"))
         if self.gate is not None:
             await self.gate.wait()
-        return Result(
+        return RollbackResult(
             True,
             tuple(
-                Outcome(sp.service, "rolled back to revision 2 (now revision 4)", True, 3.2)
+                ServiceOutcome(sp.service, "rolled back to revision 2 (now revision 4)", True, 3.2)
                 for sp in plan.services
             ),
             NOW - 4,
