@@ -9,6 +9,7 @@ from urllib.parse import urljoin
 from backends.config import EnvironmentConfig, PlatformConfig, resolve_secret
 from backends.errors import SourceUnavailable
 from backends.health import HealthProber
+from backends.health_thread import ThreadedProber
 from backends.kube import KubeAdapter
 from backends.metrics import MetricsSource
 from backends.sandbox_state import SandboxState, read_state
@@ -83,6 +84,7 @@ def open_platform(
     read_only: bool = False,
     sandbox: SandboxState | None = None,
     probe_timeout: float = 2.0,
+    threaded_health: bool = False,
 ) -> Platform:
     """Build the adapters for one environment; raises ConfigError or SourceUnavailable."""
     name = env_name or cfg.default_environment()
@@ -115,7 +117,11 @@ def open_platform(
         env=env,
         read_only=ro,
         kube=kube,
-        health=HealthProber(timeout=probe_timeout),
+        health=(
+            ThreadedProber(timeout=probe_timeout)
+            if threaded_health  # type: ignore[arg-type]
+            else HealthProber(timeout=probe_timeout)
+        ),
         service_urls=urls,
         kube_target=target,
     )

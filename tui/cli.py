@@ -239,7 +239,10 @@ def cmd_tui(args: argparse.Namespace) -> int:
 
         async def opener() -> Platform:
             state = await asyncio.to_thread(embedded.wait_ready) if embedded else None
-            return open_platform(cfg, env_name, read_only=args.read_only, sandbox=state)
+            # The console probes on its own thread, so hundreds of endpoints never stall keys.
+            return open_platform(
+                cfg, env_name, read_only=args.read_only, sandbox=state, threaded_health=True
+            )
 
         settings = AppSettings(
             config=str(path),

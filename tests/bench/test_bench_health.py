@@ -604,7 +604,7 @@ async def test_refresh_at_200_services(scale_sandbox: tuple[RunningSandbox, Path
     state = SandboxState(**json.loads((sandbox.runtime_dir / "sandbox.json").read_text()))
 
     async def opener() -> Platform:
-        return open_platform(cfg, "sandbox", sandbox=state)
+        return open_platform(cfg, "sandbox", sandbox=state, threaded_health=True)  # as `bva` does
 
     app = make_app(
         AppSettings(
