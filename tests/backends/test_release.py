@@ -124,10 +124,13 @@ async def test_good_version_goes_all_the_way(platform: Platform, tmp_path: Path)
 
 
 @pytest.mark.parametrize(
-    ("version", "gate"), [("2.0.0-unhealthy", "error rate"), ("2.0.0-crash", "canary ready")]
+    ("version", "gates"),
+    # An unhealthy canary is slow and fails requests; which of the two trips the last sample
+    # is chance, so either counts.
+    [("2.0.0-unhealthy", ("error rate", "p95 latency")), ("2.0.0-crash", ("canary ready",))],
 )
 async def test_bad_versions_are_aborted_and_stable_untouched(
-    platform: Platform, tmp_path: Path, version: str, gate: str
+    platform: Platform, tmp_path: Path, version: str, gates: tuple[str, ...]
 ) -> None:
     await ready(platform)
     before = await platform.kube.get_workload("user-service")
@@ -136,7 +139,7 @@ async def test_bad_versions_are_aborted_and_stable_untouched(
     state = await driver.run()
     await metrics.aclose()
     assert state is ReleaseState.ABORTED
-    assert gate in driver.reason
+    assert any(gate in driver.reason for gate in gates)
     after = await platform.kube.get_workload("user-service")
     assert after.image == before.image and after.revision == before.revision
     assert await platform.kube.deployment_json("user-service-canary") is None
