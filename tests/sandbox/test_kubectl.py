@@ -153,8 +153,17 @@ def test_crash_tag_exceeds_progress_deadline(sandbox: RunningSandbox, kubectl: s
     )
     assert proc.returncode != 0
     assert 'deployment "tweet-service" exceeded its progress deadline' in proc.stderr
-    pods = kc(sandbox, "get", "pods", "-l", "app=tweet-service")
-    assert "CrashLoopBackOff" in pods or "Error" in pods
+    # The crashing pod cycles: Running a moment, Error, CrashLoopBackOff. Whatever the moment,
+    # it has restarted, is not ready, and its last run ended with exit code 1.
+    crashing = [
+        p
+        for p in kc_json(sandbox, "get", "pods", "-l", "app=tweet-service")["items"]
+        if p["spec"]["containers"][0]["image"].endswith("-crash")
+    ]
+    assert crashing
+    cs = crashing[0]["status"]["containerStatuses"][0]
+    assert cs["restartCount"] >= 1 and not cs["ready"]
+    assert cs["lastState"]["terminated"]["exitCode"] == 1
     # The old ReplicaSet keeps serving: maxUnavailable 25% of 2 rounds down to 0.
     d = kc_json(sandbox, "get", "deploy", "tweet-service")
     assert d["status"]["availableReplicas"] == 2
