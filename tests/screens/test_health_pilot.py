@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from textual.widgets import DataTable, Input, TabbedContent
@@ -153,7 +154,9 @@ async def test_probes_pause_while_screen_hidden() -> None:
         await pilot.pause(0.6)
         assert platform.health.sweeps == hidden_from  # type: ignore[attr-defined]
         await pilot.press("escape")
-        await pilot.pause(0.5)
+        deadline = time.monotonic() + 5
+        while platform.health.sweeps <= hidden_from + 1 and time.monotonic() < deadline:  # type: ignore[attr-defined]
+            await pilot.pause(0.05)
         assert platform.health.sweeps > hidden_from + 1  # type: ignore[attr-defined]
 
 
