@@ -7,6 +7,7 @@ touches the package once an exception from it already exists.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -85,6 +86,16 @@ def read_json(response: Any) -> Any:
         return json.loads(response.data)
     finally:
         response.release_conn()
+
+
+def interrupt(response: Any) -> None:
+    """Unblock a thread reading a streaming ``response`` (a watch, a log follow): shut the
+    socket down (urllib3 >= 2.3), else close it."""
+    try:
+        response.shutdown()
+    except Exception:
+        with contextlib.suppress(Exception):
+            response.close()
 
 
 def _first_line(exc: BaseException) -> str:

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from backends.errors import BvaError
-from backends.kube_client import http_status, map_error
+from backends.kube_client import http_status, interrupt, map_error
 from backends.models import WatchEvent
 
 T = TypeVar("T")
@@ -81,7 +81,7 @@ class _Reflector(threading.Thread, Generic[T]):
         with self._lock:
             response = self._response
         if response is not None:
-            _interrupt(response)
+            interrupt(response)
 
     # -- the thread ----------------------------------------------------------------------
 
@@ -171,7 +171,7 @@ class _Reflector(threading.Thread, Generic[T]):
         with self._lock:
             self._response = response
         if self._stop_event.is_set():
-            _interrupt(response)
+            interrupt(response)
         return response
 
     def _stream(self, response: Any, rv: str, store: dict[str, T]) -> tuple[str, bool]:
@@ -230,15 +230,6 @@ class _Reflector(threading.Thread, Generic[T]):
 def _key(obj: dict[str, Any]) -> str:
     meta = obj.get("metadata") or {}
     return f"{meta.get('namespace', '')}/{meta.get('name', '')}"
-
-
-def _interrupt(response: Any) -> None:
-    """Unblock a thread reading ``response``: shut the socket (urllib3 >= 2.3), else close."""
-    try:
-        response.shutdown()
-    except Exception:
-        with contextlib.suppress(Exception):
-            response.close()
 
 
 def _lines(response: Any) -> Iterator[bytes]:

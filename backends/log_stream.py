@@ -33,7 +33,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from backends.errors import BvaError
-from backends.kube_client import KubeClient, http_status, map_error
+from backends.kube_client import KubeClient, http_status, interrupt, map_error
 from backends.log_parse import Classifier, Piece
 
 __all__ = ["Inbox", "LogReader", "Resume", "StreamRequest", "read_log"]
@@ -326,7 +326,7 @@ class LogReader(threading.Thread):
         with self._lock:
             response = self._response
         if response is not None:
-            _interrupt(response)
+            interrupt(response)
 
     @property
     def stopped(self) -> bool:
@@ -387,7 +387,7 @@ class LogReader(threading.Thread):
         with self._lock:
             self._response = response
         if self._stop_event.is_set():
-            _interrupt(response)
+            interrupt(response)
             raise _Stopped
         try:
             for lines in _raw_lines(response, self._stop_event):
@@ -413,14 +413,6 @@ class LogReader(threading.Thread):
                 response.release_conn()
         if self._stop_event.is_set():
             raise _Stopped
-
-
-def _interrupt(response: Any) -> None:
-    try:
-        response.shutdown()  # urllib3 >= 2.3: unblocks a read in another thread
-    except Exception:
-        with contextlib.suppress(Exception):
-            response.close()
 
 
 def _message(exc: BaseException, server: str) -> str:
