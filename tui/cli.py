@@ -44,6 +44,14 @@ def _port(text: str) -> int:
     return int(text)
 
 
+def _directory(text: str) -> str:
+    import os
+
+    if not os.path.isdir(os.path.expanduser(text)):
+        raise argparse.ArgumentTypeError(f"not a directory: {text!r}")
+    return text
+
+
 def _env_flags(p: argparse.ArgumentParser, *, sub: bool = False) -> None:
     # On a subcommand, SUPPRESS keeps `bva --env x status` from being reset to the default.
     flag_default: bool | str = argparse.SUPPRESS if sub else False
@@ -129,6 +137,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="PORT",
         help="API port on 127.0.0.1 (default: a free port)",
     )
+    sandbox.add_argument(
+        "--log-dir",
+        type=_directory,
+        metavar="DIR",
+        help="lines appended to DIR/<service>.log become that service's pods' output",
+    )
     return parser
 
 
@@ -211,6 +225,7 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
         speed=args.speed,
         seed=args.seed,
         port=args.port,
+        log_dir=Path(args.log_dir).expanduser() if args.log_dir else None,
     )
     return asyncio.run(serve(settings))
 

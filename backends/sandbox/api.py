@@ -494,8 +494,8 @@ class Api:
         await resp.prepare(request)
         sent = 0
         try:
-            async for line in stream:
-                data = (line + "\n").encode()
+            async for batch in stream:
+                data = "".join(line + "\n" for line in batch).encode()
                 if limit is not None and sent + len(data) > limit:
                     await resp.write(data[: limit - sent])
                     break

@@ -30,7 +30,9 @@ from backends.sandbox.logtext import (
 )
 from backends.sandbox.view import Behaviour, LogFormat
 
-FOLLOW_BUFFER_LINES = 2000
+# A follower this far behind loses its oldest lines (one marker line says how many). Large
+# enough for a fast feed (tens of thousands of lines a second) read in bursts.
+FOLLOW_BUFFER_LINES = 50_000
 # Spring Boot exits 143 on SIGTERM and 0 when stopped cleanly; both log a graceful shutdown.
 _GRACEFUL_EXIT_CODES = (0, 143)
 
@@ -66,10 +68,11 @@ class _Follower:
         self.closed = False
         self.event = asyncio.Event()
 
-    def push(self, ts: float, line: str) -> None:
-        if len(self.buffer) == self.buffer.maxlen:
-            self.dropped += 1
-        self.buffer.append((ts, line))
+    def push(self, ts: float, lines: list[str]) -> None:
+        room = (self.buffer.maxlen or 0) - len(self.buffer)
+        if len(lines) > room:
+            self.dropped += len(lines) - room
+        self.buffer.extend([(ts, line) for line in lines])
         self.event.set()
 
     def close(self) -> None:
@@ -89,11 +92,10 @@ class _Instance:
         self.exit_code: int | None = None
         self.reason = ""
 
-    def write(self, ts: float, lines: Iterable[str]) -> None:
-        for line in lines:
-            self.lines.append((ts, line))
-            for f in self.followers:
-                f.push(ts, line)
+    def write(self, ts: float, lines: list[str]) -> None:
+        self.lines.extend([(ts, line) for line in lines])
+        for f in self.followers:
+            f.push(ts, lines)
 
     def end(self) -> None:
         self.running = False
@@ -113,10 +115,12 @@ class _Container:
         "previous",
         "rate",
         "rng",
+        "service",
         "starts",
     )
 
-    def __init__(self, ctx: AppContext, fmt: LogFormat, behaviour: Behaviour) -> None:
+    def __init__(self, ctx: AppContext, fmt: LogFormat, behaviour: Behaviour, service: str) -> None:
+        self.service = service
         self.ctx = ctx
         self.fmt: LogFormat = fmt
         self.behaviour: Behaviour = behaviour
@@ -137,12 +141,17 @@ class LogBook:
         clock: Callable[[], float],
         speed: float = 1.0,
         max_lines_per_container: int = 5000,
+        follow_buffer: int = FOLLOW_BUFFER_LINES,
     ) -> None:
         self._seed = seed
         self._clock = clock
         self._speed = speed
         self._max_lines = max_lines_per_container
+        self._follow_buffer = follow_buffer
         self._pods: dict[str, dict[str, _Container]] = {}
+        # Services whose output comes from outside (``feed``): no generated chatter.
+        self.fed: set[str] = set()
+        self._turn: dict[str, int] = {}
 
     # --- lifecycle ------------------------------------------------------------------------
 
@@ -162,7 +171,7 @@ class LogBook:
         c = containers.get(container)
         ctx = app_context(service, port)
         if c is None:
-            c = containers[container] = _Container(ctx, fmt, behaviour)
+            c = containers[container] = _Container(ctx, fmt, behaviour, service)
         else:
             c.ctx, c.fmt, c.behaviour = ctx, fmt, behaviour
         if c.current is not None:
@@ -210,7 +219,12 @@ class LogBook:
         for containers in self._pods.values():
             for c in containers.values():
                 inst = c.current
-                if inst is None or not inst.running or c.behaviour == "crash":
+                if (
+                    inst is None
+                    or not inst.running
+                    or c.behaviour == "crash"
+                    or c.service in self.fed
+                ):
                     continue
                 rng = c.rng
                 c.carry += c.rate * scaled * rng.uniform(0.5, 1.5)
@@ -224,6 +238,31 @@ class LogBook:
                     for _ in range(min(n, self._max_lines))
                 ]
                 self._write(c, inst, events)
+
+    def feed(self, service: str, lines: list[str]) -> int:
+        """Lines written from outside for ``service``: spread one by one over its running
+        containers in turn, as a load-balanced app's requests are, all stamped now.
+
+        Returns how many lines found a container (none when no container is running).
+        """
+        self.fed.add(service)
+        running = [
+            c.current
+            for containers in self._pods.values()
+            for c in containers.values()
+            if c.service == service and c.current is not None and c.current.running
+        ]
+        if not running or not lines:
+            return 0
+        ts = self._clock()
+        n = len(running)
+        turn = self._turn.get(service, 0) % n
+        for i, inst in enumerate(running):
+            share = lines[(i - turn) % n :: n]
+            if share:
+                inst.write(ts, share)
+        self._turn[service] = (turn + len(lines)) % n
+        return len(lines)
 
     def _write(self, c: _Container, inst: _Instance, events: Iterable[LogEvent]) -> None:
         ts = self._clock()
@@ -259,11 +298,13 @@ class LogBook:
         since_seconds: float | None = None,
         since_time: float | None = None,
         timestamps: bool = False,
-    ) -> AsyncIterator[str]:
-        """Selected lines, then new ones until this instance ends or the pod is deleted.
+    ) -> AsyncIterator[list[str]]:
+        """Batches of lines: the selected ones, then new ones as they are written, until this
+        instance ends or the pod is deleted. A batch is whatever was written since the
+        reader last looked, so a fast writer costs one send per burst, not one per line.
 
         Unknown pods/containers raise here, at call time, so a server can answer with an error
-        before it starts streaming. A reader that falls more than ``FOLLOW_BUFFER_LINES``
+        before it starts streaming. A reader that falls more than ``follow_buffer`` lines
         behind loses the oldest lines and gets one marker line saying how many.
         """
         inst = self._instance(pod, container, previous=False)
@@ -276,26 +317,29 @@ class LogBook:
         since_seconds: float | None,
         since_time: float | None,
         timestamps: bool,
-    ) -> AsyncIterator[str]:
+    ) -> AsyncIterator[list[str]]:
         # Snapshot and subscription happen in one synchronous step: no line falls between.
-        sub = _Follower(FOLLOW_BUFFER_LINES)
+        sub = _Follower(self._follow_buffer)
         backlog = self._select(inst, tail_lines, since_seconds, since_time)
         if inst.running:
             inst.followers.add(sub)
         else:
             sub.closed = True
         try:
-            for ts, line in backlog:
-                yield _stamp(ts, line, timestamps)
+            if backlog:
+                yield _stamped(backlog, timestamps)
             while True:
-                while sub.buffer:
+                if sub.buffer:
+                    batch: list[str] = []
                     if sub.dropped:
                         skipped, sub.dropped = sub.dropped, 0
                         note = f"[bva sandbox: {skipped} log lines skipped, reader too slow]"
-                        yield _stamp(sub.buffer[0][0], note, timestamps)
-                        continue
-                    ts, line = sub.buffer.popleft()
-                    yield _stamp(ts, line, timestamps)
+                        batch.append(_stamp(sub.buffer[0][0], note, timestamps))
+                    pending = list(sub.buffer)
+                    sub.buffer.clear()
+                    batch += _stamped(pending, timestamps)
+                    yield batch
+                    continue
                 if sub.closed:
                     return
                 sub.event.clear()

@@ -21,6 +21,7 @@ def settings_from_platform(
     speed: float = 1.0,
     seed: int = 1,
     port: int = 0,
+    log_dir: Path | None = None,
 ) -> SandboxSettings:
     env_name = sandbox_environment(cfg)
     env = cfg.environments.get(env_name)
@@ -49,4 +50,5 @@ def settings_from_platform(
         progress_deadline=max(int(rollout.progress_deadline), 1),
         port=port,
         platform_source=source,
+        log_dir=log_dir,
     )

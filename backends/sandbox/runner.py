@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -16,6 +17,7 @@ from aiohttp import web
 from backends.sandbox.api import Api
 from backends.sandbox.cluster import Cluster
 from backends.sandbox.endpoints import ServiceEndpoints
+from backends.sandbox.logfeed import LogFeeds
 from backends.sandbox.view import SandboxService
 from backends.sandbox_state import SandboxState, read_state, remove_state, runtime_dir, write_state
 
@@ -36,6 +38,8 @@ class SandboxSettings:
     port: int = 0
     platform_source: str = ""
     announce: bool = True
+    # Lines appended to <log_dir>/<service>.log become that service's pods' output.
+    log_dir: Path | None = None
     extra: dict[str, str] = field(default_factory=dict)
 
 
@@ -88,6 +92,7 @@ class Sandbox:
         self._runner: web.AppRunner | None = None
         self._site: web.TCPSite | None = None
         self._loop_task: asyncio.Task[None] | None = None
+        self._feed_task: asyncio.Task[None] | None = None
         self.port = settings.port
         self.api_url = ""
         self.service_urls: dict[str, str] = {}
@@ -103,6 +108,13 @@ class Sandbox:
                 )
         self.cluster.seed_objects()
         self._loop_task = asyncio.create_task(self.cluster.run())
+        if self.settings.log_dir is not None:
+            feeds = LogFeeds(
+                self.settings.log_dir,
+                [s.name for s in self.settings.services],
+                self.cluster.logs,
+            )
+            self._feed_task = asyncio.create_task(feeds.run())
         await self.start_api()
         self.service_urls = await self.endpoints.start()
         path = self.settings.kubeconfig or runtime_dir() / "sandbox-kubeconfig.yaml"
@@ -147,6 +159,10 @@ class Sandbox:
             await runner.cleanup()
 
     async def stop(self) -> None:
+        if self._feed_task is not None:
+            self._feed_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._feed_task
         await self.stop_api()
         self.cluster.stop()
         if self._loop_task is not None:

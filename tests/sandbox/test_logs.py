@@ -7,7 +7,6 @@ import re
 import pytest
 
 from backends.sandbox.logs import (
-    FOLLOW_BUFFER_LINES,
     ContainerLogsNotFound,
     LogBook,
     PodLogsNotFound,
@@ -275,8 +274,8 @@ async def test_follow_streams_backlog_then_new_lines_until_terminated() -> None:
     received: list[str] = []
 
     async def reader() -> None:
-        async for line in book.follow(pod, "auth-service", tail_lines=2):
-            received.append(line)
+        async for batch in book.follow(pod, "auth-service", tail_lines=2):
+            received.extend(batch)
 
     task = asyncio.create_task(reader())
     await asyncio.sleep(0)
@@ -298,8 +297,8 @@ async def test_follow_ends_when_pod_deleted_and_timestamps_apply() -> None:
     got: list[str] = []
 
     async def reader() -> None:
-        async for line in stream:
-            got.append(line)
+        async for batch in stream:
+            got.extend(batch)
 
     task = asyncio.create_task(reader())
     await asyncio.sleep(0)
@@ -313,7 +312,7 @@ async def test_follow_of_terminated_instance_returns_existing_lines() -> None:
     book = LogBook(seed=1, clock=Clock())
     pod = start(book, behaviour="crash")
     book.container_terminated(pod, "auth-service", exit_code=1, reason="Error")
-    lines = [x async for x in book.follow(pod, "auth-service")]
+    lines = [x async for batch in book.follow(pod, "auth-service") for x in batch]
     assert lines == book.read(pod, "auth-service")
 
 
@@ -325,25 +324,23 @@ def test_follow_raises_at_call_time_for_unknown_pod() -> None:
 
 async def test_slow_follower_is_bounded_and_told_what_it_missed() -> None:
     clock = Clock()
-    book = LogBook(seed=1, clock=clock, speed=100)
+    book = LogBook(seed=1, clock=clock, speed=100, follow_buffer=2000)
     pod = start(book)
     stream = book.follow(pod, "auth-service", tail_lines=0)
     it = aiter(stream)
 
-    async def next_line() -> str:
+    async def next_batch() -> list[str]:
         return await anext(it)
 
-    first_task = asyncio.create_task(next_line())
+    first_task = asyncio.create_task(next_batch())
     await asyncio.sleep(0)
     run(book, clock, 60)  # ~12k lines while the reader sleeps
-    first = await first_task
-    assert first
-    rest: list[str] = []
+    got = await first_task
+    assert got
     book.container_terminated(pod, "auth-service", exit_code=1, reason="Error")
-    async for line in it:
-        rest.append(line)
-    got = [first, *rest]
-    assert len(got) <= FOLLOW_BUFFER_LINES + 1
+    async for batch in it:
+        got.extend(batch)
+    assert len(got) <= 2000 + 1
     assert "log lines skipped, reader too slow" in got[0]
     assert got[1:] == book.read(pod, "auth-service")[-(len(got) - 1) :]
 
@@ -355,8 +352,8 @@ async def test_many_followers_do_not_poll() -> None:
     counts = dict.fromkeys(pods, 0)
 
     async def reader(pod: str) -> None:
-        async for _ in book.follow(pod, "auth-service", tail_lines=0):
-            counts[pod] += 1
+        async for batch in book.follow(pod, "auth-service", tail_lines=0):
+            counts[pod] += len(batch)
 
     tasks = [asyncio.create_task(reader(p)) for p in pods for _ in range(4)]
     await asyncio.sleep(0.05)

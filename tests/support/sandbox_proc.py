@@ -82,6 +82,7 @@ def start_sandbox(
     seed: int = 7,
     config: Path | None = None,
     timeout: float = 30.0,
+    log_dir: Path | None = None,
 ) -> RunningSandbox:
     runtime = tmp / "runtime"
     runtime.mkdir(parents=True, exist_ok=True)
@@ -100,6 +101,8 @@ def start_sandbox(
     ]
     if config is not None:
         cmd[3:3] = ["--config", str(config)]
+    if log_dir is not None:
+        cmd += ["--log-dir", str(log_dir)]
     env = {**os.environ, "BVA_RUNTIME_DIR": str(runtime), "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen(
         cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, cwd=tmp
