@@ -29,8 +29,10 @@ import calendar
 import itertools
 import json
 import re
+import threading
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from backends.log_models import LogLine, RawFormat, normalize_level
@@ -42,9 +44,11 @@ __all__ = [
     "MAX_FIELD_CHARS",
     "MAX_LINE_CHARS",
     "Classifier",
+    "Dedupe",
     "Joiner",
     "Kind",
     "Piece",
+    "Resume",
     "clean",
     "parse_kubelet_time",
     "parse_lines",
@@ -185,6 +189,24 @@ _CONT_PREFIXES = ("Caused by:", "Suppressed:", "... ", "Exception in thread ")
 _EXCEPTION_HEAD = re.compile(
     r"(?:[A-Za-z_$][\w$]*\.)+[A-Za-z_$][\w$]*(?:Exception|Error|Throwable|Failure)(?::|$)"
 )
+
+# The usual line of a busy stream, for ``Joiner.feed_block``: a kubelet stamp, then Spring
+# Boot's pattern as in _PLAIN with single spaces for \s, and no character that sanitising
+# would touch (_U: sanitize's _UNSAFE less the newline, plus the tab clean() expands).
+# Whatever this matches, _PLAIN splits the same way; anything else takes the per-line path.
+_U = "\x00-\x09\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff"
+_BULK = re.compile(
+    r"^([0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2})\.([0-9]{1,9})Z "
+    r"\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:[.,]\d{1,9})?(?:Z|[+-]\d\d:?\d\d)?"
+    r" +(TRACE|DEBUG|INFO|WARN|ERROR|FATAL)"
+    r" +(?:[^\s" + _U + r"]+ +)?--- +"
+    r"(?:\[[^\]\n" + _U + r"]*\] +)?"
+    r"\[ *([^\]\n" + _U + r"]*)\] +"
+    r"(?:\[[^\]\n" + _U + r"]*\] +)?"
+    r"([^\s" + _U + r"]+) +:(?: |$)([^\n" + _U + r"]*)$",
+    re.MULTILINE,
+)
+_FRACTION = (1.0, 10.0, 100.0, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9)
 
 # --- JSON events -----------------------------------------------------------------------------
 
@@ -352,15 +374,60 @@ def _fit(text: str, limit: int) -> str:
     return text if len(text) <= limit else _cut(text, limit)
 
 
+# --- resuming a stream ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Resume:
+    """Where a reader stopped: the last timestamp delivered and how many lines carried it."""
+
+    ts: float
+    same: int
+
+
+class Dedupe:
+    """Drop what a resumed read repeats (lines up to the resume timestamp), and keep track of
+    where the stream is, for the next resume."""
+
+    __slots__ = ("last_ts", "same", "skip_before", "skip_same")
+
+    def __init__(self, resume: Resume | None) -> None:
+        self.skip_before = resume.ts if resume else None
+        self.skip_same = resume.same if resume else 0
+        self.last_ts = resume.ts if resume else None
+        self.same = resume.same if resume else 0
+
+    def keep(self, ts: float | None) -> bool:
+        if ts is None:
+            return True
+        skip = self.skip_before
+        if skip is not None:
+            if ts < skip:
+                return False
+            if ts == skip and self.skip_same > 0:
+                self.skip_same -= 1
+                return False
+            self.skip_before = None
+        if ts == self.last_ts:
+            self.same += 1
+        else:
+            self.last_ts, self.same = ts, 1
+        return True
+
+    def resume(self) -> Resume | None:
+        return None if self.last_ts is None else Resume(self.last_ts, self.same)
+
+
 # --- joining ---------------------------------------------------------------------------------
 
 
 class Joiner:
-    """Multi-line entries of one container stream, in order. Not thread-safe: one owner.
+    """Multi-line entries of one container stream, in order. Not thread-safe by itself:
+    whoever shares one (a reader thread feeding, the event loop flushing) holds ``lock``.
 
     ``feed`` appends the entries the new line completed (none, one, or two when a lone
-    blank line follows a pending entry) to ``out`` as ``(line, arrival)``, where arrival
-    is that of the entry's first line; ``flush`` completes the pending entry.
+    blank line follows a pending entry) to ``out``; ``feed_block`` does the same for a
+    block of lines; ``flush`` completes the pending entry.
     ``idle_since`` is the arrival of the last line fed while an entry is pending (None when
     nothing is pending), for flushing after a quiet moment.
 
@@ -388,9 +455,11 @@ class Joiner:
         self._extra: list[str] | None = None  # its continuation lines, once it has some
         self._open = False  # a Spring entry with continuation lines takes any further text
         self._more = 0  # continuation lines past MAX_EXTRA_LINES, counted, not kept
-        self._arrival = 0.0
         self._last_ts: float | None = None
         self.idle_since: float | None = None
+        self._classifier = Classifier()
+        # The reader thread feeds under this lock; the event loop flushes under it.
+        self.lock = threading.Lock()
 
     @property
     def pending(self) -> bool:
@@ -409,7 +478,7 @@ class Joiner:
         """The newest kubelet timestamp fed so far."""
         return self._last_ts
 
-    def feed(self, piece: Piece, arrival: float, out: list[tuple[LogLine, float]]) -> None:
+    def feed(self, piece: Piece, arrival: float, out: list[LogLine]) -> None:
         if piece.ts is not None:
             self._last_ts = piece.ts
         head = self._head
@@ -429,22 +498,122 @@ class Joiner:
                 self._open = plain
                 self.idle_since = arrival
                 return
-            out.append((self._complete(), self._arrival))
+            out.append(self._complete())
         if kind == Kind.BLANK:
             # A lone blank line outside any text entry passes through as its own line.
             self._head = self.idle_since = None
-            out.append((self._build(piece, piece.extra), arrival))
+            out.append(self._build(piece, piece.extra))
             return
         self._head = piece
         self._extra = None
         self._open = False
         self._more = 0
-        self._arrival = arrival
         self.idle_since = arrival
 
-    def flush(self, out: list[tuple[LogLine, float]]) -> None:
+    def feed_block(self, block: str, arrival: float, out: list[LogLine], dedupe: Dedupe) -> int:
+        """Every line of ``block`` (kubelet-stamped lines joined by newlines), in order, as
+        ``feed`` would take them; returns how many lines there were.
+
+        A busy stream is mostly single-line Spring Boot entries with nothing to sanitise:
+        those are found by one regex scan of the block and become entries straight from the
+        match, the entry in progress kept in local variables rather than a Piece, which is
+        what lets one core keep up with tens of thousands of lines a second. Any other line
+        (a trace, JSON, text, a control character) takes ``feed``.
+        """
+        if dedupe.skip_before is not None:
+            return self._feed_lines(block, arrival, out, dedupe)
+        stamps = self._classifier._stamps
+        key, base = stamps._key, stamps._base
+        seq, append = self._next_seq, out.append
+        pod, container, service, track = self.pod, self.container, self.service, self.track
+        last_ts, same = dedupe.last_ts, dedupe.same
+        pos = count = 0
+        # The entry in progress when it is a block line: ts, level, logger, thread, message.
+        held: tuple[float, str, str, str, str] | None = None
+        for m in _BULK.finditer(block):
+            start = m.start()
+            if start != pos:
+                self._hold(held, arrival)
+                held = None
+                dedupe.last_ts, dedupe.same = last_ts, same
+                count += self._feed_lines(block[pos : start - 1], arrival, out, dedupe)
+                last_ts, same = dedupe.last_ts, dedupe.same
+            pos = m.end() + 1
+            count += 1
+            stamp, frac, level, thread, logger, message = m.groups()
+            if stamp != key:
+                parsed = parse_kubelet_time(stamp + "Z")
+                if parsed is None:  # a date that does not exist: the slow path says so
+                    self._hold(held, arrival)
+                    held = None
+                    dedupe.last_ts, dedupe.same = last_ts, same
+                    self._feed_lines(m.group(), arrival, out, dedupe)
+                    last_ts, same = dedupe.last_ts, dedupe.same
+                    continue
+                key, base = stamps._key, stamps._base = stamp, parsed
+            ts = base + int(frac) / _FRACTION[len(frac)]
+            if ts == last_ts:
+                same += 1
+            else:
+                last_ts, same = ts, 1
+            thread = thread.strip()
+            if len(thread) > MAX_FIELD_CHARS:
+                thread = _cut(thread, MAX_FIELD_CHARS)
+            if len(logger) > MAX_FIELD_CHARS:
+                logger = _cut(logger, MAX_FIELD_CHARS)
+            if len(message) > MAX_LINE_CHARS:
+                message = _cut(message, MAX_LINE_CHARS)
+            if held is not None:
+                h_ts, h_level, h_logger, h_thread, h_message = held
+                append(
+                    LogLine(
+                        h_ts,
+                        pod,
+                        container,
+                        service,
+                        track,
+                        h_level,
+                        h_logger,
+                        h_thread,
+                        h_message,
+                        (),
+                        "plain",
+                        seq(),
+                    )
+                )
+            elif self._head is not None:
+                append(self._complete())
+            held = (ts, level, logger, thread, message)
+        self._hold(held, arrival)
+        dedupe.last_ts, dedupe.same = last_ts, same
+        if pos <= len(block):
+            count += self._feed_lines(block[pos:], arrival, out, dedupe)
+        return count
+
+    def _hold(self, held: tuple[float, str, str, str, str] | None, arrival: float) -> None:
+        """Make the block's entry in progress the joiner's pending entry."""
+        if held is None:
+            return
+        ts, level, logger, thread, message = held
+        self._head = Piece(ts, Kind.HEAD, "plain", level, logger, thread, message)
+        self._extra = None
+        self._open = False
+        self._more = 0
+        self._last_ts = ts
+        self.idle_since = arrival
+
+    def _feed_lines(self, block: str, arrival: float, out: list[LogLine], dedupe: Dedupe) -> int:
+        piece = self._classifier.piece
+        lines = block.split("\n")
+        for raw in lines:
+            p = piece(raw)
+            if dedupe.keep(p.ts):
+                self.feed(p, arrival, out)
+        return len(lines)
+
+    def flush(self, out: list[LogLine]) -> None:
         if self._head is not None:
-            out.append((self._complete(), self._arrival))
+            out.append(self._complete())
         self._head = self.idle_since = None
 
     def _complete(self) -> LogLine:
@@ -506,9 +675,9 @@ def parse_lines(
     """A whole log at once (a snapshot read, tests): lines in, entries out, in order."""
     classifier = Classifier()
     joiner = Joiner(pod=pod, container=container, service=service, track=track, next_seq=next_seq)
-    out: list[tuple[LogLine, float]] = []
+    out: list[LogLine] = []
     for raw in lines:
         text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
         joiner.feed(classifier.piece(text.rstrip("\n"), timestamps=timestamps), 0.0, out)
     joiner.flush(out)
-    return [line for line, _ in out]
+    return out

@@ -6,7 +6,7 @@ A pod watch keeps the set of matching pods current. Each container of a matching
 a ``LogReader`` thread (catch up with the caller's tail/since, then follow), up to
 ``max_streams`` at once; more matching containers wait for a slot, and a notice says so.
 Lines come back through one ``Inbox``; each container's ``Joiner`` glues stack traces to
-their entry; a heap merges the entries by timestamp.
+their entry; the entries are merged by timestamp.
 
 Ordering and the reorder window
 -------------------------------
@@ -38,12 +38,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import heapq
 import itertools
 import time
+from bisect import bisect_left, bisect_right
 from collections import deque
 from collections.abc import AsyncGenerator, Iterable, Sequence
 from dataclasses import dataclass, field
+from operator import attrgetter
 
 from backends.kube import KubeAdapter
 from backends.kube_client import KubeClient
@@ -65,6 +66,19 @@ __all__ = ["DEFAULT_MAX_STREAMS", "LogSource"]
 DEFAULT_MAX_STREAMS = 32
 
 _NEW, _READING, _SETTLING, _EXITED, _RETRY, _DONE = range(6)
+
+_TS = attrgetter("ts")
+_ORDER = attrgetter("ts", "seq")
+
+
+@dataclass(slots=True)
+class _Held:
+    """Entries that arrived together, waiting out the reorder window: merged by sorting
+    whole groups when they are due, not one heap operation per line."""
+
+    arrival: float
+    first_ts: float  # the oldest timestamp among them
+    entries: list[LogLine]
 
 
 @dataclass(eq=False)
@@ -153,7 +167,7 @@ class LogSource:
         self._pods: dict[str, _PodState] = {}
         self._by_sid: dict[int, _Container] = {}
         self._queue: deque[_Container] = deque()
-        self._heap: list[tuple[float, int, float, LogLine]] = []
+        self._held: list[_Held] = []
         self._watermark = float("-inf")
         self._admitted = 0
         self._over_limit_shown = False
@@ -223,8 +237,9 @@ class LogSource:
                     self._handle(item, time.monotonic())
             self._flush_all()
             self._check_dropped()
-            lines = [entry[3] for entry in sorted(self._heap)]
-            self._heap.clear()
+            lines = [line for group in self._held for line in group.entries]
+            lines.sort(key=_ORDER)
+            self._held.clear()
             self.stats.emitted += len(lines)
             return lines
         finally:
@@ -458,7 +473,7 @@ class LogSource:
             resume=c.resume,
         )
         sid = self._sid()
-        reader = LogReader(sid, self._client, req, self._inbox)
+        reader = LogReader(sid, self._client, req, self._inbox, c.joiner)
         c.reader, c.state, c.retry_at, c.kill_at = reader, _READING, None, None
         self._by_sid[sid] = c
         if not ps.joined:
@@ -588,7 +603,7 @@ class LogSource:
         for c in self._containers():
             idle = c.joiner.idle_since
             if idle is not None and now - idle >= grace:
-                self._flush(c)
+                self._flush(c, quiet_for=grace, now=now)
         self._timers(now)
 
     def _handle(self, item: Chunk | CaughtUp | Ended, now: float) -> None:
@@ -596,12 +611,8 @@ class LogSource:
         if c is None:
             return  # a reader we already let go of
         if isinstance(item, Chunk):
-            self.stats.received += len(item.pieces)
-            done: list[tuple[LogLine, float]] = []
-            feed = c.joiner.feed
-            for piece in item.pieces:
-                feed(piece, item.arrival, done)
-            self._push(done)
+            self.stats.received += item.lines
+            self._push(item.entries, item.arrival)
         elif isinstance(item, CaughtUp):
             if c.reader is not None:
                 c.reader.caught_up = True
@@ -610,20 +621,26 @@ class LogSource:
         else:
             self._on_ended(c, item, now)
 
-    def _flush(self, c: _Container) -> None:
-        done: list[tuple[LogLine, float]] = []
-        c.joiner.flush(done)
-        self._push(done)
+    def _flush(self, c: _Container, *, quiet_for: float = 0.0, now: float = 0.0) -> None:
+        """Complete the entry pending in ``c``'s joiner; with ``quiet_for``, only if its
+        stream has still been quiet that long (its reader may have just fed it)."""
+        done: list[LogLine] = []
+        joiner = c.joiner
+        with joiner.lock:
+            idle = joiner.idle_since
+            if not quiet_for or (idle is not None and now - idle >= quiet_for):
+                joiner.flush(done)
+        self._push(done, time.monotonic())
 
     def _flush_all(self) -> None:
         for c in self._containers():
             self._flush(c)
 
-    def _push(self, done: list[tuple[LogLine, float]]) -> None:
-        heap = self._heap
-        for line, arrival in done:
-            heapq.heappush(heap, (line.ts, line.seq, arrival, line))
-        self.stats.entries += len(done)
+    def _push(self, entries: list[LogLine], arrival: float) -> None:
+        if entries:
+            first = entries[0].ts if len(entries) == 1 else min(map(_TS, entries))
+            self._held.append(_Held(arrival, first, entries))
+            self.stats.entries += len(entries)
 
     def _check_dropped(self) -> None:
         assert self._inbox is not None
@@ -663,33 +680,63 @@ class LogSource:
         return floor
 
     def _release(self, now: float) -> list[LogLine]:
-        heap = self._heap
-        if not heap or self._holding(now):
+        """The entries due now, in order: those that arrived ``window`` ago or earlier, up
+        to the oldest entry still inside the window or inside a joiner (nothing newer may
+        go out before those)."""
+        held = self._held
+        if not held or self._holding(now):
             return []
         due = now - self.window
-        floor = self._pending_floor()
-        out: list[LogLine] = []
-        while heap and len(out) < self.batch_max:
-            ts, _, arrival, line = heap[0]
-            if arrival > due or ts > floor:
-                break
-            heapq.heappop(heap)
-            if ts >= self._watermark:
-                self._watermark = ts
-            elif not line.is_notice:
-                self.stats.late += 1
-            out.append(line)
+        cutoff = self._pending_floor()
+        ready: list[_Held] = []
+        waiting: list[_Held] = []
+        for group in held:
+            if group.arrival <= due:
+                ready.append(group)
+            else:
+                waiting.append(group)
+                cutoff = min(cutoff, group.first_ts)
+        if not ready:
+            return []
+        if len(ready) == 1:
+            out = ready[0].entries
+        else:
+            out = [line for group in ready for line in group.entries]
+        out.sort(key=_ORDER)
+        cut = len(out) if out[-1].ts <= cutoff else bisect_right(out, cutoff, key=_TS)
+        cut = min(cut, self.batch_max)
+        if cut < len(out):
+            rest = out[cut:]
+            # Already due: it goes out as soon as what blocks it does.
+            waiting.insert(0, _Held(min(g.arrival for g in ready), rest[0].ts, rest))
+            out = out[:cut]
+        self._held = waiting
+        if not out:
+            return []
+        mark = self._watermark
+        if out[0].ts < mark:
+            late = out[: bisect_left(out, mark, key=_TS)]
+            self.stats.late += sum(1 for line in late if not line.is_notice)
+        if out[-1].ts > mark:
+            self._watermark = out[-1].ts
         return out
 
     def _next_deadline(self, now: float) -> float | None:
         """Seconds until something is due without any new input (None: nothing is)."""
         times: list[float] = []
-        if self._heap:
+        if self._held:
             if self._holding(now):
                 times.append(now + 0.05)
-            elif self._heap[0][0] <= self._pending_floor():
-                times.append(self._heap[0][2] + self.window)
-            # else the top waits for a joiner's entry, whose flush time is counted below
+            else:
+                due = now - self.window
+                cutoff = self._pending_floor()
+                for group in self._held:
+                    if group.arrival > due:
+                        cutoff = min(cutoff, group.first_ts)
+                        times.append(group.arrival + self.window)
+                if any(g.arrival <= due and g.first_ts <= cutoff for g in self._held):
+                    times.append(now)
+                # else what is due waits for a joiner's entry, whose flush time is below
         for c in self._containers():
             if c.joiner.idle_since is not None:
                 times.append(c.joiner.idle_since + self.join_grace)
@@ -728,7 +775,7 @@ class LogSource:
             raw_format="bva",
             seq=self._seq(),
         )
-        heapq.heappush(self._heap, (line.ts, line.seq, time.monotonic(), line))
+        self._push([line], time.monotonic())
         if self._inbox is not None:
             self._inbox.wake()
 

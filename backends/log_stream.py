@@ -11,8 +11,9 @@ A ``LogReader`` thread does what a follow needs without losing or repeating line
 
 ``sinceTime`` has one-second resolution on the wire, so a resumed read asks from the start
 of the last second seen and drops lines up to the last timestamp it already delivered
-(counting lines that share that exact timestamp). Each line is classified and sanitised in
-the thread; the event loop only joins and merges.
+(counting lines that share that exact timestamp). Lines are classified, sanitised and
+joined into entries in the thread (the container's ``Joiner``, under its lock); the event
+loop only merges, and flushes an entry whose stream went quiet.
 
 Lines reach the loop through an ``Inbox``: a lock-protected deque with one wake-up per
 burst (not one per line), bounded in lines: when the consumer falls behind, new chunks are
@@ -34,21 +35,14 @@ from typing import Any
 
 from backends.errors import BvaError
 from backends.kube_client import KubeClient, http_status, interrupt, map_error
-from backends.log_parse import Classifier, Piece
+from backends.log_models import LogLine
+from backends.log_parse import Dedupe, Joiner, Resume
 
-__all__ = ["Inbox", "LogReader", "Resume", "StreamRequest", "read_log"]
+__all__ = ["Chunk", "Inbox", "LogReader", "Resume", "StreamRequest"]
 
 CHUNK_BYTES = 65_536
 # Longest line kept whole; a longer one is cut here (and sanitising cuts it further).
 MAX_RAW_LINE = 1_048_576
-
-
-@dataclass(frozen=True, slots=True)
-class Resume:
-    """Where a reader stopped: the last timestamp delivered and how many lines carried it."""
-
-    ts: float
-    same: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,9 +106,10 @@ def open_log(
     return response.response
 
 
-def _raw_lines(response: Any, stop: threading.Event | None = None) -> Iterator[list[bytes]]:
-    """Complete lines per chunk read, as bytes (decoded per line: a chunk may split a
-    multi-byte character, a line never does)."""
+def _blocks(response: Any, stop: threading.Event | None = None) -> Iterator[str]:
+    """The complete lines of each chunk read, decoded as one block (joined by newlines,
+    without the last one). A chunk may split a multi-byte character, a line never does, so
+    cutting at the last newline keeps every character whole."""
     buffer = b""
     while True:
         if stop is not None and stop.is_set():
@@ -123,75 +118,16 @@ def _raw_lines(response: Any, stop: threading.Event | None = None) -> Iterator[l
         if not chunk:
             break
         buffer += chunk
-        if b"\n" not in chunk:
+        cut = buffer.rfind(b"\n")
+        if cut < 0:
             if len(buffer) > MAX_RAW_LINE:
-                yield [buffer[:MAX_RAW_LINE]]
+                yield buffer[:MAX_RAW_LINE].decode("utf-8", "replace")
                 buffer = b""
             continue
-        *complete, buffer = buffer.split(b"\n")
-        yield complete
+        block, buffer = buffer[:cut], buffer[cut + 1 :]
+        yield block.decode("utf-8", "replace")
     if buffer:
-        yield [buffer]
-
-
-class _Dedupe:
-    """Drop what a resumed read repeats: lines up to the resume timestamp."""
-
-    __slots__ = ("last_ts", "same", "skip_before", "skip_same")
-
-    def __init__(self, resume: Resume | None) -> None:
-        self.skip_before = resume.ts if resume else None
-        self.skip_same = resume.same if resume else 0
-        self.last_ts = resume.ts if resume else None
-        self.same = resume.same if resume else 0
-
-    def keep(self, ts: float | None) -> bool:
-        if ts is None:
-            return True
-        skip = self.skip_before
-        if skip is not None:
-            if ts < skip:
-                return False
-            if ts == skip and self.skip_same > 0:
-                self.skip_same -= 1
-                return False
-            self.skip_before = None
-        if ts == self.last_ts:
-            self.same += 1
-        else:
-            self.last_ts, self.same = ts, 1
-        return True
-
-    def resume(self) -> Resume | None:
-        return None if self.last_ts is None else Resume(self.last_ts, self.same)
-
-
-def _pieces(lines: list[bytes], classifier: Classifier, dedupe: _Dedupe) -> tuple[list[Piece], int]:
-    out: list[Piece] = []
-    for raw in lines:
-        piece = classifier.piece(raw.decode("utf-8", "replace"))
-        if dedupe.keep(piece.ts):
-            out.append(piece)
-    return out, len(lines)
-
-
-def read_log(
-    kube: KubeClient, req: StreamRequest, timeout: float = 30.0
-) -> tuple[list[Piece], int]:
-    """Blocking, non-follow: the whole selected log as pieces, and the raw line count."""
-    response = open_log(kube, req.namespace, req.pod, req.query(follow=False, resume=None), timeout)
-    classifier, dedupe = Classifier(), _Dedupe(req.resume)
-    pieces: list[Piece] = []
-    count = 0
-    try:
-        for lines in _raw_lines(response):
-            got, n = _pieces(lines, classifier, dedupe)
-            pieces.extend(got)
-            count += n
-    finally:
-        with contextlib.suppress(Exception):
-            response.release_conn()
-    return pieces, count
+        yield buffer.decode("utf-8", "replace")
 
 
 # --- the handoff to asyncio ------------------------------------------------------------------
@@ -199,11 +135,14 @@ def read_log(
 
 @dataclass(slots=True)
 class Chunk:
-    """Lines of one reader. ``catch_up`` chunks (history the caller asked for) are never
-    dropped; the inbox's bound applies to live lines, which keep coming."""
+    """What one read of a reader completed: ``entries`` built from ``lines`` raw lines (an
+    entry still waiting for its continuation lines stays in the joiner). ``catch_up``
+    chunks (history the caller asked for) are never dropped; the inbox's bound applies to
+    live lines, which keep coming."""
 
     sid: int
-    pieces: list[Piece]
+    entries: list[LogLine]
+    lines: int
     arrival: float
     catch_up: bool = False
 
@@ -248,7 +187,7 @@ class Inbox:
             if self._closed:
                 return
             if isinstance(item, Chunk) and not item.catch_up:
-                n = len(item.pieces)
+                n = item.lines
                 if self._lines + n > self._limit:
                     self.dropped += n
                     return
@@ -293,6 +232,7 @@ class LogReader(threading.Thread):
         kube: KubeClient,
         req: StreamRequest,
         inbox: Inbox,
+        joiner: Joiner,
         *,
         connect_timeout: float = 5.0,
         read_timeout: float = 30.0,
@@ -312,8 +252,8 @@ class LogReader(threading.Thread):
         self._stop_event = threading.Event()
         self._lock = threading.Lock()
         self._response: Any = None
-        self._dedupe = _Dedupe(req.resume)
-        self._classifier = Classifier()
+        self._dedupe = Dedupe(req.resume)
+        self._joiner = joiner
         self._received = False
         self._catching_up = True
         self.started_at = time.monotonic()
@@ -375,7 +315,7 @@ class LogReader(threading.Thread):
                 ).query(follow=True, resume=None)
             )
             # Lines older than the resume point that the new request repeats are dropped.
-            self._dedupe = _Dedupe(resume)
+            self._dedupe = Dedupe(resume)
             self._read(query, self._follow_timeouts)
         if not self._stop_event.is_set():
             self._inbox.put(Ended(self.sid, None, self._dedupe.resume(), received=self._received))
@@ -390,15 +330,18 @@ class LogReader(threading.Thread):
             interrupt(response)
             raise _Stopped
         try:
-            for lines in _raw_lines(response, self._stop_event):
-                pieces, _ = _pieces(lines, self._classifier, self._dedupe)
-                if self._stop_event.is_set():
-                    raise _Stopped
-                if pieces:
-                    self._received = True
-                    self._inbox.put(
-                        Chunk(self.sid, pieces, time.monotonic(), catch_up=self._catching_up)
-                    )
+            joiner = self._joiner
+            for block in _blocks(response, self._stop_event):
+                entries: list[LogLine] = []
+                now = time.monotonic()
+                with joiner.lock:
+                    if self._stop_event.is_set():
+                        raise _Stopped
+                    n = joiner.feed_block(block, now, entries, self._dedupe)
+                self._received = True
+                # Sent even when every line is still held in the joiner: the loop must
+                # learn that it has something to flush if the stream goes quiet.
+                self._inbox.put(Chunk(self.sid, entries, n, now, catch_up=self._catching_up))
         except _Stopped:
             raise
         except Exception:

@@ -7,14 +7,15 @@ import os
 import re
 import time
 from collections import deque
+from itertools import islice
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.widgets import Footer, Input, Log, Static
+from textual.widgets import Footer, Input, Static
 
 from backends.errors import BvaError
 from backends.log_models import FilterError, LogFilter, LogLine, compile_pattern, level_rank
@@ -22,35 +23,13 @@ from backends.models import Track
 from backends.sanitize import sanitize_text
 from screens.base import BvaScreen
 from widgets.app_header import AppHeader
-from widgets.log_highlight import LogHighlighter
-
-if TYPE_CHECKING:
-    pass
+from widgets.log_view import LogView, render_plain
 
 LEVELS = ("", "INFO", "WARN", "ERROR")
 TRACKS: tuple[Track | None, ...] = (None, "stable", "canary")
 ERROR_RANK = level_rank("ERROR")
-
-
-def pod_label(line: LogLine) -> str:
-    suffix = line.pod.rsplit("-", 1)[-1] if line.pod.startswith(line.service) else line.pod
-    return f"{line.service}/{suffix}" if line.service else line.pod
-
-
-def render(line: LogLine, *, timestamps: bool) -> list[str]:
-    """One entry as display lines: a head line, then its continuation lines indented."""
-    head = ""
-    if timestamps:
-        head = (
-            time.strftime("%H:%M:%S", time.gmtime(line.ts)) + f".{int(line.ts * 1000) % 1000:03d} "
-        )
-    head += pod_label(line) + " "
-    if line.track == "canary":
-        head += "[canary] "
-    head += (line.level or "  ·  ").ljust(5) + " "
-    out = [head + line.message]
-    out += [f"    ↳ {extra}" for extra in line.extra]
-    return out
+# The status line's counters change with every batch; redrawn at most this often.
+STATUS_EVERY = 0.25
 
 
 class LogsScreen(BvaScreen):
@@ -78,9 +57,6 @@ class LogsScreen(BvaScreen):
         self.buffer: deque[LogLine] = deque()
         self.received = 0
         self.dropped = 0
-        self.following = True
-        self.wrap = False
-        self.timestamps = True
         self.level = ""
         self.track: Track | None = None
         self.include = ""
@@ -89,27 +65,44 @@ class LogsScreen(BvaScreen):
         self._prompt = ""
         self._filter = LogFilter()
         self._search_re: re.Pattern[str] | None = None
-        self._shown: list[tuple[int, LogLine]] = []  # (first display row, entry)
-        self._rows = 0
         self._cursor = 0
         self._source: Any = None
+        self._status_due = False
         self.batches = 0
+
+    @property
+    def view(self) -> LogView:
+        return self.query_one("#logs-view", LogView)
+
+    @property
+    def following(self) -> bool:
+        return self.view.following
+
+    @property
+    def wrap(self) -> bool:
+        return self.view.wrap
+
+    @property
+    def timestamps(self) -> bool:
+        return self.view.timestamps
+
+    @property
+    def shown(self) -> int:
+        return self.view.entry_count
 
     def compose(self) -> ComposeResult:
         yield AppHeader()
         yield Static("", id="logs-status")
         yield Input(id="logs-input")
-        log = Log(id="logs-view", highlight=True, max_lines=None)
-        log.highlighter = LogHighlighter()
-        yield log
+        yield LogView(id="logs-view")
         yield Footer()
 
     def on_mount(self) -> None:
         self.init_header()
         self.buffer = deque(maxlen=self.bva.settings.log_buffer)
         self.query_one("#logs-input", Input).display = False
-        self.query_one("#logs-view", Log).focus()
-        self.set_interval(0.25, self._check_follow)
+        self.view.focus()
+        self.set_interval(STATUS_EVERY, self._status_tick)
         self._status()
         self._tail()
 
@@ -135,55 +128,36 @@ class LogsScreen(BvaScreen):
         """A batch from the source: kept in the ring buffer, shown if it passes the filter."""
         self.batches += 1
         self.received += len(batch)
-        cap = self.buffer.maxlen or 0
-        overflow = max(len(self.buffer) + len(batch) - cap, 0) if cap else 0
-        self.dropped += overflow
-        self.buffer.extend(batch)
+        buffer = self.buffer
+        cap = buffer.maxlen or 0
+        view = self.view
+        if cap and len(batch) > cap:
+            # A burst bigger than the whole buffer: only its newest lines could stay.
+            self.dropped += len(batch) - cap
+            batch = batch[-cap:]
+        overflow = max(len(buffer) + len(batch) - cap, 0) if cap else 0
         if overflow:
-            # Entries left the buffer: the display must forget them too.
-            self._rebuild()
-        else:
-            self._append([line for line in batch if self._filter.matches(line)])
-        self._status()
-
-    def _display(self, line: LogLine) -> list[str]:
-        rows = render(line, timestamps=self.timestamps)
-        if not self.wrap:
-            return rows
-        width = max(self.query_one("#logs-view", Log).size.width - 1, 20)
-        out: list[str] = []
-        for row in rows:
-            out.append(row[:width])
-            rest = row[width:]
-            while rest:
-                out.append("      " + rest[: width - 6])
-                rest = rest[width - 6 :]
-        return out
-
-    def _append(self, lines: list[LogLine]) -> None:
-        if not lines:
-            return
-        log = self.query_one("#logs-view", Log)
-        rows: list[str] = []
-        for line in lines:
-            self._shown.append((self._rows + len(rows), line))
-            rows += self._display(line)
-        self._rows += len(rows)
-        log.write_lines(rows)
+            self.dropped += overflow
+            # The oldest entries leave the buffer, and the view forgets their rows.
+            view.drop(list(islice(buffer, overflow)))
+        buffer.extend(batch)
+        matches = self._filter.matches
+        view.append(batch if not self._filter.active else [x for x in batch if matches(x)])
+        self._status_due = True
 
     def _rebuild(self) -> None:
-        log = self.query_one("#logs-view", Log)
-        log.clear()
-        self._shown, self._rows = [], 0
-        log.auto_scroll = self.following
-        self._append([line for line in self.buffer if self._filter.matches(line)])
-        if self.following:
-            log.scroll_end(animate=False)
+        matches = self._filter.matches
+        self.view.reset([line for line in self.buffer if matches(line)])
+
+    def _status_tick(self) -> None:
+        if self._status_due:
+            self._status()
 
     def _status(self) -> None:
+        self._status_due = False
         parts = [
             f"{self.received} received",
-            f"{len(self._shown)} shown",
+            f"{self.shown} shown",
             f"{self.dropped} dropped by the buffer",
         ]
         source = self._source
@@ -210,26 +184,16 @@ class LogsScreen(BvaScreen):
         self.query_one("#logs-status", Static).update(text)
 
     # -- following --------------------------------------------------------------------------
-    def _check_follow(self) -> None:
-        log = self.query_one("#logs-view", Log)
-        if self.following and log.max_scroll_y > 0 and not log.is_vertical_scroll_end:
-            # The reader scrolled up: stop dragging the view down under them.
-            self.following = False
-            log.auto_scroll = False
-            self._status()
+    @on(LogView.FollowChanged)
+    def _follow_changed(self) -> None:
+        self._status()
 
     def action_follow(self) -> None:
-        self.following = True
-        log = self.query_one("#logs-view", Log)
-        log.auto_scroll = True
-        log.scroll_end(animate=False)
+        self.view.set_following(True)
         self._status()
 
     def _pause_at(self, row: int) -> None:
-        self.following = False
-        log = self.query_one("#logs-view", Log)
-        log.auto_scroll = False
-        log.scroll_to(y=max(row - 2, 0), animate=False)
+        self.view.scroll_to_row(row)
         self._cursor = row
         self._status()
 
@@ -250,7 +214,7 @@ class LogsScreen(BvaScreen):
         box = self.query_one("#logs-input", Input)
         if box.display:
             box.display = False
-            self.query_one("#logs-view", Log).focus()
+            self.view.focus()
 
     @on(Input.Submitted, "#logs-input")
     def _submitted(self, event: Input.Submitted) -> None:
@@ -280,9 +244,7 @@ class LogsScreen(BvaScreen):
             exclude=self.exclude or None,
         )
         self._search_re = compile_pattern(self.search) if self.search else None
-        highlighter = self.query_one("#logs-view", Log).highlighter
-        if isinstance(highlighter, LogHighlighter):
-            highlighter.search = self._search_re
+        self.view.search = self._search_re
         self._rebuild()
         self._status()
 
@@ -299,15 +261,19 @@ class LogsScreen(BvaScreen):
         self._apply_filters()
 
     def action_toggle_wrap(self) -> None:
-        self.wrap = not self.wrap
+        self.view.wrap = not self.view.wrap
         self._rebuild()
 
     def action_toggle_timestamps(self) -> None:
-        self.timestamps = not self.timestamps
-        self._rebuild()
+        view = self.view
+        view.timestamps = not view.timestamps
+        if view.wrap:
+            self._rebuild()  # row lengths changed, so did the wrapping
+        else:
+            view.restyle()
 
     def _jump(self, direction: int, hit: Any) -> None:
-        rows = [row for row, line in self._shown if hit(line)]
+        rows = self.view.head_rows(hit)
         if not rows:
             self.notify("no match", severity="warning", timeout=2)
             return
@@ -330,12 +296,14 @@ class LogsScreen(BvaScreen):
     def action_save(self) -> None:
         folder = Path(os.environ.get("BVA_LOG_SAVE_DIR", "."))
         path = folder / time.strftime("bva-logs-%Y%m%d-%H%M%S.log", time.gmtime())
+        matches = self._filter.matches
+        kept = [line for line in self.buffer if matches(line)]
         try:
             with open(path, "w", encoding="utf-8") as fh:
-                for _row, line in self._shown:
-                    fh.write("\n".join(render(line, timestamps=True)) + "\n")
+                for line in kept:
+                    fh.write("\n".join(render_plain(line, timestamps=True)) + "\n")
         except OSError as exc:
             self.notify(f"cannot save: {exc.strerror}", severity="error")
             return
         self.saved_to = path
-        self.notify(f"saved {len(self._shown)} entries to {path}", timeout=5)
+        self.notify(f"saved {len(kept)} entries to {path}", timeout=5)

@@ -16,13 +16,15 @@ from backends.log_parse import (
     MAX_EXTRA_LINES,
     MAX_LINE_CHARS,
     Classifier,
+    Dedupe,
     Joiner,
     Kind,
+    Resume,
     classify,
     parse_kubelet_time,
     parse_lines,
 )
-from backends.log_stream import Resume, StreamRequest, _Dedupe
+from backends.log_stream import StreamRequest
 from backends.sandbox.logs import kubelet_timestamp
 from backends.sandbox.logtext import app_context, crash_events, render, running_event
 from backends.sandbox.view import LogFormat
@@ -324,15 +326,15 @@ def test_huge_traces_and_lines_are_bounded() -> None:
 def test_joiner_holds_an_entry_until_the_next_head_or_a_flush() -> None:
     classifier = Classifier()
     joiner = Joiner(pod="p", container="c", service="s", track="canary")
-    out: list[tuple[LogLine, float]] = []
+    out: list[LogLine] = []
     joiner.feed(classifier.piece(f"{STAMP} {BOOT3}"), 1.0, out)
     assert out == [] and joiner.pending and joiner.idle_since == 1.0
     assert joiner.pending_ts == pytest.approx(T0 + 0.000456789, abs=1e-6)
     joiner.feed(classifier.piece(f"{STAMP} \tat a.b(c)"), 1.2, out)
     assert out == [] and joiner.idle_since == 1.2
     joiner.flush(out)
-    [(line, arrival)] = out
-    assert arrival == 1.0 and line.extra == ("    at a.b(c)",) and line.track == "canary"
+    [line] = out
+    assert line.extra == ("    at a.b(c)",) and line.track == "canary"
     assert not joiner.pending and joiner.idle_since is None and joiner.pending_ts is None
 
 
@@ -532,7 +534,7 @@ def test_resume_asks_from_the_second_and_skips_what_it_has() -> None:
     q = dict(req.query(follow=True, resume=resume))
     assert q["sinceTime"] == "2026-11-26T05:20:47Z" and q["follow"] == "true"
     assert "tailLines" not in q and "sinceSeconds" not in q
-    dedupe = _Dedupe(resume)
+    dedupe = Dedupe(resume)
     kept = [dedupe.keep(ts) for ts in (T0 - 0.1, T0, T0, T0, T0 + 0.5, None)]
     assert kept == [False, False, False, True, True, True]
     assert dedupe.resume() == Resume(T0 + 0.5, 1)
@@ -550,3 +552,109 @@ def test_timestamps_of_the_sandbox_round_trip() -> None:
         parsed = parse_kubelet_time(kubelet_timestamp(ts))
         assert parsed == pytest.approx(ts, abs=2e-6)
     assert re.fullmatch(r"\d{4}-.*Z", kubelet_timestamp(T0))
+
+
+# --- the block path: same entries as line by line -------------------------------------------
+
+
+def _mixed_stream(rng: random.Random) -> list[str]:
+    """Kubelet-stamped lines of every shape a stream can carry, in a random mix."""
+    ctx = app_context("auth-service", 8081)
+    shapes: list[list[str]] = []
+    for i in range(400):
+        ts = T0 + i * 0.01
+        pick = rng.random()
+        if pick < 0.6:
+            event = running_event(ctx, rng, sick=False, p_error=0.05, p_warn=0.1)
+            body = render(event, ts, "plain", "auth-service")
+        elif pick < 0.7:
+            event = running_event(ctx, rng, sick=True, p_error=0.5, p_warn=0.1)
+            body = render(event, ts, "json", "auth-service")
+        elif pick < 0.75:
+            body = [
+                e for ev in crash_events(ctx, "1.0.0", rng) for e in render(ev, ts, "plain", "x")
+            ]
+        else:
+            body = [
+                rng.choice(
+                    [
+                        BOOT3.replace("  INFO", "  WARN\u3000"),
+                        BOOT3.replace("[nio-8081-exec-3]", "[  padded thread  ]"),
+                        BOOT3.replace("Login", "Login \x1b[31mred\x1b[0m"),
+                        BOOT3.replace("Login", "Lo\tgin"),
+                        BOOT3 + " " + "x" * (MAX_LINE_CHARS + 10),
+                        BOOT3.replace("c.b.auth", "c." * 200 + "auth"),
+                        BOOT3.replace("user id=42", ""),
+                        BOOT3.replace(" : Login", " :"),
+                        "",
+                        "   ",
+                        "plain text line",
+                        "\tat com.example.Thing(Thing.java:1)",
+                        "Caused by: java.lang.IllegalStateException: boom",
+                        "2026-11-26 05:20:47.123  INFO 1 --- [main] o.s.Boot : Spring Boot 2.x",
+                        "2026-02-30T05:20:47.123Z  INFO 1 --- [main] a.B : no such date",
+                        "[bracket] [odd] line",
+                        "caf\u00e9 \U0001f600 unicode",
+                    ]
+                )
+            ]
+        stamp = kubelet_timestamp(ts)
+        if rng.random() < 0.1:
+            stamp = stamp.rstrip("0Z").rstrip(".") + "Z"  # the kubelet trims trailing zeros
+        if rng.random() < 0.02:
+            stamp = "2026-02-30T05:20:47.123456789Z"  # no such date: not a stamp at all
+        shapes.append([f"{stamp} {line}" for line in body])
+    return [line for lines in shapes for line in lines]
+
+
+def _line_by_line(lines: list[str], dedupe: Dedupe) -> list[LogLine]:
+    classifier = Classifier()
+    joiner = Joiner(pod="p", container="c", service="s", track="stable", clock=lambda: T0)
+    out: list[LogLine] = []
+    for raw in lines:
+        piece = classifier.piece(raw)
+        if dedupe.keep(piece.ts):
+            joiner.feed(piece, 1.0, out)
+    joiner.flush(out)
+    return out
+
+
+def _by_blocks(lines: list[str], dedupe: Dedupe, rng: random.Random) -> list[LogLine]:
+    joiner = Joiner(pod="p", container="c", service="s", track="stable", clock=lambda: T0)
+    out: list[LogLine] = []
+    start = count = 0
+    while start < len(lines):
+        size = rng.choice([1, 2, 3, 17, 100, 1000])
+        block = lines[start : start + size]
+        count += joiner.feed_block("\n".join(block), 1.0, out, dedupe)
+        start += size
+    joiner.flush(out)
+    assert count == len(lines)
+    return out
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_feed_block_gives_the_same_entries_as_feeding_line_by_line(seed: int) -> None:
+    rng = random.Random(seed)
+    lines = _mixed_stream(rng)
+    one = _line_by_line(lines, Dedupe(None))
+    blocks = _by_blocks(lines, Dedupe(None), random.Random(seed + 100))
+    fields = ("ts", "level", "logger", "thread", "message", "extra", "raw_format")
+    assert [tuple(getattr(x, f) for f in fields) for x in blocks] == [
+        tuple(getattr(x, f) for f in fields) for x in one
+    ]
+    assert [x.seq for x in blocks] == sorted(x.seq for x in blocks)
+    assert len(one) > 300 and {"plain", "json", "unparsed"} <= {x.raw_format for x in one}
+    for line in blocks:
+        assert_inert(line)
+
+
+def test_feed_block_resumes_like_feeding_line_by_line() -> None:
+    lines = _mixed_stream(random.Random(9))
+    resume = Resume(T0 + 1.5, 1)
+    one, blocks = Dedupe(resume), Dedupe(resume)
+    a = _line_by_line(lines, one)
+    b = _by_blocks(lines, blocks, random.Random(3))
+    assert [(x.ts, x.message) for x in a] == [(x.ts, x.message) for x in b]
+    assert a and a[0].ts > T0 + 1.5
+    assert one.resume() == blocks.resume()

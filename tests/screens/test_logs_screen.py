@@ -8,18 +8,21 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from textual.widgets import Input, Log
+from textual.widgets import Input
 
+from backends.log_models import LogLine
 from screens.logs import LogsScreen
 from tests.screens.conftest import fake_app
 from tests.support.fake_logs import FakeLogSource, canned
+from widgets.log_view import HEAD
 
 SIZES = [(80, 24), (120, 36)]
 
 
 def app_with(lines: list[Any], buffer: int = 100_000) -> Any:
     app = fake_app("healthy")
-    app.settings.log_source = lambda _platform: FakeLogSource(lines)
+    app.source = FakeLogSource(lines)
+    app.settings.log_source = lambda _platform: app.source
     app.settings.log_buffer = buffer
     return app
 
@@ -39,7 +42,20 @@ async def open_logs(pilot: Any) -> LogsScreen:
 
 
 def shown_text(screen: LogsScreen) -> str:
-    return "\n".join(screen.query_one("#logs-view", Log).lines)
+    """Every row the view holds, as it draws them."""
+    view = screen.view
+    return "\n".join(view.row_text(row).plain for row in view.rows())
+
+
+def on_screen(screen: LogsScreen) -> str:
+    """What the terminal shows of the view right now."""
+    view = screen.view
+    return "\n".join(view.render_line(y).text for y in range(view.size.height))
+
+
+def shown(screen: LogsScreen) -> list[tuple[int, LogLine]]:
+    """(row, entry) for every entry the view shows."""
+    return [(i, row[0]) for i, row in enumerate(screen.view.rows()) if row[1] == HEAD]
 
 
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
@@ -62,10 +78,10 @@ async def test_hostile_text_stays_inert() -> None:
     app = app_with(canned(hostile=True))
     async with app.run_test(size=(120, 36)) as pilot:
         screen = await open_logs(pilot)
-        text = shown_text(screen)
-        assert "\x1b" not in text and "\x9b" not in text and "\x00" not in text
-        assert "\\x1b[2J" in text and "[red]not markup[/red]" in text
-        assert "[@click=app.quit]" in text
+        for text in (shown_text(screen), on_screen(screen)):
+            assert "\x1b" not in text and "\x9b" not in text and "\x00" not in text
+            assert "\\x1b[2J" in text and "[red]not markup[/red]" in text
+            assert "[@click=app.quit]" in text
         assert isinstance(app.screen, LogsScreen)  # the click markup did nothing
 
 
@@ -73,24 +89,24 @@ async def test_level_track_include_exclude_and_clear() -> None:
     app = app_with(canned())
     async with app.run_test(size=(120, 36)) as pilot:
         screen = await open_logs(pilot)
-        total = len(screen._shown)
+        total = len(shown(screen))
         await pilot.press("l")  # >= INFO: everything here has a level
-        assert len(screen._shown) == total
+        assert len(shown(screen)) == total
         await pilot.press("l")  # >= WARN
-        assert all(line.level in ("WARN", "ERROR") for _r, line in screen._shown)
+        assert all(line.level in ("WARN", "ERROR") for _r, line in shown(screen))
         await pilot.press("l", "l")  # back to all
-        assert len(screen._shown) == total
+        assert len(shown(screen)) == total
         await pilot.press("k")  # stable only
-        assert all(line.track == "stable" for _r, line in screen._shown)
+        assert all(line.track == "stable" for _r, line in shown(screen))
         await pilot.press("k")  # canary only
-        assert screen._shown and all(line.track == "canary" for _r, line in screen._shown)
+        assert shown(screen) and all(line.track == "canary" for _r, line in shown(screen))
         await pilot.press("k")
         await pilot.press("slash", *"tweets", "enter")
-        assert screen._shown and all("tweets" in line.message for _r, line in screen._shown)
+        assert shown(screen) and all("tweets" in line.message for _r, line in shown(screen))
         await pilot.press("backslash", *"1010", "enter")
-        assert all("1010" not in line.message for _r, line in screen._shown)
+        assert all("1010" not in line.message for _r, line in shown(screen))
         await pilot.press("c")
-        assert len(screen._shown) == total
+        assert len(shown(screen)) == total
         await pilot.press("slash", *"(unclosed", "enter")  # a bad regex is refused
         assert screen.include == ""
         await pilot.press("escape")
@@ -111,14 +127,13 @@ async def test_search_and_error_jumps_pause_following_and_f_resumes() -> None:
         assert screen._cursor == first
         await pilot.press("e")
         row = screen._cursor
-        line = next(line for r, line in screen._shown if r == row)
+        line = next(line for r, line in shown(screen) if r == row)
         assert line.level == "ERROR"
         await pilot.press("E")
         await pilot.press("f")
         assert screen.following
-        log = screen.query_one("#logs-view", Log)
         await pilot.pause(0.1)
-        assert log.is_vertical_scroll_end
+        assert screen.view.is_vertical_scroll_end
 
 
 async def test_wrap_timestamps_and_save(tmp_path: Path, monkeypatch: Any) -> None:
@@ -126,11 +141,14 @@ async def test_wrap_timestamps_and_save(tmp_path: Path, monkeypatch: Any) -> Non
     app = app_with(canned())
     async with app.run_test(size=(80, 24)) as pilot:
         screen = await open_logs(pilot)
-        rows = screen.query_one("#logs-view", Log).line_count
+        rows = screen.view.row_count
+        assert on_screen(screen).splitlines()[0][:2].isdigit()
         await pilot.press("w")
-        assert screen.query_one("#logs-view", Log).line_count > rows  # long lines wrapped
+        assert screen.view.row_count > rows  # long lines wrapped
         await pilot.press("w", "t")
-        assert not screen.query_one("#logs-view", Log).lines[0][:2].isdigit()
+        await pilot.pause(0.05)
+        assert screen.view.row_count == rows
+        assert not on_screen(screen).splitlines()[0][:2].isdigit()
         await pilot.press("t", "l", "l", "l", "ctrl+o")
         await pilot.pause(0.1)
         saved = list(tmp_path.glob("bva-logs-*.log"))
@@ -145,4 +163,33 @@ async def test_ring_buffer_bounds_memory_and_counts_drops() -> None:
         screen = await open_logs(pilot)
         assert len(screen.buffer) == 25
         assert screen.dropped == 15 and screen.received == 40
-        assert len(screen._shown) == 25
+        assert len(shown(screen)) == 25
+
+
+async def test_following_keeps_up_and_scrolling_up_pauses_in_place() -> None:
+    app = app_with(canned() * 2, buffer=100)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_logs(pilot)
+        view = screen.view
+        assert screen.following and view.is_vertical_scroll_end
+        app.source.push(canned())
+        await pilot.pause(0.2)
+        assert screen.received == 120 and view.is_vertical_scroll_end
+        await pilot.press("up")  # the reader looks back: following stops
+        await pilot.pause(0.05)
+        assert not screen.following
+        assert "paused" in str(screen.query_one("#logs-status").render())
+        top = on_screen(screen).splitlines()[0]
+        # New lines push the oldest out of the ring buffer; the text being read stays put.
+        app.source.push(canned()[:10])
+        await pilot.pause(0.2)
+        assert screen.dropped == 30 and len(screen.buffer) == 100
+        assert on_screen(screen).splitlines()[0] == top
+        assert not view.is_vertical_scroll_end
+        await pilot.press("end")
+        await pilot.pause(0.05)
+        assert screen.following and view.is_vertical_scroll_end
+        app.source.push(canned()[:5])
+        await pilot.pause(0.2)
+        assert view.is_vertical_scroll_end
+        assert shown(screen)[-1][1] is screen.buffer[-1]

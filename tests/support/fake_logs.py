@@ -74,10 +74,16 @@ class FakeLogSource:
             pods=len(PODS),
         )
         self.closed = False
+        self._more: asyncio.Queue[list[LogLine]] = asyncio.Queue()
+
+    def push(self, batch: list[LogLine]) -> None:
+        """More lines, as if they had just been written (tests of following)."""
+        self._more.put_nowait(batch)
 
     async def stream(self) -> AsyncGenerator[list[LogLine], None]:
         yield list(self.lines)
-        await asyncio.Event().wait()
+        while True:
+            yield await self._more.get()
 
     async def aclose(self) -> None:
         self.closed = True

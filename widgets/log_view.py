@@ -1,0 +1,349 @@
+"""A virtual log pane: rows are LogLine references, and only the rows on screen are ever
+turned into text.
+
+A Textual ``Log`` keeps a string per line and measures each one as it is written; at tens
+of thousands of lines a second that alone takes a core. Here appending is a list extend
+(one row per entry and per continuation line), dropping the oldest rows is an index move,
+and a frame renders the thirty-odd visible rows, each styled from the entry's fields (time,
+pod colour, canary marker, level, message, search hits) rather than re-parsed from text.
+Nothing from a log is read as markup: text goes into ``rich.text.Text`` as plain strings.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import zlib
+from collections.abc import Callable, Iterable
+
+from rich.cells import cell_len, chop_cells
+from rich.text import Text
+from textual import events
+from textual.cache import LRUCache
+from textual.geometry import Size
+from textual.message import Message
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
+
+from backends.log_models import LogLine
+
+POD_COLOURS = (
+    "cyan",
+    "magenta",
+    "green",
+    "yellow",
+    "blue",
+    "bright_cyan",
+    "bright_magenta",
+    "bright_green",
+)
+LEVEL_STYLE = {
+    "FATAL": "bold reverse red",
+    "ERROR": "bold red",
+    "WARN": "yellow",
+    "INFO": "green",
+    "DEBUG": "dim",
+    "TRACE": "dim",
+}
+# A row: the entry, which of its lines (-1 the head, i its extra[i]), and with wrap on,
+# which slice of that line.
+Row = tuple[LogLine, int, int]
+HEAD = -1
+CONTINUATION = "    ↳ "
+WRAP_INDENT = "      "
+# Rows dropped from the front are removed from the list in one go once this many pile up.
+_COMPACT_AT = 4096
+
+
+def pod_colour(pod: str) -> str:
+    return POD_COLOURS[zlib.crc32(pod.encode()) % len(POD_COLOURS)]
+
+
+def pod_label(line: LogLine) -> str:
+    suffix = line.pod.rsplit("-", 1)[-1] if line.pod.startswith(line.service) else line.pod
+    return f"{line.service}/{suffix}" if line.service else line.pod
+
+
+def clock_text(ts: float) -> str:
+    return time.strftime("%H:%M:%S", time.gmtime(ts)) + f".{int(ts * 1000) % 1000:03d}"
+
+
+def head_text(line: LogLine, *, timestamps: bool) -> str:
+    """The head row as plain text (what a save writes and what wrapping measures)."""
+    head = (clock_text(line.ts) + " ") if timestamps else ""
+    head += pod_label(line) + " "
+    if line.track == "canary":
+        head += "[canary] "
+    return head + (line.level or "  ·  ").ljust(5) + " " + line.message
+
+
+def render_plain(line: LogLine, *, timestamps: bool) -> list[str]:
+    """One entry as display lines: the head, then its continuation lines indented."""
+    return [head_text(line, timestamps=timestamps)] + [CONTINUATION + x for x in line.extra]
+
+
+class LogView(ScrollView, can_focus=True):
+    """Rows of log entries, newest at the bottom, following unless the reader scrolls up."""
+
+    DEFAULT_CSS = """
+    LogView {
+        background: $surface;
+        color: $foreground;
+        overflow-y: scroll;
+        overflow-x: auto;
+    }
+    """
+
+    class FollowChanged(Message):
+        """The reader scrolled away from the end (following stops) or back to it."""
+
+        def __init__(self, following: bool) -> None:
+            super().__init__()
+            self.following = following
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self._rows: list[Row] = []
+        self._start = 0  # rows before this index were dropped
+        self._entries = 0
+        self._width = 0
+        self.following = True
+        self.timestamps = True
+        self.wrap = False
+        self.search: re.Pattern[str] | None = None
+        self._cache: LRUCache[tuple[int, int, int], Strip] = LRUCache(1024)
+
+    # -- content ---------------------------------------------------------------------------
+
+    @property
+    def row_count(self) -> int:
+        return len(self._rows) - self._start
+
+    @property
+    def entry_count(self) -> int:
+        return self._entries
+
+    def rows(self) -> list[Row]:
+        return self._rows[self._start :]
+
+    def append(self, lines: Iterable[LogLine]) -> None:
+        rows = self._rows
+        before = len(rows)
+        entries = 0
+        if self.wrap:
+            for line in lines:
+                entries += 1
+                rows += self._wrapped(line)
+        else:
+            for line in lines:
+                entries += 1
+                rows.append((line, HEAD, 0))
+                if line.extra:
+                    rows += [(line, i, 0) for i in range(len(line.extra))]
+        if not entries:
+            return
+        self._entries += entries
+        widest = max(len(row[0].message) for row in rows[before:]) + 48
+        self._width = max(self._width, widest)
+        self._resize()
+
+    def drop(self, gone: Iterable[LogLine]) -> None:
+        """Forget the rows of entries that left the buffer (the oldest ones, so the rows at
+        the front). The rows on screen stay where they are unless they are the ones going."""
+        ids = {id(line) for line in gone}
+        rows, start = self._rows, self._start
+        end = len(rows)
+        seen: set[int] = set()
+        while start < end and id(rows[start][0]) in ids:
+            seen.add(id(rows[start][0]))
+            start += 1
+        removed = start - self._start
+        if not removed:
+            return
+        self._start = start
+        self._entries -= len(seen)
+        if start >= _COMPACT_AT and start * 2 >= len(rows):
+            del rows[:start]
+            self._start = 0
+        self._cache.clear()
+        if not self.following:
+            # Keep the reader's place: the text under their eyes moves up by what left.
+            self.scroll_to(y=max(self.scroll_y - removed, 0), animate=False, immediate=True)
+        self._resize()
+
+    def reset(self, lines: Iterable[LogLine]) -> None:
+        """Show exactly ``lines`` (after a filter or a display setting changed)."""
+        self._rows = []
+        self._start = 0
+        self._entries = 0
+        self._width = 0
+        self._cache.clear()
+        self.append(lines)
+        self._resize()
+        self.refresh()
+
+    def restyle(self) -> None:
+        """Timestamps or the search changed: same rows, drawn anew."""
+        self._cache.clear()
+        self.refresh()
+
+    def _wrapped(self, line: LogLine) -> list[Row]:
+        width = max(self.scrollable_content_region.width - 1, 20)
+        out: list[Row] = []
+        texts = [head_text(line, timestamps=self.timestamps)]
+        texts += [CONTINUATION + x for x in line.extra]
+        for part, text in enumerate(texts, start=HEAD):
+            segments = len(_wrap(text, width))
+            out += [(line, part, seg) for seg in range(segments)]
+        return out
+
+    def _resize(self) -> None:
+        self.virtual_size = Size(0 if self.wrap else self._width, self.row_count)
+        if self.following:
+            self.scroll_end(animate=False, immediate=True, x_axis=False)
+        self.refresh()
+
+    # -- following -------------------------------------------------------------------------
+
+    def set_following(self, following: bool) -> None:
+        if following == self.following:
+            return
+        self.following = following
+        if following:
+            self.scroll_end(animate=False, immediate=True, x_axis=False)
+        self.post_message(self.FollowChanged(following))
+
+    def scroll_to_row(self, row: int) -> None:
+        """Stop following and put ``row`` near the top of the view."""
+        self.set_following(False)
+        self.scroll_to(y=max(row - 2, 0), animate=False, immediate=True)
+
+    def _user_scrolled_up(self) -> None:
+        if self.following and self.max_scroll_y > 0:
+            self.set_following(False)
+
+    def action_scroll_up(self) -> None:
+        self._user_scrolled_up()
+        super().action_scroll_up()
+
+    def action_page_up(self) -> None:
+        self._user_scrolled_up()
+        super().action_page_up()
+
+    def action_scroll_home(self) -> None:
+        self._user_scrolled_up()
+        super().action_scroll_home()
+
+    def action_scroll_end(self) -> None:
+        self.set_following(True)
+        super().action_scroll_end()
+
+    def _on_mouse_scroll_up(self, event: events.MouseScrollUp) -> None:
+        self._user_scrolled_up()
+        super()._on_mouse_scroll_up(event)
+
+    # -- drawing ---------------------------------------------------------------------------
+
+    def render_line(self, y: int) -> Strip:
+        scroll_x, scroll_y = self.scroll_offset
+        width = self.scrollable_content_region.width
+        style = self.rich_style
+        index = self._start + scroll_y + y
+        if index >= len(self._rows):
+            return Strip.blank(width, style)
+        line, part, seg = self._rows[index]
+        key = (id(line), part, seg)
+        strip = self._cache.get(key)
+        if strip is None:
+            text = self.row_text((line, part, seg))
+            if self.wrap:
+                text = _slice(text, seg, max(width - 1, 20))
+            text.stylize(style)
+            strip = Strip(list(text.render(self.app.console)), text.cell_len)
+            self._cache[key] = strip
+        return strip.crop_extend(scroll_x, scroll_x + width, style)
+
+    def row_text(self, row: Row) -> Text:
+        """A row's whole text, styled (before wrapping and cropping)."""
+        line, part, _seg = row
+        if part != HEAD:
+            text = Text(CONTINUATION, style="dim", no_wrap=True)
+            text.append(line.extra[part])
+            self._mark(text)
+            return text
+        text = Text(no_wrap=True)
+        if self.timestamps:
+            text.append(clock_text(line.ts) + " ", style="dim")
+        text.append(pod_label(line), style=pod_colour(line.pod))
+        text.append(" ")
+        if line.track == "canary":
+            text.append("[canary] ", style="bold magenta")
+        level = line.level or "  ·  "
+        text.append(level.ljust(5), style=LEVEL_STYLE.get(level, ""))
+        text.append(" ")
+        if line.is_notice:
+            text.append(line.message, style="italic")
+        else:
+            text.append(line.message)
+        self._mark(text)
+        return text
+
+    def _mark(self, text: Text) -> None:
+        if self.search is None:
+            return
+        for hit in self.search.finditer(text.plain):
+            if hit.end() > hit.start():
+                text.stylize("reverse", hit.start(), hit.end())
+
+    # -- finding ---------------------------------------------------------------------------
+
+    def head_rows(self, hit: Callable[[LogLine], bool]) -> list[int]:
+        """Row numbers (from the top of what is kept) of the heads of entries ``hit``
+        accepts."""
+        start = self._start
+        return [
+            i - start
+            for i in range(start, len(self._rows))
+            if self._rows[i][1] == HEAD and self._rows[i][2] == 0 and hit(self._rows[i][0])
+        ]
+
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        self._cache.clear()
+
+
+def _wrap(text: str, width: int) -> list[str]:
+    if cell_len(text) <= width:
+        return [text]
+    first, *rest = chop_cells(text, width)
+    if not rest:
+        return [first]
+    tail = "".join(rest)
+    return [first] + [WRAP_INDENT + x for x in chop_cells(tail, width - len(WRAP_INDENT))]
+
+
+def _slice(text: Text, seg: int, width: int) -> Text:
+    """The ``seg``-th wrapped piece of ``text``, styles kept."""
+    plain = text.plain
+    pieces = _wrap(plain, width)
+    if seg >= len(pieces):
+        return Text("")
+    if seg == 0:
+        return text[: len(pieces[0])]
+    start = len(pieces[0]) + sum(len(p) - len(WRAP_INDENT) for p in pieces[1:seg])
+    end = start + len(pieces[seg]) - len(WRAP_INDENT)
+    out = Text(WRAP_INDENT, no_wrap=True)
+    out.append_text(text[start:end])
+    return out
+
+
+__all__ = [
+    "LEVEL_STYLE",
+    "POD_COLOURS",
+    "LogView",
+    "Row",
+    "head_text",
+    "pod_colour",
+    "pod_label",
+    "render_plain",
+]
