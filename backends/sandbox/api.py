@@ -495,7 +495,9 @@ class Api:
         sent = 0
         try:
             async for batch in stream:
-                data = "".join(line + "\n" for line in batch).encode()
+                if not batch:
+                    continue
+                data = ("\n".join(batch) + "\n").encode()
                 if limit is not None and sent + len(data) > limit:
                     await resp.write(data[: limit - sent])
                     break

@@ -58,22 +58,43 @@ def kubelet_timestamp(ts: float) -> str:
 
 
 class _Follower:
-    """One ``follow`` reader: a bounded buffer that drops its oldest lines when it falls behind."""
+    """One ``follow`` reader: a bounded buffer that drops its oldest lines when it falls behind.
 
-    __slots__ = ("buffer", "closed", "dropped", "event")
+    Kept as the writes came (a clock reading and its lines), so a fast writer costs a few
+    operations per write here rather than per line.
+    """
+
+    __slots__ = ("buffer", "closed", "dropped", "event", "limit", "size")
 
     def __init__(self, limit: int) -> None:
-        self.buffer: deque[tuple[float, str]] = deque(maxlen=limit)
+        self.buffer: deque[tuple[float, list[str]]] = deque()
+        self.limit = limit
+        self.size = 0
         self.dropped = 0
         self.closed = False
         self.event = asyncio.Event()
 
     def push(self, ts: float, lines: list[str]) -> None:
-        room = (self.buffer.maxlen or 0) - len(self.buffer)
-        if len(lines) > room:
-            self.dropped += len(lines) - room
-        self.buffer.extend([(ts, line) for line in lines])
+        self.buffer.append((ts, lines))
+        self.size += len(lines)
+        while self.size > self.limit:
+            old_ts, old = self.buffer[0]
+            over = self.size - self.limit
+            if over >= len(old):
+                self.buffer.popleft()
+                self.size -= len(old)
+                self.dropped += len(old)
+            else:
+                self.buffer[0] = (old_ts, old[over:])
+                self.size -= over
+                self.dropped += over
         self.event.set()
+
+    def take(self) -> list[tuple[float, list[str]]]:
+        out = list(self.buffer)
+        self.buffer.clear()
+        self.size = 0
+        return out
 
     def close(self) -> None:
         self.closed = True
@@ -335,9 +356,12 @@ class LogBook:
                         skipped, sub.dropped = sub.dropped, 0
                         note = f"[bva sandbox: {skipped} log lines skipped, reader too slow]"
                         batch.append(_stamp(sub.buffer[0][0], note, timestamps))
-                    pending = list(sub.buffer)
-                    sub.buffer.clear()
-                    batch += _stamped(pending, timestamps)
+                    for ts, lines in sub.take():
+                        if timestamps:
+                            prefix = kubelet_timestamp(ts) + " "
+                            batch += [prefix + line for line in lines]
+                        else:
+                            batch += lines
                     yield batch
                     continue
                 if sub.closed:
