@@ -173,6 +173,8 @@ async def test_stack_traces_arrive_attached_while_following(shared: Platform) ->
 
 
 async def test_snapshot_with_filters_and_grep(shared: Platform) -> None:
+    # The module's sandbox may have just started: its pods come up over the first seconds.
+    await settled(shared, "auth-service", 3)
     source = LogSource(shared.kube, ["auth-service"], follow=False, tail=None)
     lines = await source.snapshot()
     logs = entries(lines)
