@@ -89,28 +89,25 @@ def test_bva_sandbox_log_dir_serves_fed_lines_to_kubectl(tmp_path: Path, kubectl
         time.sleep(0.3)  # the feed polls every 10 ms; let it see the empty file first
         sent = [f"feed line {i:04d} \x1b[31mred\x1b[0m" for i in range(300)]
         path.write_text("".join(line + "\n" for line in sent))
-        pods_json = subprocess.run(
-            [kubectl, "get", "pods", "-l", "app=auth-service", "-o", "json"],
-            env=sandbox.env,
-            capture_output=True,
-            text=True,
-            check=True,
-            timeout=30,
-        ).stdout
+
+        def run(*args: str) -> str:
+            return subprocess.run(
+                [kubectl, *args],
+                env=sandbox.env,
+                capture_output=True,
+                text=True,
+                check=True,
+                timeout=30,
+            ).stdout
+
+        pods_json = run("get", "pods", "-l", "app=auth-service", "-o", "json")
         pods = [p["metadata"]["name"] for p in json.loads(pods_json)["items"]]
         assert len(pods) == 3
         deadline = time.monotonic() + 10
         while True:
             got: dict[str, list[str]] = {}
             for pod in pods:
-                out = subprocess.run(
-                    [kubectl, "logs", pod],
-                    env=sandbox.env,
-                    capture_output=True,
-                    text=True,
-                    check=True,
-                    timeout=30,
-                ).stdout
+                out = run("logs", pod)
                 got[pod] = [x for x in out.splitlines() if x.startswith("feed line")]
             if sum(map(len, got.values())) == len(sent) or time.monotonic() > deadline:
                 break
