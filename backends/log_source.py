@@ -11,7 +11,7 @@ their entry; the entries are merged by timestamp.
 Ordering and the reorder window
 -------------------------------
 Streams deliver at different speeds, so the newest line of one pod can arrive before an
-older line of another. Every entry is held for ``window`` seconds (default 0.3 s) after it
+older line of another. Every entry is held for ``window`` seconds (default 0.15 s) after it
 *arrived* and then handed out in timestamp order with everything else that is due: a line
 that arrives up to ``window`` late still sorts before newer lines of other pods. The window
 is measured on our clock from arrival, not from the log timestamp, so a node whose clock is
@@ -39,6 +39,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import threading
 import time
 from bisect import bisect_left, bisect_right
 from collections import deque
@@ -68,7 +69,6 @@ DEFAULT_MAX_STREAMS = 32
 _NEW, _READING, _SETTLING, _EXITED, _RETRY, _DONE = range(6)
 
 _TS = attrgetter("ts")
-_ORDER = attrgetter("ts", "seq")
 
 
 @dataclass(slots=True)
@@ -79,6 +79,7 @@ class _Held:
     arrival: float
     first_ts: float  # the oldest timestamp among them
     entries: list[LogLine]
+    ordered: bool = False  # already sorted (what a release held back)
 
 
 @dataclass(eq=False)
@@ -129,7 +130,7 @@ class LogSource:
         tail: int | None = None,
         previous: bool = False,
         max_streams: int = DEFAULT_MAX_STREAMS,
-        window: float = 0.3,
+        window: float = 0.15,
         batch_max: int = 5_000,
         queue_limit: int = 200_000,
         catch_up_hold: float = 3.0,
@@ -137,6 +138,7 @@ class LogSource:
         settle: float = 1.0,
         leave_grace: float = 2.0,
         service_order: Sequence[str] = (),
+        shed_after: float | None = None,
     ) -> None:
         if previous and follow:
             raise ValueError("previous logs cannot be followed")
@@ -156,6 +158,7 @@ class LogSource:
         self.gap_hold = gap_hold
         self.settle = settle
         self.leave_grace = leave_grace
+        self.shed_after = shed_after
         # A multi-line entry is completed after this much quiet on its stream. Long enough
         # that a reader stalled mid-trace (a busy machine) does not cut the trace in two;
         # below the window, so waiting for it adds no latency and the entry still sorts in.
@@ -177,6 +180,10 @@ class LogSource:
         # one notice says it. Cleared when a stream reads again.
         self._errors_shown: set[str] = set()
         self._inbox: Inbox | None = None
+        # One reader parses at a time: parsing is bound by the interpreter lock anyway, and
+        # with one parser instead of many competing for it, the event loop (the screen, the
+        # keys) keeps its share of the CPU when the streams outrun it.
+        self._parse_lock = threading.Lock()
         self._client: KubeClient | None = None
         self._watch_task: asyncio.Task[None] | None = None
         self._closed = False
@@ -207,7 +214,10 @@ class LogSource:
                     raise failed  # a bug, not an outage: outages arrive as ERROR events
                 now = time.monotonic()
                 self._step(now)
-                while batch := self._release(now):
+                due = self._release(now)
+                # Handed out in slices, so a consumer that draws as it goes stays live.
+                for start in range(0, len(due), self.batch_max):
+                    batch = due[start : start + self.batch_max]
                     self.stats.emitted += len(batch)
                     yield batch
         finally:
@@ -238,7 +248,7 @@ class LogSource:
             self._flush_all()
             self._check_dropped()
             lines = [line for group in self._held for line in group.entries]
-            lines.sort(key=_ORDER)
+            lines.sort(key=_TS)
             self._held.clear()
             self.stats.emitted += len(lines)
             return lines
@@ -473,7 +483,15 @@ class LogSource:
             resume=c.resume,
         )
         sid = self._sid()
-        reader = LogReader(sid, self._client, req, self._inbox, c.joiner)
+        reader = LogReader(
+            sid,
+            self._client,
+            req,
+            self._inbox,
+            c.joiner,
+            self._parse_lock,
+            shed_after=self.shed_after,
+        )
         c.reader, c.state, c.retry_at, c.kill_at = reader, _READING, None, None
         self._by_sid[sid] = c
         if not ps.joined:
@@ -700,15 +718,18 @@ class LogSource:
             return []
         if len(ready) == 1:
             out = ready[0].entries
+            if not ready[0].ordered:
+                out.sort(key=_TS)
         else:
             out = [line for group in ready for line in group.entries]
-        out.sort(key=_ORDER)
+            # By timestamp alone: a float key takes the sort's fast comparison, and the
+            # sort is stable, so entries of the same instant keep their arrival order.
+            out.sort(key=_TS)
         cut = len(out) if out[-1].ts <= cutoff else bisect_right(out, cutoff, key=_TS)
-        cut = min(cut, self.batch_max)
         if cut < len(out):
             rest = out[cut:]
             # Already due: it goes out as soon as what blocks it does.
-            waiting.insert(0, _Held(min(g.arrival for g in ready), rest[0].ts, rest))
+            waiting.insert(0, _Held(min(g.arrival for g in ready), rest[0].ts, rest, True))
             out = out[:cut]
         self._held = waiting
         if not out:

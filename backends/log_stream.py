@@ -17,7 +17,8 @@ loop only merges, and flushes an entry whose stream went quiet.
 
 Lines reach the loop through an ``Inbox``: a lock-protected deque with one wake-up per
 burst (not one per line), bounded in lines: when the consumer falls behind, new chunks are
-dropped and counted instead of growing memory without limit.
+dropped and counted instead of growing memory and lag without limit, and readers skip
+parsing what would be dropped anyway.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from typing import Any
 from backends.errors import BvaError
 from backends.kube_client import KubeClient, http_status, interrupt, map_error
 from backends.log_models import LogLine
-from backends.log_parse import Dedupe, Joiner, Resume
+from backends.log_parse import Dedupe, Joiner, Resume, parse_kubelet_time
 
 __all__ = ["Chunk", "Inbox", "LogReader", "Resume", "StreamRequest"]
 
@@ -200,6 +201,16 @@ class Inbox:
         with contextlib.suppress(RuntimeError):
             self._loop.call_soon_threadsafe(self.event.set)
 
+    @property
+    def full(self) -> bool:
+        """The consumer is this far behind: new live lines would only be dropped."""
+        return self._lines >= self._limit
+
+    def skip(self, lines: int) -> None:
+        """Live lines a reader threw away unparsed because the inbox was full."""
+        with self._lock:
+            self.dropped += lines
+
     def wake(self) -> None:
         """From the loop: make the consumer look again (a pod event, a notice)."""
         self.event.set()
@@ -233,11 +244,13 @@ class LogReader(threading.Thread):
         req: StreamRequest,
         inbox: Inbox,
         joiner: Joiner,
+        parse_lock: threading.Lock | None = None,
         *,
         connect_timeout: float = 5.0,
         read_timeout: float = 30.0,
         follow_read_timeout: float = 300.0,
         on_exit: Callable[[], None] | None = None,
+        shed_after: float | None = None,
     ) -> None:
         super().__init__(name=f"bva-log-{req.pod}-{req.container}", daemon=True)
         self.sid = sid
@@ -249,11 +262,15 @@ class LogReader(threading.Thread):
         # presumed dead and the owner reconnects from the resume point.
         self._follow_timeouts = (connect_timeout, follow_read_timeout)
         self._on_exit = on_exit
+        # Live lines this much later than the stream's best lag are skipped (None: never).
+        self._shed_after = shed_after
+        self._best_lag = math.inf
         self._stop_event = threading.Event()
         self._lock = threading.Lock()
         self._response: Any = None
         self._dedupe = Dedupe(req.resume)
         self._joiner = joiner
+        self._parse_lock = parse_lock or threading.Lock()
         self._received = False
         self._catching_up = True
         self.started_at = time.monotonic()
@@ -331,10 +348,17 @@ class LogReader(threading.Thread):
             raise _Stopped
         try:
             joiner = self._joiner
+            inbox = self._inbox
             for block in _blocks(response, self._stop_event):
+                if not self._catching_up and (inbox.full or self._behind(block)):
+                    # The loop is behind, or this reader is: parsing lines only to drop them,
+                    # or to show them seconds late, costs the CPU needed to catch up.
+                    # Counted, and said in a notice.
+                    inbox.skip(block.count("\n") + 1)
+                    continue
                 entries: list[LogLine] = []
                 now = time.monotonic()
-                with joiner.lock:
+                with self._parse_lock, joiner.lock:
                     if self._stop_event.is_set():
                         raise _Stopped
                     n = joiner.feed_block(block, now, entries, self._dedupe)
@@ -356,6 +380,22 @@ class LogReader(threading.Thread):
                 response.release_conn()
         if self._stop_event.is_set():
             raise _Stopped
+
+
+    def _behind(self, block: str) -> bool:
+        """Whether the newest line of ``block`` is ``shed_after`` seconds later than the
+        best this stream has done. Measured against the stream's own best rather than the
+        clock, so a node whose clock is off does not look behind."""
+        if self._shed_after is None:
+            return False
+        last = block[block.rfind("\n") + 1 :]
+        ts = parse_kubelet_time(last[: last.find(" ")]) if " " in last[:40] else None
+        if ts is None:
+            return False
+        lag = time.time() - ts
+        if lag < self._best_lag:
+            self._best_lag = lag
+        return lag - self._best_lag > self._shed_after
 
 
 def _message(exc: BaseException, server: str) -> str:

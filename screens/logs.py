@@ -3,6 +3,7 @@ filtered, searchable, safe to print, with a bounded buffer."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import time
@@ -114,6 +115,8 @@ class LogsScreen(BvaScreen):
             self._source = self.bva.log_source(platform)
             async for batch in self._source.stream():
                 self._take(batch)
+                # Keys and frames get their turn between batches, however fast they come.
+                await asyncio.sleep(0)
         except BvaError as exc:
             self.query_one("#logs-status", Static).update(
                 Text(f"✖ {sanitize_text(str(exc), 150)}", style="bold red")

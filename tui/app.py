@@ -26,6 +26,13 @@ from screens.rollback import RollbackScreen
 from screens.rollout import RolloutScreen
 from widgets.confirm import YesNo
 
+# Lines the Logs screen may be behind on before it skips new ones (about half a second of a
+# 50,000 lines/s flood).
+LIVE_QUEUE_LINES = 25_000
+# Seconds a stream may fall behind its best before the screen skips its lines to catch up.
+LIVE_SHED_AFTER = 0.5
+# Lines handed to the screen at a time: small enough that a key waits for no more than one.
+LIVE_BATCH = 1_000
 PlatformOpener = Callable[[], Awaitable[Platform]]
 
 
@@ -143,6 +150,11 @@ class BvaApp(App[int]):
             follow=True,
             tail=200,
             service_order=[s for s, _ in platform.services()],
+            # A screen is for now: rather than fall seconds behind a flood it cannot draw,
+            # it skips what it is more than this many lines behind on, and says so.
+            queue_limit=LIVE_QUEUE_LINES,
+            shed_after=LIVE_SHED_AFTER,
+            batch_max=LIVE_BATCH,
         )
 
     # -- releases driven by this process -------------------------------------------------------

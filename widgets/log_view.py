@@ -15,6 +15,7 @@ import re
 import time
 import zlib
 from collections.abc import Callable, Iterable
+from operator import attrgetter
 
 from rich.cells import cell_len, chop_cells
 from rich.text import Text
@@ -49,8 +50,12 @@ LEVEL_STYLE = {
 # which slice of that line.
 Row = tuple[LogLine, int, int]
 HEAD = -1
+_MESSAGE = attrgetter("message")
 CONTINUATION = "    ↳ "
 WRAP_INDENT = "      "
+# Frames a second while lines arrive: enough to look live, few enough to leave the CPU to
+# the lines themselves.
+FPS = 20
 # Rows dropped from the front are removed from the list in one go once this many pile up.
 _COMPACT_AT = 4096
 
@@ -112,6 +117,7 @@ class LogView(ScrollView, can_focus=True):
         self.wrap = False
         self.search: re.Pattern[str] | None = None
         self._cache: LRUCache[tuple[int, int, int], Strip] = LRUCache(1024)
+        self._dirty = False
 
     # -- content ---------------------------------------------------------------------------
 
@@ -127,23 +133,22 @@ class LogView(ScrollView, can_focus=True):
         return self._rows[self._start :]
 
     def append(self, lines: Iterable[LogLine]) -> None:
+        lines = list(lines)
+        if not lines:
+            return
         rows = self._rows
-        before = len(rows)
-        entries = 0
         if self.wrap:
             for line in lines:
-                entries += 1
                 rows += self._wrapped(line)
         else:
             for line in lines:
-                entries += 1
                 rows.append((line, HEAD, 0))
                 if line.extra:
                     rows += [(line, i, 0) for i in range(len(line.extra))]
-        if not entries:
-            return
-        self._entries += entries
-        widest = max(len(row[0].message) for row in rows[before:]) + 48
+        self._entries += len(lines)
+        # Wide enough for the longest message and the columns before it (a guess: exact
+        # cell widths would mean rendering every row).
+        widest = max(map(len, map(_MESSAGE, lines))) + 48
         self._width = max(self._width, widest)
         self._resize()
 
@@ -168,6 +173,7 @@ class LogView(ScrollView, can_focus=True):
         self._cache.clear()
         if not self.following:
             # Keep the reader's place: the text under their eyes moves up by what left.
+            self.virtual_size = Size(0 if self.wrap else self._width, self.row_count)
             self.scroll_to(y=max(self.scroll_y - removed, 0), animate=False, immediate=True)
         self._resize()
 
@@ -179,8 +185,7 @@ class LogView(ScrollView, can_focus=True):
         self._width = 0
         self._cache.clear()
         self.append(lines)
-        self._resize()
-        self.refresh()
+        self.flush()
 
     def restyle(self) -> None:
         """Timestamps or the search changed: same rows, drawn anew."""
@@ -198,14 +203,30 @@ class LogView(ScrollView, can_focus=True):
         return out
 
     def _resize(self) -> None:
-        self.virtual_size = Size(0 if self.wrap else self._width, self.row_count)
-        if self.following:
+        # Drawn on the next tick, not now: a busy stream appends many batches a second, and
+        # a frame per batch would cost more than the lines themselves.
+        self._dirty = True
+
+    def _tick(self) -> None:
+        if self._dirty:
+            self._dirty = False
+            self.virtual_size = Size(0 if self.wrap else self._width, self.row_count)
+            self.refresh()
+        if self.following and self.scroll_y < self.max_scroll_y:
+            # Also after the size change above has been laid out, which is not at once.
             self.scroll_end(animate=False, immediate=True, x_axis=False)
-        self.refresh()
+
+    def on_mount(self) -> None:
+        self.set_interval(1 / FPS, self._tick)
+
+    def flush(self) -> None:
+        """Apply pending changes now (a key that moves the view needs them)."""
+        self._tick()
 
     # -- following -------------------------------------------------------------------------
 
     def set_following(self, following: bool) -> None:
+        self.flush()
         if following == self.following:
             return
         self.following = following
