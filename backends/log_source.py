@@ -666,7 +666,8 @@ class LogSource:
         if dropped > self._dropped_seen:
             self._notice(
                 "WARN",
-                f"{dropped - self._dropped_seen} log lines dropped: the reader fell behind",
+                f"{dropped - self._dropped_seen} log lines skipped to keep up: "
+                "the streams outran the console",
             )
             self._dropped_seen = dropped
             self.stats.dropped = dropped

@@ -33,6 +33,15 @@ ERROR_RANK = level_rank("ERROR")
 STATUS_EVERY = 0.25
 
 
+def count(n: int) -> str:
+    """A counter that fits the status line: 9,876 · 12.3k · 1.23M."""
+    if n < 10_000:
+        return f"{n:,}"
+    if n < 1_000_000:
+        return f"{n / 1000:.1f}k"
+    return f"{n / 1_000_000:.2f}M"
+
+
 class LogsScreen(BvaScreen):
     CSS_PATH = "logs.tcss"
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -158,16 +167,14 @@ class LogsScreen(BvaScreen):
 
     def _status(self) -> None:
         self._status_due = False
-        parts = [
-            f"{self.received} received",
-            f"{self.shown} shown",
-            f"{self.dropped} dropped by the buffer",
-        ]
+        parts = [f"{count(self.received)} received", f"{count(self.shown)} shown"]
         source = self._source
-        if source is not None and getattr(source, "stats", None) is not None:
-            if source.stats.dropped:
-                parts.append(f"{source.stats.dropped} dropped by the source")
-            parts.append(f"{source.stats.streams} streams")
+        stats = getattr(source, "stats", None) if source is not None else None
+        if stats is not None and stats.dropped:
+            parts.append(f"{count(stats.dropped)} skipped (behind)")
+        parts.append(f"{count(self.dropped)} out of the buffer")
+        if stats is not None:
+            parts.append(f"{stats.streams} streams")
         filters = []
         if self.level:
             filters.append(f"level ≥ {self.level}")

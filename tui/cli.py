@@ -4,6 +4,7 @@ kubernetes, aiohttp) are imported only by the subcommand that needs them."""
 from __future__ import annotations
 
 import argparse
+import gc
 import sys
 from collections.abc import Sequence
 from importlib.metadata import PackageNotFoundError, version
@@ -271,6 +272,10 @@ def cmd_tui(args: argparse.Namespace) -> int:
         # Background threads (log readers, probes) hand the interpreter lock back to the
         # event loop after at most 2 ms instead of 5: keys stay quick under a log flood.
         sys.setswitchinterval(0.002)
+        # A log flood allocates and frees tens of thousands of objects a second, none in
+        # cycles; at the default thresholds the collector would keep walking the whole
+        # ring buffer. Collect young objects rarely, old ones very rarely.
+        gc.set_threshold(100_000, 50, 1_000)
         result = make_app(settings).run()
     finally:
         if embedded:

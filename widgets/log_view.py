@@ -55,7 +55,7 @@ CONTINUATION = "    ↳ "
 WRAP_INDENT = "      "
 # Frames a second while lines arrive: enough to look live, few enough to leave the CPU to
 # the lines themselves.
-FPS = 20
+FPS = 12
 # Rows dropped from the front are removed from the list in one go once this many pile up.
 _COMPACT_AT = 4096
 
@@ -173,7 +173,7 @@ class LogView(ScrollView, can_focus=True):
         self._cache.clear()
         if not self.following:
             # Keep the reader's place: the text under their eyes moves up by what left.
-            self.virtual_size = Size(0 if self.wrap else self._width, self.row_count)
+            self._set_size()
             self.scroll_to(y=max(self.scroll_y - removed, 0), animate=False, immediate=True)
         self._resize()
 
@@ -210,11 +210,25 @@ class LogView(ScrollView, can_focus=True):
     def _tick(self) -> None:
         if self._dirty:
             self._dirty = False
-            self.virtual_size = Size(0 if self.wrap else self._width, self.row_count)
+            self._set_size()
             self.refresh()
         if self.following and self.scroll_y < self.max_scroll_y:
             # Also after the size change above has been laid out, which is not at once.
             self.scroll_end(animate=False, immediate=True, x_axis=False)
+
+    def _set_size(self) -> None:
+        size = Size(0 if self.wrap else self._width, self.row_count)
+        old = self.virtual_size
+        if size == old:
+            return
+        if size.width != old.width or not self.is_mounted:
+            self.virtual_size = size
+            return
+        # Only the row count changed, as it does on every frame of a tail: a reactive
+        # ``virtual_size`` would lay out the whole screen each time. The vertical scrollbar
+        # is always shown (overflow-y: scroll), so telling it the new length is enough.
+        self.set_reactive(LogView.virtual_size, size)
+        self.vertical_scrollbar.window_virtual_size = size.height
 
     def on_mount(self) -> None:
         self.set_interval(1 / FPS, self._tick)

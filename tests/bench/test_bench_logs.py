@@ -683,6 +683,9 @@ def _run_rate(tool: Tool, records: Path, rate: int, start_seq: int) -> None:
         f"{drained:.2f} s" if not math.isnan(drained) else f"not within {DRAIN_MAX_S:.0f} s",
         f"last seq {feed.last_seq}",
     )
+    if isinstance(tool, BvaTool):
+        # What the figures cost: a live tail skips what it is too far behind on, and says so.
+        SIDE.put(tool.name, f"status line after {label}", tool.status(), "")
 
 
 def _run_memory(tool: Tool, records: Path, start_seq: int) -> None:
