@@ -11,7 +11,7 @@ their entry; the entries are merged by timestamp.
 Ordering and the reorder window
 -------------------------------
 Streams deliver at different speeds, so the newest line of one pod can arrive before an
-older line of another. Every entry is held for ``window`` seconds (default 0.15 s) after it
+older line of another. Every entry is held for ``window`` seconds (default 0.1 s) after it
 *arrived* and then handed out in timestamp order with everything else that is due: a line
 that arrives up to ``window`` late still sorts before newer lines of other pods. The window
 is measured on our clock from arrival, not from the log timestamp, so a node whose clock is
@@ -116,6 +116,11 @@ class LogSource:
     container (None: everything the kubelet has). ``previous`` reads the previous instance
     of each container (a crash's logs); it cannot be followed.
 
+    When lines come faster than the consumer takes them, live lines past ``queue_limit``
+    waiting ones are skipped; with ``shed_after``, so are a stream's lines once it runs that
+    many seconds later than its best (a live view would rather skip than fall behind). Both
+    are counted in ``stats.dropped`` and said in a notice.
+
     Use ``stream()`` (batches of lines, in order, until closed) or ``snapshot()`` (the
     merged lines of a non-follow read). ``stats`` is updated live.
     """
@@ -130,7 +135,7 @@ class LogSource:
         tail: int | None = None,
         previous: bool = False,
         max_streams: int = DEFAULT_MAX_STREAMS,
-        window: float = 0.15,
+        window: float = 0.1,
         batch_max: int = 5_000,
         queue_limit: int = 200_000,
         catch_up_hold: float = 3.0,
@@ -139,6 +144,7 @@ class LogSource:
         leave_grace: float = 2.0,
         service_order: Sequence[str] = (),
         shed_after: float | None = None,
+        pace: float = 0.02,
     ) -> None:
         if previous and follow:
             raise ValueError("previous logs cannot be followed")
@@ -159,10 +165,12 @@ class LogSource:
         self.settle = settle
         self.leave_grace = leave_grace
         self.shed_after = shed_after
+        self.pace = pace
         # A multi-line entry is completed after this much quiet on its stream. Long enough
         # that a reader stalled mid-trace (a busy machine) does not cut the trace in two;
-        # below the window, so waiting for it adds no latency and the entry still sorts in.
-        self.join_grace = 0.8 * window
+        # short, because newer lines of other streams wait for it (they may not go out
+        # before it), so on quiet streams it is the latency.
+        self.join_grace = max(0.8 * window, 0.1)
         self._order = {name: i for i, name in enumerate(service_order or services or ())}
         self.stats = LogStats()
         self._seq = itertools.count(1).__next__
@@ -220,6 +228,11 @@ class LogSource:
                     batch = due[start : start + self.batch_max]
                     self.stats.emitted += len(batch)
                     yield batch
+                if due and self.pace:
+                    # A flood wakes this loop for every read of every stream; taking what
+                    # came in ``pace`` seconds at once leaves the event loop free between
+                    # (a key press waits for one batch, not for a queue of small ones).
+                    await asyncio.sleep(self.pace)
         finally:
             await self.aclose()
 

@@ -381,7 +381,6 @@ class LogReader(threading.Thread):
         if self._stop_event.is_set():
             raise _Stopped
 
-
     def _behind(self, block: str) -> bool:
         """Whether the newest line of ``block`` is ``shed_after`` seconds later than the
         best this stream has done. Measured against the stream's own best rather than the

@@ -359,8 +359,12 @@ class BvaTool(Tool):
     def progress(self, screen: str) -> int | None:
         """The Logs screen's own count of lines received (it may drop lines when behind,
         so the newest seq on screen would overstate what passed through)."""
-        m = re.search(r"(\d+) received", screen)
-        return int(m.group(1)) if m else None
+        m = re.search(r"([\d.,]+)([kM]?) received", screen)
+        if m is None:
+            return None
+        # The screen shortens big counts (12.3k, 1.23M): good to a tenth of a percent.
+        scale = {"": 1, "k": 1_000, "M": 1_000_000}[m.group(2)]
+        return round(float(m.group(1).replace(",", "")) * scale)
 
     def status(self) -> str:
         """The Logs screen's status line (counters), from a fresh capture."""

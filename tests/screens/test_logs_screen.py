@@ -193,3 +193,13 @@ async def test_following_keeps_up_and_scrolling_up_pauses_in_place() -> None:
         await pilot.pause(0.2)
         assert view.is_vertical_scroll_end
         assert shown(screen)[-1][1] is screen.buffer[-1]
+
+
+async def test_status_says_what_the_source_skipped_to_keep_up() -> None:
+    app = app_with(canned())
+    app.source.stats.dropped = 123_456
+    async with app.run_test(size=(120, 36)) as pilot:
+        screen = await open_logs(pilot)
+        screen._status()
+        status = str(screen.query_one("#logs-status").render())
+        assert "123.5k skipped (behind)" in status and "40 received" in status
