@@ -191,7 +191,8 @@ class LogsScreen(BvaScreen):
         text.append(" · ".join(parts))
         if filters:
             text.append(" · " + ", ".join(sanitize_text(f, 60) for f in filters), style="cyan")
-        self.query_one("#logs-status", Static).update(text)
+        # One row, always: no layout needed for new counters.
+        self.query_one("#logs-status", Static).update(text, layout=False)
 
     # -- following --------------------------------------------------------------------------
     @on(LogView.FollowChanged)

@@ -251,6 +251,16 @@ class Tool:
         self.pane.close()
 
 
+def _counter(screen: str, name: str) -> int | None:
+    """A counter of the Logs screen's status line, which shortens big ones (12.3k, 1.23M:
+    good to a tenth of a percent)."""
+    m = re.search(r"([\d.,]+)([kM]?) " + name, screen)
+    if m is None:
+        return None
+    scale = {"": 1, "k": 1_000, "M": 1_000_000}[m.group(2)]
+    return round(float(m.group(1).replace(",", "")) * scale)
+
+
 class BvaTool(Tool):
     name = "bva"
     key = "t"
@@ -359,12 +369,11 @@ class BvaTool(Tool):
     def progress(self, screen: str) -> int | None:
         """The Logs screen's own count of lines received (it may drop lines when behind,
         so the newest seq on screen would overstate what passed through)."""
-        m = re.search(r"([\d.,]+)([kM]?) received", screen)
-        if m is None:
+        received = _counter(screen, "received")
+        if received is None:
             return None
-        # The screen shortens big counts (12.3k, 1.23M): good to a tenth of a percent.
-        scale = {"": 1, "k": 1_000, "M": 1_000_000}[m.group(2)]
-        return round(float(m.group(1).replace(",", "")) * scale)
+        # Lines skipped to keep up passed through too (counted, not shown).
+        return received + (_counter(screen, "skipped") or 0)
 
     def status(self) -> str:
         """The Logs screen's status line (counters), from a fresh capture."""
