@@ -32,7 +32,7 @@ LIVE_QUEUE_LINES = 25_000
 # Seconds a stream may fall behind its best before the screen skips its lines to catch up.
 LIVE_SHED_AFTER = 0.25
 # Lines handed to the screen at a time: small enough that a key waits for no more than one.
-LIVE_BATCH = 1_000
+LIVE_BATCH = 250
 PlatformOpener = Callable[[], Awaitable[Platform]]
 
 
