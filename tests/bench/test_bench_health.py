@@ -49,6 +49,7 @@ from tests.bench.helpers import (
     scale_platform,
     secs,
 )
+from tests.bench.tmux_pane import alive, cmdline, descendants
 from tests.support.sandbox_proc import RunningSandbox, start_sandbox
 
 pytestmark = pytest.mark.bench
@@ -85,44 +86,6 @@ def _print_table() -> Iterator[None]:
 
 
 # -- processes ------------------------------------------------------------------------------
-
-
-def _cmdline(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode().strip()
-    except OSError:
-        return ""
-
-
-def _stat(pid: int) -> tuple[str, int] | None:
-    """(state, ppid) of a process, None when it is gone."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    fields = stat[stat.rindex(")") + 2 :].split()
-    return fields[0], int(fields[1])
-
-
-def _alive(pid: int) -> bool:
-    st = _stat(pid)
-    return st is not None and st[0] != "Z"
-
-
-def _descendants(root: int) -> list[int]:
-    parents: dict[int, int] = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            st = _stat(int(entry))
-            if st is not None:
-                parents[int(entry)] = st[1]
-    found, frontier = [], [root]
-    while frontier:
-        pid = frontier.pop()
-        kids = [p for p, pp in parents.items() if pp == pid]
-        found += kids
-        frontier += kids
-    return found
 
 
 # -- bva in tmux ----------------------------------------------------------------------------
@@ -237,14 +200,12 @@ class TmuxBva:
         """The bva process (the pane's, after the shell and the pyenv shim exec'd) and its
         embedded sandbox child (`bva-embedded-` in its command line)."""
         pane = int(self.tmux("display", "-p", "-t", self.session, "#{pane_pid}").stdout.strip())
-        candidates = [pane, *_descendants(pane)]
+        candidates = [pane, *descendants(pane)]
         self.bva_pid = next(
-            p
-            for p in candidates
-            if "--sandbox" in _cmdline(p) and "bva-embedded-" not in _cmdline(p)
+            p for p in candidates if "--sandbox" in cmdline(p) and "bva-embedded-" not in cmdline(p)
         )
-        self.child_pids = [p for p in _descendants(self.bva_pid) if "bva-embedded-" in _cmdline(p)]
-        cmdlines = " ".join(map(_cmdline, self.child_pids))
+        self.child_pids = [p for p in descendants(self.bva_pid) if "bva-embedded-" in cmdline(p)]
+        cmdlines = " ".join(map(cmdline, self.child_pids))
         self.embedded_dirs = sorted(set(re.findall(r"(/\S*/bva-embedded-[^/\s]+)", cmdlines)))
 
     def quit(self) -> tuple[float, list[int]]:
@@ -254,13 +215,13 @@ class TmuxBva:
         t = time.perf_counter()
         self.tmux("send-keys", "-t", self.session, "q", check=False)
         deadline = time.monotonic() + QUIT_TIMEOUT_S
-        while time.monotonic() < deadline and any(_alive(p) for p in pids if p):
+        while time.monotonic() < deadline and any(alive(p) for p in pids if p):
             time.sleep(POLL_S)
         took = time.perf_counter() - t
-        stragglers = [p for p in pids if p and _alive(p)]
+        stragglers = [p for p in pids if p and alive(p)]
         # Anything else still running from this run's embedded sandbox dir.
         for entry in os.listdir("/proc"):
-            if entry.isdigit() and any(d in _cmdline(int(entry)) for d in self.embedded_dirs):
+            if entry.isdigit() and any(d in cmdline(int(entry)) for d in self.embedded_dirs):
                 stragglers.append(int(entry))
         for pid in set(stragglers):
             os.kill(pid, signal.SIGKILL)
@@ -268,7 +229,7 @@ class TmuxBva:
 
     def close(self) -> None:
         for pid in [self.bva_pid, *self.child_pids]:
-            if pid and _alive(pid):
+            if pid and alive(pid):
                 os.kill(pid, signal.SIGKILL)
         self.tmux("kill-server", check=False)
         # The server leaves its socket file behind; it is ours (named after this run).
