@@ -184,6 +184,7 @@ class HealthScreen(BvaScreen):
             self._active = True
             if self._monitor is not None:
                 self._probe()
+                self._redraw()
 
     # -- drawing ----------------------------------------------------------------------------
     def _redraw_if_changed(self) -> None:
@@ -191,7 +192,9 @@ class HealthScreen(BvaScreen):
             self._redraw()
 
     def _redraw(self) -> None:
-        if self._monitor is None:
+        # A hidden screen is not drawn: its table work would only delay the keys of the one
+        # on show (a log flood's, say). It catches up when it is shown again.
+        if self._monitor is None or not self._active:
             return
         self._drawn_version = self._monitor.version
         now = self.bva.clock()
