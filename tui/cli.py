@@ -273,9 +273,10 @@ def cmd_tui(args: argparse.Namespace) -> int:
         # event loop after at most 2 ms instead of 5: keys stay quick under a log flood.
         sys.setswitchinterval(0.002)
         # A log flood allocates and frees tens of thousands of objects a second, none in
-        # cycles; at the default thresholds the collector would keep walking the whole
-        # ring buffer. Collect young objects rarely, old ones very rarely.
-        gc.set_threshold(100_000, 50, 1_000)
+        # cycles (reference counting frees them); at the default thresholds the collector
+        # keeps walking the whole ring buffer, a pause each time. Young objects are looked
+        # at every 100,000 allocations, older ones almost never.
+        gc.set_threshold(100_000, 1_000, 1_000)
         result = make_app(settings).run()
     finally:
         if embedded:
