@@ -22,6 +22,7 @@ __all__ = [
     "LogLine",
     "LogStats",
     "RawFormat",
+    "found_in",
     "level_rank",
     "normalize_level",
 ]
@@ -211,12 +212,12 @@ class LogFilter:
             return False
         if self._min_rank > 0 and _RANK.get(line.level, -1) < self._min_rank:
             return False
-        if self.include is not None and not _found(self.include, line):
+        if self.include is not None and not found_in(self.include, line):
             return False
-        return self.exclude is None or not _found(self.exclude, line)
+        return self.exclude is None or not found_in(self.exclude, line)
 
 
-def _found(pattern: re.Pattern[str], line: LogLine) -> bool:
+def found_in(pattern: re.Pattern[str], line: LogLine) -> bool:
     """``pattern`` in any of ``line.texts()``; spelled out because it runs for every line
     of a busy tail, and the message, searched first, is where a match usually is."""
     search = pattern.search

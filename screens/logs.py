@@ -19,7 +19,14 @@ from textual.binding import Binding, BindingType
 from textual.widgets import Footer, Input, Static
 
 from backends.errors import BvaError
-from backends.log_models import FilterError, LogFilter, LogLine, compile_pattern, level_rank
+from backends.log_models import (
+    FilterError,
+    LogFilter,
+    LogLine,
+    compile_pattern,
+    found_in,
+    level_rank,
+)
 from backends.models import Track
 from backends.sanitize import sanitize_text
 from screens.base import BvaScreen
@@ -299,7 +306,7 @@ class LogsScreen(BvaScreen):
         if pattern is None:
             self.action_prompt("search")
             return
-        self._jump(direction, lambda line: any(pattern.search(t) for t in line.texts()))
+        self._jump(direction, lambda line: found_in(pattern, line))
 
     def action_next_error(self, direction: int) -> None:
         self._jump(direction, lambda line: level_rank(line.level) >= ERROR_RANK)
