@@ -715,19 +715,9 @@ class LogSource:
         """The entries due now, in order: those that arrived ``window`` ago or earlier, up
         to the oldest entry still inside the window or inside a joiner (nothing newer may
         go out before those)."""
-        held = self._held
-        if not held or self._holding(now):
+        if not self._held or self._holding(now):
             return []
-        due = now - self.window
-        cutoff = self._pending_floor()
-        ready: list[_Held] = []
-        waiting: list[_Held] = []
-        for group in held:
-            if group.arrival <= due:
-                ready.append(group)
-            else:
-                waiting.append(group)
-                cutoff = min(cutoff, group.first_ts)
+        ready, waiting, cutoff = self._split(now)
         if not ready:
             return []
         if len(ready) == 1:
@@ -756,6 +746,22 @@ class LogSource:
             self._watermark = out[-1].ts
         return out
 
+    def _split(self, now: float) -> tuple[list[_Held], list[_Held], float]:
+        """The held groups that are due and those still inside the window, and the newest
+        timestamp that may go out: nothing newer than an entry still inside the window or
+        inside a joiner."""
+        due = now - self.window
+        cutoff = self._pending_floor()
+        ready: list[_Held] = []
+        waiting: list[_Held] = []
+        for group in self._held:
+            if group.arrival <= due:
+                ready.append(group)
+            else:
+                waiting.append(group)
+                cutoff = min(cutoff, group.first_ts)
+        return ready, waiting, cutoff
+
     def _next_deadline(self, now: float) -> float | None:
         """Seconds until something is due without any new input (None: nothing is)."""
         times: list[float] = []
@@ -763,13 +769,9 @@ class LogSource:
             if self._holding(now):
                 times.append(now + 0.05)
             else:
-                due = now - self.window
-                cutoff = self._pending_floor()
-                for group in self._held:
-                    if group.arrival > due:
-                        cutoff = min(cutoff, group.first_ts)
-                        times.append(group.arrival + self.window)
-                if any(g.arrival <= due and g.first_ts <= cutoff for g in self._held):
+                ready, waiting, cutoff = self._split(now)
+                times += [group.arrival + self.window for group in waiting]
+                if any(group.first_ts <= cutoff for group in ready):
                     times.append(now)
                 # else what is due waits for a joiner's entry, whose flush time is below
         for c in self._containers():
