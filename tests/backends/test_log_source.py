@@ -124,6 +124,28 @@ def in_background(fn: Callable[[], None]) -> threading.Thread:
     return thread
 
 
+def set_image_once_following(
+    sandbox: RunningSandbox,
+    lines: list[LogLine],
+    kicked: list[threading.Thread],
+    service: str,
+    tag: str,
+) -> None:
+    """Roll ``service`` to ``tag`` (in the background) once the tail says it is following."""
+    if not kicked and notices(lines, "following"):
+        kicked.append(
+            in_background(
+                lambda: kubectl(
+                    sandbox,
+                    "set",
+                    "image",
+                    f"deployment/{service}",
+                    f"{service}=bharathva/{service}:{tag}",
+                )
+            )
+        )
+
+
 # --- reading --------------------------------------------------------------------------------
 
 
@@ -239,18 +261,7 @@ async def test_rollout_mid_tail_new_pods_join_old_ones_leave(
     kicked: list[threading.Thread] = []
 
     def step(lines: list[LogLine]) -> bool:
-        if not kicked and notices(lines, "following"):
-            kicked.append(
-                in_background(
-                    lambda: kubectl(
-                        sandbox,
-                        "set",
-                        "image",
-                        "deployment/user-service",
-                        "user-service=bharathva/user-service:1.1.0",
-                    )
-                )
-            )
+        set_image_once_following(sandbox, lines, kicked, "user-service", "1.1.0")
         joined = {line.pod for line in notices(lines, "joined")}
         left = {line.pod for line in notices(lines, " left ")}
         started = {line.pod for line in entries(lines) if line.message.startswith("Started ")}
@@ -280,18 +291,7 @@ async def test_crash_loop_exits_restarts_and_previous_logs(
     kicked: list[threading.Thread] = []
 
     def step(lines: list[LogLine]) -> bool:
-        if not kicked and notices(lines, "following"):
-            kicked.append(
-                in_background(
-                    lambda: kubectl(
-                        sandbox,
-                        "set",
-                        "image",
-                        "deployment/auth-service",
-                        "auth-service=bharathva/auth-service:1.2.0-crash",
-                    )
-                )
-            )
+        set_image_once_following(sandbox, lines, kicked, "auth-service", "1.2.0-crash")
         return bool(notices(lines, "restarted")) and len(notices(lines, "exited")) >= 2
 
     lines = await follow(source, step, 90, "a crash, a restart and a second crash")
