@@ -12,6 +12,7 @@ import json
 import os
 import socket
 import sys
+import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -96,6 +97,34 @@ def interrupt(response: Any) -> None:
     except Exception:
         with contextlib.suppress(Exception):
             response.close()
+
+
+class StreamHandle:
+    """The streaming response a thread is reading (a watch, a log follow), so another thread
+    can cut it short: ``stop`` sets ``stopped`` and unblocks the read at once."""
+
+    def __init__(self) -> None:
+        self.stopped = threading.Event()
+        self._lock = threading.Lock()
+        self._response: Any = None
+
+    def stop(self) -> None:
+        self.stopped.set()
+        with self._lock:
+            response = self._response
+        if response is not None:
+            interrupt(response)
+
+    def hold(self, response: Any) -> None:
+        """``response`` is the one to cut from now on; cut at once if ``stop`` came first."""
+        with self._lock:
+            self._response = response
+        if self.stopped.is_set():
+            interrupt(response)
+
+    def release(self) -> None:
+        with self._lock:
+            self._response = None
 
 
 def _first_line(exc: BaseException) -> str:

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from backends.errors import BvaError
-from backends.kube_client import http_status, interrupt, map_error
+from backends.kube_client import StreamHandle, http_status, map_error
 from backends.models import WatchEvent
 
 T = TypeVar("T")
@@ -68,20 +68,15 @@ class _Reflector(threading.Thread, Generic[T]):
         self._emit_raw = emit
         self._on_exit = on_exit
         self._config = config
-        self._stop_event = threading.Event()
-        self._lock = threading.Lock()
-        self._response: Any = None
+        self._reading = StreamHandle()
+        self._stop_event = self._reading.stopped
         self._last_good: float | None = None
         self._resume_from = resume_from
 
     # -- called from the event loop ------------------------------------------------------
 
     def stop(self) -> None:
-        self._stop_event.set()
-        with self._lock:
-            response = self._response
-        if response is not None:
-            interrupt(response)
+        self._reading.stop()
 
     # -- the thread ----------------------------------------------------------------------
 
@@ -168,10 +163,7 @@ class _Reflector(threading.Thread, Generic[T]):
             if http_status(exc) == 410:
                 raise _Gone from exc
             raise
-        with self._lock:
-            self._response = response
-        if self._stop_event.is_set():
-            interrupt(response)
+        self._reading.hold(response)
         return response
 
     def _stream(self, response: Any, rv: str, store: dict[str, T]) -> tuple[str, bool]:
@@ -192,8 +184,7 @@ class _Reflector(threading.Thread, Generic[T]):
         except Exception:
             pass  # connection reset, read timeout, truncated chunk: re-watch from rv
         finally:
-            with self._lock:
-                self._response = None
+            self._reading.release()
             with contextlib.suppress(Exception):
                 response.close()
         if self._stop_event.is_set():

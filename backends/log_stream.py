@@ -35,7 +35,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from backends.errors import BvaError
-from backends.kube_client import KubeClient, http_status, interrupt, map_error
+from backends.kube_client import KubeClient, StreamHandle, http_status, map_error
 from backends.log_models import LogLine
 from backends.log_parse import Dedupe, Joiner, Resume, parse_kubelet_time
 
@@ -265,9 +265,8 @@ class LogReader(threading.Thread):
         # Live lines this much later than the stream's best lag are skipped (None: never).
         self._shed_after = shed_after
         self._best_lag = math.inf
-        self._stop_event = threading.Event()
-        self._lock = threading.Lock()
-        self._response: Any = None
+        self._reading = StreamHandle()
+        self._stop_event = self._reading.stopped
         self._dedupe = Dedupe(req.resume)
         self._joiner = joiner
         self._parse_lock = parse_lock or threading.Lock()
@@ -279,11 +278,7 @@ class LogReader(threading.Thread):
 
     def stop(self) -> None:
         """Ask the thread to end and unblock its read at once (shut the socket down)."""
-        self._stop_event.set()
-        with self._lock:
-            response = self._response
-        if response is not None:
-            interrupt(response)
+        self._reading.stop()
 
     @property
     def stopped(self) -> bool:
@@ -341,10 +336,8 @@ class LogReader(threading.Thread):
         if self._stop_event.is_set():
             raise _Stopped
         response = open_log(self._kube, self.req.namespace, self.req.pod, query, timeout)
-        with self._lock:
-            self._response = response
+        self._reading.hold(response)
         if self._stop_event.is_set():
-            interrupt(response)
             raise _Stopped
         try:
             joiner = self._joiner
@@ -374,8 +367,7 @@ class LogReader(threading.Thread):
             # A reset or a read timeout mid-stream ends this stream like a normal end: the
             # owner reconnects from the resume point if the container still runs.
         finally:
-            with self._lock:
-                self._response = None
+            self._reading.release()
             with contextlib.suppress(Exception):
                 response.release_conn()
         if self._stop_event.is_set():
