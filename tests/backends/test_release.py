@@ -10,7 +10,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -29,6 +28,7 @@ from backends.release_models import ReleaseState
 from backends.release_plan import make_plan
 from backends.sandbox_state import SandboxState
 from tests.support.sandbox_proc import RunningSandbox
+from tests.support.sandbox_release import ready, release_driver, wait_until
 
 CFG = load_platform(builtin_platform_path())
 
@@ -64,37 +64,12 @@ def driver_for(
     urls = {s: platform.service_urls[s] + "/actuator/prometheus" for s in services}
     metrics = ScrapeMetrics(urls, min_window=0.5)
     journal = Journal(tmp_path / "journal.jsonl", "sandbox")
-    driver = ReleaseDriver(
-        platform.kube,
-        plan,
-        deployments=dict(platform.services()),
-        containers={s.name: s.container_name for s in CFG.services},
-        metrics=metrics,
-        journal=journal,
-        environment="sandbox",
-        owner=owner,
-    )
+    driver = release_driver(platform, CFG, plan, metrics, journal, owner)
     return driver, metrics, journal
 
 
 async def image_of(platform: Platform, deployment: str) -> str:
     return (await platform.kube.get_workload(deployment)).image
-
-
-async def wait_until(pred: Any, timeout: float = 30.0, what: str = "") -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if await pred():
-            return
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"timed out: {what}")
-
-
-async def ready(platform: Platform) -> None:
-    async def all_available() -> bool:
-        return all(w.available == w.desired for w in await platform.kube.list_workloads())
-
-    await wait_until(all_available, what="sandbox ready")
 
 
 async def test_good_version_goes_all_the_way(platform: Platform, tmp_path: Path) -> None:
@@ -411,16 +386,8 @@ async def test_no_data_is_inconclusive_and_pauses_for_a_human(
     metrics = ScrapeMetrics(
         {"auth-service": f"http://127.0.0.1:{port}/actuator/prometheus"}, min_window=0.5
     )
-    driver = ReleaseDriver(
-        platform.kube,
-        plan,
-        deployments=dict(platform.services()),
-        containers={s.name: s.container_name for s in CFG.services},
-        metrics=metrics,
-        journal=Journal(tmp_path / "journal.jsonl", "sandbox"),
-        environment="sandbox",
-        owner="tester@test",
-    )
+    journal = Journal(tmp_path / "journal.jsonl", "sandbox")
+    driver = release_driver(platform, CFG, plan, metrics, journal, "tester@test")
     await driver.start()
     task = asyncio.create_task(driver.run())
     try:

@@ -9,8 +9,7 @@ import asyncio
 import json
 import re
 import subprocess
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +35,7 @@ from backends.rollback import (
 from backends.rollback_diff import template_diff
 from backends.sandbox_state import SandboxState
 from tests.support.sandbox_proc import RunningSandbox
+from tests.support.sandbox_release import ready, release_driver, wait_until
 
 CFG = load_platform(builtin_platform_path())
 AUTH, USER, TWEET = "auth-service", "user-service", "tweet-service"
@@ -62,25 +62,6 @@ async def platform(sandbox: RunningSandbox) -> AsyncIterator[Platform]:
 def engine_for(platform: Platform, tmp_path: Path, **kw: Any) -> tuple[RollbackEngine, Journal]:
     journal = Journal(tmp_path / "journal.jsonl", platform.env_name)
     return RollbackEngine(platform, journal, poll=0.2, **kw), journal
-
-
-async def wait_until(
-    pred: Callable[[], Awaitable[bool]], timeout: float = 30.0, what: str = ""
-) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if await pred():
-            return
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"timed out: {what}")
-
-
-async def ready(platform: Platform) -> None:
-    async def all_available() -> bool:
-        workloads = await platform.kube.list_workloads()
-        return bool(workloads) and all(w.available == w.desired for w in workloads)
-
-    await wait_until(all_available, what="sandbox ready")
 
 
 async def state_is(platform: Platform, deployment: str, state: RolloutState) -> None:
@@ -124,17 +105,8 @@ def driver_for(
     metrics = ScrapeMetrics(
         {service: platform.service_urls[service] + "/actuator/prometheus"}, min_window=0.5
     )
-    driver = ReleaseDriver(
-        platform.kube,
-        plan,
-        deployments=dict(platform.services()),
-        containers={s.name: s.container_name for s in CFG.services},
-        metrics=metrics,
-        journal=Journal(tmp_path / f"release-{service}.jsonl", "sandbox"),
-        environment="sandbox",
-        owner=owner,
-    )
-    return driver, metrics
+    journal = Journal(tmp_path / f"release-{service}.jsonl", "sandbox")
+    return release_driver(platform, CFG, plan, metrics, journal, owner), metrics
 
 
 # -- bad releases rolled back -----------------------------------------------------------------

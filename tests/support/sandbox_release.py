@@ -1,0 +1,56 @@
+"""What the release and rollback tests both need against a sandbox: waiting for it, and a
+release driver built the way the console builds one."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+
+from backends.config_models import PlatformConfig
+from backends.journal import Journal
+from backends.metrics_scrape import ScrapeMetrics
+from backends.platform import Platform
+from backends.release import ReleaseDriver
+from backends.release_plan import ReleasePlan
+
+
+async def wait_until(
+    pred: Callable[[], Awaitable[bool]], timeout: float = 30.0, what: str = ""
+) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if await pred():
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"timed out: {what}")
+
+
+async def ready(platform: Platform) -> None:
+    """Every Deployment of the sandbox has all its replicas available."""
+
+    async def all_available() -> bool:
+        workloads = await platform.kube.list_workloads()
+        return bool(workloads) and all(w.available == w.desired for w in workloads)
+
+    await wait_until(all_available, what="sandbox ready")
+
+
+def release_driver(
+    platform: Platform,
+    cfg: PlatformConfig,
+    plan: ReleasePlan,
+    metrics: ScrapeMetrics,
+    journal: Journal,
+    owner: str,
+) -> ReleaseDriver:
+    return ReleaseDriver(
+        platform.kube,
+        plan,
+        deployments=dict(platform.services()),
+        containers={s.name: s.container_name for s in cfg.services},
+        metrics=metrics,
+        journal=journal,
+        environment="sandbox",
+        owner=owner,
+    )
