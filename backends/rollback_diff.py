@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from backends.journal import scrub_text
-from backends.rollout_rules import POD_TEMPLATE_HASH
+from backends.rollout_rules import POD_TEMPLATE_HASH, semantic
 from backends.sanitize import sanitize_text
 
 __all__ = [
@@ -185,7 +185,7 @@ def _container_diff(
     cur_env, tgt_env = _env_map(current), _env_map(target)
     for var in [*cur_env, *(v for v in tgt_env if v not in cur_env)]:
         a, b = cur_env.get(var), tgt_env.get(var)
-        if a is not None and b is not None and _semantic(a) == _semantic(b):
+        if a is not None and b is not None and semantic(a) == semantic(b):
             continue
         now = env_value(a) if a is not None else ABSENT
         then = env_value(b) if b is not None else ABSENT
@@ -200,7 +200,7 @@ def _container_diff(
     add("ports", _ports(current), _ports(target))
     for probe in _PROBES:
         a, b = current.get(probe), target.get(probe)
-        if _semantic(a) != _semantic(b):
+        if semantic(a) != semantic(b):
             now, then = _probe(a), _probe(b)
             if now == then:
                 then = f"{_compact(b)}"
@@ -209,21 +209,11 @@ def _container_diff(
     handled = _CONTAINER_HANDLED | set(_PROBES)
     others = sorted((set(current) | set(target)) - handled)
     for key in others:
-        if _semantic(current.get(key)) != _semantic(target.get(key)):
+        if semantic(current.get(key)) != semantic(target.get(key)):
             changes.append(
                 TemplateChange(name, key, _compact(current.get(key)), _compact(target.get(key)))
             )
     return changes
-
-
-def _semantic(value: Any) -> Any:
-    """nil equals empty, as the API server's semantic equality has it."""
-    if isinstance(value, Mapping):
-        out = {k: _semantic(v) for k, v in value.items()}
-        return {k: v for k, v in out.items() if v is not None and v != {} and v != []}
-    if isinstance(value, list):
-        return [_semantic(v) for v in value]
-    return value
 
 
 def _metadata_diff(current: Mapping[str, Any], target: Mapping[str, Any]) -> list[TemplateChange]:
@@ -264,7 +254,7 @@ def template_diff(
             changes.extend(_container_diff(shown, a, b))
     for key in sorted((set(cur_spec) | set(tgt_spec)) - {"containers", "initContainers"}):
         a, b = cur_spec.get(key), tgt_spec.get(key)
-        if _semantic(a) != _semantic(b):
+        if semantic(a) != semantic(b):
             changes.append(TemplateChange(POD, key, _compact(a), _compact(b)))
     changes.extend(_metadata_diff(current, target))
     return tuple(changes)

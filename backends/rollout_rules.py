@@ -125,13 +125,13 @@ def owned_replicasets(deployment: JsonObj, replicasets: Iterable[JsonObj]) -> li
     return owned
 
 
-def _semantic(value: Any) -> Any:
+def semantic(value: Any) -> Any:
     """Normalise JSON the way apiequality.Semantic treats Go values: nil equals empty."""
     if isinstance(value, Mapping):
-        out = {k: _semantic(v) for k, v in value.items()}
+        out = {k: semantic(v) for k, v in value.items()}
         return {k: v for k, v in out.items() if v is not None and v != {} and v != []}
     if isinstance(value, list):
-        return [_semantic(v) for v in value]
+        return [semantic(v) for v in value]
     return value
 
 
@@ -144,7 +144,7 @@ def _without_hash(template: JsonObj) -> dict[str, Any]:
 
 
 def equal_ignore_hash(template1: JsonObj, template2: JsonObj) -> bool:
-    return bool(_semantic(_without_hash(template1)) == _semantic(_without_hash(template2)))
+    return bool(semantic(_without_hash(template1)) == semantic(_without_hash(template2)))
 
 
 def undo_target(
