@@ -41,6 +41,7 @@ import pytest
 from tests.bench.helpers import Table, cpu_seconds, default_platform, percentile, rss_kib
 from tests.bench.log_feed import Feed, iter_seqs, lines_text
 from tests.bench.tmux_pane import PaneGone, TmuxPane, alive
+from tests.support.sandbox_proc import RunningSandbox, start_sandbox
 
 pytestmark = pytest.mark.bench
 
@@ -268,59 +269,26 @@ class BvaTool(Tool):
 
     def __init__(self, tmp: Path) -> None:
         super().__init__(tmp)
-        self.sandbox: subprocess.Popen[bytes] | None = None
+        self.sandbox: RunningSandbox | None = None
         self.feed_dir = tmp / "feed"
-        self.runtime = tmp / "runtime"
-        self.sandbox_out = tmp / "sandbox.out"
 
     def feed_file(self) -> Path:
         return self.feed_dir / f"{SERVICE}.log"
 
     def side_pids(self) -> dict[str, int]:
-        return {"sandbox": self.sandbox.pid} if self.sandbox is not None else {}
+        return {"sandbox": self.sandbox.proc.pid} if self.sandbox is not None else {}
 
     def start(self) -> None:
         self.feed_dir.mkdir(parents=True, exist_ok=True)
-        self.runtime.mkdir(parents=True, exist_ok=True)
-        kubeconfig = self.tmp / "kubeconfig"
         config = str(default_platform())
-        env = {**os.environ, "BVA_RUNTIME_DIR": str(self.runtime), "PYTHONUNBUFFERED": "1"}
-        with open(self.sandbox_out, "wb") as out:
-            self.sandbox = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "tui",
-                    "--config",
-                    config,
-                    "sandbox",
-                    "--kubeconfig",
-                    str(kubeconfig),
-                    "--log-dir",
-                    str(self.feed_dir),
-                    "--seed",
-                    "7",
-                ],
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                env=env,
-                cwd=self.tmp,
-            )
-        deadline = time.monotonic() + 30
-        while "sandbox ready" not in self.sandbox_out.read_text(errors="replace"):
-            if self.sandbox.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError(
-                    "the sandbox did not start:\n" + self.sandbox_out.read_text(errors="replace")
-                )
-            time.sleep(0.05)
+        self.sandbox = sandbox = start_sandbox(self.tmp, speed=1.0, log_dir=self.feed_dir)
         # The sandbox tails the file from where it first sees it: the prefill is not fed.
         self.feed_file().write_text(lines_text(0, PREFILL))
         self.pane.launch(
             [sys.executable, "-m", "tui", "--config", config, "--env", "sandbox"],
             {
-                "BVA_RUNTIME_DIR": str(self.runtime),
-                "KUBECONFIG": str(kubeconfig),
+                "BVA_RUNTIME_DIR": str(sandbox.runtime_dir),
+                "KUBECONFIG": str(sandbox.kubeconfig),
                 "BVA_JOURNAL_DIR": str(self.tmp / "journal"),
                 "BVA_LOG_SAVE_DIR": str(self.tmp),
             },
@@ -386,13 +354,8 @@ class BvaTool(Tool):
         try:
             super().close()
         finally:
-            if self.sandbox is not None and self.sandbox.poll() is None:
-                self.sandbox.send_signal(signal.SIGTERM)
-                try:
-                    self.sandbox.wait(10)
-                except subprocess.TimeoutExpired:
-                    self.sandbox.kill()
-                    self.sandbox.wait(5)
+            if self.sandbox is not None:
+                self.sandbox.stop()
 
 
 def _toolong_versions(venv: Path) -> tuple[str, str] | None:
