@@ -96,14 +96,6 @@ class LogsScreen(BvaScreen):
         return self.view.following
 
     @property
-    def wrap(self) -> bool:
-        return self.view.wrap
-
-    @property
-    def timestamps(self) -> bool:
-        return self.view.timestamps
-
-    @property
     def shown(self) -> int:
         return self.view.entry_count
 
