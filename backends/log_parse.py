@@ -140,6 +140,15 @@ class _StampCache:
         self._key = ""
         self._base = 0.0
 
+    def base(self, key: str) -> float | None:
+        """Epoch seconds of ``key`` (YYYY-MM-DDTHH:MM:SS, UTC); None for no such date."""
+        if key != self._key:
+            parsed = parse_kubelet_time(key + "Z")
+            if parsed is None:
+                return None
+            self._key, self._base = key, parsed
+        return self._base
+
     def split(self, raw: str) -> tuple[float | None, str]:
         # The kubelet's usual shape, nine fraction digits: 2026-11-26T05:20:47.123456789Z
         if len(raw) > 30 and raw[29] == "Z" and raw[30] == " " and raw[19] == ".":
@@ -152,17 +161,14 @@ class _StampCache:
             return None, raw
         stamp = raw[:space]
         if stamp.endswith("Z") and len(stamp) >= 20:
-            key = stamp[:19]
-            if key != self._key:
-                parsed = parse_kubelet_time(key + "Z")
-                if parsed is None:
-                    return None, raw
-                self._key, self._base = key, parsed
+            base = self.base(stamp[:19])
+            if base is None:
+                return None, raw
             rest = stamp[19:-1]
             if not rest:
-                return self._base, raw[space + 1 :]
+                return base, raw[space + 1 :]
             if rest[0] == "." and 1 < len(rest) <= 10 and rest[1:].isdigit() and rest.isascii():
-                return self._base + int(rest[1:]) / 10 ** (len(rest) - 1), raw[space + 1 :]
+                return base + int(rest[1:]) / 10 ** (len(rest) - 1), raw[space + 1 :]
             return None, raw
         ts = parse_kubelet_time(stamp)
         return (None, raw) if ts is None else (ts, raw[space + 1 :])
@@ -256,17 +262,17 @@ def _split_lines(text: str) -> list[str]:
 class Classifier:
     """Stateless apart from a timestamp cache: one per reader (thread)."""
 
-    __slots__ = ("_stamps",)
+    __slots__ = ("stamps",)
 
     def __init__(self) -> None:
-        self._stamps = _StampCache()
+        self.stamps = _StampCache()
 
     def piece(self, raw: str, *, timestamps: bool = True) -> Piece:
         """``raw`` is one decoded line without its newline, with the kubelet prefix if
         ``timestamps``."""
         ts: float | None = None
         if timestamps:
-            ts, raw = self._stamps.split(raw)
+            ts, raw = self.stamps.split(raw)
         if raw.endswith("\r"):
             raw = raw[:-1]  # CRLF-writing programs: the CR is a line ending, not content
         return classify(raw, ts)
@@ -522,8 +528,8 @@ class Joiner:
         """
         if dedupe.skip_before is not None:
             return self._feed_lines(block, arrival, out, dedupe)
-        stamps = self._classifier._stamps
-        key, base = stamps._key, stamps._base
+        stamps = self._classifier.stamps
+        key, base = "", 0.0
         seq, append = self._next_seq, out.append
         pod, container, service, track = self.pod, self.container, self.service, self.track
         last_ts, same = dedupe.last_ts, dedupe.same
@@ -542,7 +548,7 @@ class Joiner:
             count += 1
             stamp, frac, level, thread, logger, message = m.groups()
             if stamp != key:
-                parsed = parse_kubelet_time(stamp + "Z")
+                parsed = stamps.base(stamp)
                 if parsed is None:  # a date that does not exist: the slow path says so
                     self._hold(held, arrival)
                     held = None
@@ -550,7 +556,7 @@ class Joiner:
                     self._feed_lines(m.group(), arrival, out, dedupe)
                     last_ts, same = dedupe.last_ts, dedupe.same
                     continue
-                key, base = stamps._key, stamps._base = stamp, parsed
+                key, base = stamp, parsed
             ts = base + int(frac) / _FRACTION[len(frac)]
             if ts == last_ts:
                 same += 1
