@@ -61,13 +61,25 @@ class KubeAdapter:
         self.request_timeout = request_timeout
         self._kubeconfig = kubeconfig
         self._context = context
-        self._services = tuple(services)
+        self._services = tuple((service, deployment) for service, deployment in services)
         self._service_by_deployment = {deployment: service for service, deployment in services}
         self._watch_config = watch_config or WatchConfig()
         self._client: KubeClient | None = None
         # A threading lock, not an asyncio one: the adapter may outlive an event loop (tests).
         self._load_lock = threading.Lock()
         self._watch_stops: set[Callable[[], None]] = set()
+
+    def connection(self) -> dict[str, Any]:
+        """How to build this adapter again in another process (JSON; the kubeconfig by path,
+        so no credential is copied): ``KubeAdapter(**connection)``."""
+        return {
+            "namespace": self.namespace,
+            "kubeconfig": self._kubeconfig,
+            "context": self._context,
+            "read_only": self.read_only,
+            "services": [list(pair) for pair in self._services],
+            "request_timeout": self.request_timeout,
+        }
 
     # -- plumbing ------------------------------------------------------------------------
 

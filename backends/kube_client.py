@@ -81,6 +81,16 @@ def load_client(kubeconfig: str | None, context: str | None) -> KubeClient:
     )
 
 
+def preload() -> None:
+    """Blocking: import the API classes ``load_client`` builds (about a second: the client
+    loads its models lazily), so that a process can pay for it before it is needed."""
+    with contextlib.suppress(ImportError):
+        from kubernetes import client, config  # noqa: F401
+
+        for name in ("CoreV1Api", "AppsV1Api", "CoordinationV1Api"):
+            getattr(client, name)
+
+
 def read_json(response: Any) -> Any:
     """A ``_preload_content=False`` response's JSON body; the connection returns to the pool."""
     try:

@@ -82,6 +82,7 @@ class BvaApp(App[int]):
         self.release_driver: ReleaseDriver | None = None
         self._rollback_engine: Any = None
         self._release_task: asyncio.Task[None] | None = None
+        self._log_spare: asyncio.Future[Any] | None = None
 
     @property
     def platform_label(self) -> str:
@@ -122,6 +123,11 @@ class BvaApp(App[int]):
                 raise RuntimeError("no platform opener configured")
             self._platform_task = asyncio.ensure_future(opener())
         self._platform = await asyncio.shield(self._platform_task)
+        if self.settings.log_source is None and self._log_spare is None:
+            from backends.log_worker import WorkerLogSource
+
+            # The log reader's process loads its client now, so Logs shows lines at once.
+            self._log_spare = asyncio.ensure_future(WorkerLogSource.spawn())
         return self._platform
 
     def rollback_engine(self) -> Any:
@@ -142,11 +148,15 @@ class BvaApp(App[int]):
         """A merged follow of every platform service's pods."""
         if self.settings.log_source is not None:
             return self.settings.log_source(platform)
-        from backends.log_source import LogSource
+        # In a child process: a flood's parsing then runs on another core and never holds
+        # the interpreter lock that keys and frames need here.
+        from backends.log_worker import WorkerLogSource
 
-        return LogSource(
+        spare, self._log_spare = self._log_spare, None
+        return WorkerLogSource(
             platform.kube,
             None,
+            process=spare,
             follow=True,
             tail=200,
             service_order=[s for s, _ in platform.services()],
@@ -307,6 +317,10 @@ class BvaApp(App[int]):
             self._release_task.cancel()
             with contextlib.suppress(BaseException):
                 await self._release_task
+        if self._log_spare is not None:
+            from backends.log_worker import WorkerLogSource
+
+            await WorkerLogSource.discard(self._log_spare)
         if self._platform is not None:
             await self._platform.aclose()
         for fn in self.settings.on_exit:

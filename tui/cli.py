@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import os
 import sys
 from collections.abc import Sequence
 from importlib.metadata import PackageNotFoundError, version
@@ -249,6 +250,10 @@ def cmd_tui(args: argparse.Namespace) -> int:
     if embedded:
         # Started before the UI's imports, so the child boots while Textual loads.
         embedded.launch()
+    # Textual draws a changed screen on a 60 Hz grid: a key could wait up to 17 ms for its
+    # frame. A finer grid draws it sooner and costs nothing when nothing changes (frames
+    # still come only when something is dirty). Read when Textual is imported, so set here.
+    os.environ.setdefault("TEXTUAL_FPS", "240")
     try:
         from backends.platform import Platform, open_platform
         from tui.app import AppSettings, make_app
@@ -269,14 +274,14 @@ def cmd_tui(args: argparse.Namespace) -> int:
             environment_label=env_name,
             open_platform=opener,
         )
-        # Background threads (log readers, probes) hand the interpreter lock back to the
-        # event loop after at most 2 ms instead of 5: keys stay quick under a log flood.
+        # Background threads (probes, watches) hand the interpreter lock back to the event
+        # loop after at most 2 ms instead of 5: keys stay quick while they work.
         sys.setswitchinterval(0.002)
-        # A log flood allocates and frees tens of thousands of objects a second, none in
-        # cycles (reference counting frees them); at the default thresholds the collector
-        # keeps walking the whole ring buffer, a pause each time. Young objects are looked
-        # at every 100,000 allocations, older ones almost never.
-        gc.set_threshold(100_000, 1_000, 1_000)
+        # A log flood keeps tens of thousands of new entries a second, none in cycles
+        # (reference counting frees them). The collector's pause grows with what it walks:
+        # young objects are walked often and few at a time (a pause of a few ms), and the
+        # whole heap, ring buffer included, almost never (the default would every second).
+        gc.set_threshold(1_000, 10, 1_000)
         result = make_app(settings).run()
     finally:
         if embedded:

@@ -16,12 +16,15 @@ import time
 import zlib
 from collections.abc import Callable, Iterable
 from operator import attrgetter
+from typing import NamedTuple
 
 from rich.cells import cell_len, chop_cells
+from rich.segment import Segment
+from rich.style import Style
 from rich.text import Text
 from textual import events
 from textual.cache import LRUCache
-from textual.geometry import Size
+from textual.geometry import Region, Size
 from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
@@ -56,8 +59,16 @@ WRAP_INDENT = "      "
 # Frames a second while lines arrive: enough to look live, few enough to leave the CPU to
 # the lines themselves.
 FPS = 12
-# Rows dropped from the front are removed from the list in one go once this many pile up.
+# Rows dropped from the front are removed from the list once this many pile up: often, so
+# that each removal (which frees the entries too) is a short pause, not one long one.
 _COMPACT_AT = 4096
+
+
+class _Frame(NamedTuple):
+    x: int
+    y: int
+    width: int
+    style: Style
 
 
 def pod_colour(pod: str) -> str:
@@ -117,6 +128,9 @@ class LogView(ScrollView, can_focus=True):
         self.wrap = False
         self.search: re.Pattern[str] | None = None
         self._cache: LRUCache[tuple[int, int, int], Strip] = LRUCache(1024)
+        self._cache_for: tuple[int, int, Style] | None = None  # (width, scroll x, style)
+        self._frame: _Frame | None = None
+        self._styled: dict[str, Style] = {}  # span style name -> the widget's style + it
         self._dirty = False
 
     # -- content ---------------------------------------------------------------------------
@@ -167,7 +181,7 @@ class LogView(ScrollView, can_focus=True):
             return
         self._start = start
         self._entries -= len(seen)
-        if start >= _COMPACT_AT and start * 2 >= len(rows):
+        if start >= _COMPACT_AT:
             del rows[:start]
             self._start = 0
         self._cache.clear()
@@ -279,30 +293,84 @@ class LogView(ScrollView, can_focus=True):
 
     # -- drawing ---------------------------------------------------------------------------
 
-    def render_line(self, y: int) -> Strip:
+    def render_lines(self, crop: Region) -> list[Strip]:
+        # What every row of a frame shares, looked up once a frame: the DOM walks behind
+        # ``rich_style`` and the content region cost more than drawing a row.
+        self._frame = self._new_frame()
+        try:
+            return super().render_lines(crop)
+        finally:
+            self._frame = None
+
+    def _new_frame(self) -> _Frame:
         scroll_x, scroll_y = self.scroll_offset
-        width = self.scrollable_content_region.width
-        style = self.rich_style
-        index = self._start + scroll_y + y
+        return _Frame(scroll_x, scroll_y, self.scrollable_content_region.width, self.rich_style)
+
+    def render_line(self, y: int) -> Strip:
+        frame = self._frame or self._new_frame()
+        width, style = frame.width, frame.style
+        index = self._start + frame.y + y
         if index >= len(self._rows):
             return Strip.blank(width, style)
         line, part, seg = self._rows[index]
         key = (id(line), part, seg)
+        if (width, frame.x, style) != self._cache_for:
+            self._cache.clear()
+            self._cache_for = (width, frame.x, style)
         strip = self._cache.get(key)
         if strip is None:
-            text = self.row_text((line, part, seg))
-            if self.wrap:
-                text = _slice(text, seg, max(width - 1, 20))
-            text.stylize(style)
-            strip = Strip(list(text.render(self.app.console)), text.cell_len)
+            if self.wrap or self.search is not None:
+                text = self.row_text((line, part, seg))
+                if self.wrap:
+                    text = _slice(text, seg, max(width - 1, 20))
+                # The widget's colours go under the row's own (pod, level), not over them.
+                text.style = style
+                segments = list(text.render(self.app.console))
+            else:
+                segments = self._segments(line, part, style)
+            if frame.x:
+                strip = Strip(segments, text.cell_len).crop_extend(frame.x, frame.x + width, style)
+            else:
+                # One strip at the final width: Textual strips are costly to make.
+                strip = Strip(Segment.adjust_line_length(segments, width, style), width)
             self._cache[key] = strip
-        return strip.crop_extend(scroll_x, scroll_x + width, style)
+        return strip
+
+    def _segments(self, line: LogLine, part: int, base: Style) -> list[Segment]:
+        """``row_text`` as segments, made directly: a tail draws every new row once, and
+        this is several times cheaper than laying out a ``Text`` (same result, tested)."""
+        styled = self._styled
+        if styled.get("") is not base:
+            styled.clear()
+            styled[""] = base
+
+        def on(name: str) -> Style:
+            found = styled.get(name)
+            if found is None:
+                found = styled[name] = base + Style.parse(name)
+            return found
+
+        if part != HEAD:
+            return [Segment(CONTINUATION, on("dim")), Segment(line.extra[part], base)]
+        out = []
+        if self.timestamps:
+            out.append(Segment(clock_text(line.ts) + " ", on("dim")))
+        out.append(Segment(pod_label(line), on(pod_colour(line.pod))))
+        out.append(Segment(" ", base))
+        if line.track == "canary":
+            out.append(Segment("[canary] ", on("bold magenta")))
+        level = line.level or "  ·  "
+        out.append(Segment(level.ljust(5), on(LEVEL_STYLE.get(level, ""))))
+        out.append(Segment(" ", base))
+        out.append(Segment(line.message, on("italic") if line.is_notice else base))
+        return out
 
     def row_text(self, row: Row) -> Text:
         """A row's whole text, styled (before wrapping and cropping)."""
         line, part, _seg = row
         if part != HEAD:
-            text = Text(CONTINUATION, style="dim", no_wrap=True)
+            text = Text(no_wrap=True)
+            text.append(CONTINUATION, style="dim")
             text.append(line.extra[part])
             self._mark(text)
             return text

@@ -5,7 +5,6 @@ API outage, and a prompt close."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import subprocess
 import threading
@@ -20,6 +19,7 @@ from backends.log_models import LogFilter, LogLine
 from backends.log_source import LogSource
 from backends.platform import Platform, open_platform
 from backends.sandbox_state import SandboxState
+from tests.support.log_follow import follow
 from tests.support.sandbox_proc import RunningSandbox, start_sandbox
 
 CFG = load_platform(builtin_platform_path())
@@ -57,33 +57,6 @@ async def fresh(sandbox: RunningSandbox) -> AsyncIterator[Platform]:
         yield p
     finally:
         await p.aclose()
-
-
-async def follow(
-    source: LogSource,
-    done: Callable[[list[LogLine]], bool],
-    timeout: float,
-    what: str,
-) -> list[LogLine]:
-    """Run the stream until ``done(lines so far)``; fail with ``what`` after ``timeout``."""
-    lines: list[LogLine] = []
-
-    async def run() -> None:
-        async with contextlib.aclosing(source.stream()) as batches:
-            async for batch in batches:
-                assert batch, "empty batches are never handed out"
-                lines.extend(batch)
-                if done(lines):
-                    return
-
-    try:
-        await asyncio.wait_for(run(), timeout)
-    except TimeoutError:
-        notices = [line.message for line in lines if line.is_notice]
-        pytest.fail(f"timed out waiting for {what}; {len(lines)} lines, notices: {notices}")
-    finally:
-        await source.aclose()
-    return lines
 
 
 def notices(lines: list[LogLine], text: str = "") -> list[LogLine]:

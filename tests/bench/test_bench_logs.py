@@ -40,7 +40,7 @@ import pytest
 
 from tests.bench.helpers import Table, cpu_seconds, default_platform, percentile, rss_kib
 from tests.bench.log_feed import Feed, iter_seqs, lines_text
-from tests.bench.tmux_pane import PaneGone, TmuxPane, alive
+from tests.bench.tmux_pane import PaneGone, TmuxPane, alive, cmdline, descendants
 from tests.support.sandbox_proc import RunningSandbox, start_sandbox
 
 pytestmark = pytest.mark.bench
@@ -58,11 +58,11 @@ FIRST_LINE_TIMEOUT_S = 20.0
 WARMUP_S = 2.0
 LAG_WINDOW_S = 12.0
 SAMPLE_S = 0.1
-KEY_PRESSES = 20
+KEY_PRESSES = 60
 KEY_GAP_S = 0.3
 KEY_TIMEOUT_S = 5.0
-KEY_PHASE_MAX_S = 20.0
-KEY_POLL_S = 0.01
+KEY_PHASE_MAX_S = 45.0
+KEY_POLL_S = 0.002
 DRAIN_MAX_S = 4.0
 CAUGHT_UP_SLACK = 20  # seqs: the newest line may be filtered out or cropped
 MEMORY_LINES = 1_000_000
@@ -225,8 +225,16 @@ class Tool:
         return self.pane.pane_pid
 
     def side_pids(self) -> dict[str, int]:
-        """Other processes whose CPU and memory belong to this tool (bva's sandbox)."""
+        """Other processes whose CPU and memory are shown beside this tool's (bva's sandbox:
+        the cluster, not the tool)."""
         return {}
+
+    def helper_pids(self) -> dict[str, int]:
+        """Processes that are part of the tool (bva's log reader): counted in its figures."""
+        return {}
+
+    def own_pids(self) -> dict[str, int]:
+        return {self.name: self.pid, **self.helper_pids()}
 
     def feed_file(self) -> Path:
         raise NotImplementedError
@@ -277,6 +285,10 @@ class BvaTool(Tool):
 
     def side_pids(self) -> dict[str, int]:
         return {"sandbox": self.sandbox.proc.pid} if self.sandbox is not None else {}
+
+    def helper_pids(self) -> dict[str, int]:
+        readers = [p for p in descendants(self.pid) if "backends.log_worker" in cmdline(p)]
+        return {"log reader": readers[0]} if readers else {}
 
     def start(self) -> None:
         self.feed_dir.mkdir(parents=True, exist_ok=True)
@@ -580,8 +592,8 @@ def _run_rate(tool: Tool, records: Path, rate: int, start_seq: int) -> None:
     long it takes to catch up once the writer stops; figures into SIDE."""
     label = _rate(rate)
     writer = Writer.start(tool.feed_file(), records, rate, start_seq)
-    procs = [Process(tool.name, tool.pid)]
-    procs += [Process(k, v) for k, v in tool.side_pids().items()]
+    own = tool.own_pids()
+    procs = [Process(k, v) for k, v in {**own, **tool.side_pids()}.items()]
     procs.append(Process("writer", writer.proc.pid))
     try:
         # Only the first rate must show a line (else the set-up is broken); at a higher rate a
@@ -641,7 +653,13 @@ def _run_rate(tool: Tool, records: Path, rate: int, start_seq: int) -> None:
         f"{100 * blank / max(len(samples), 1):.0f} %",
         f"{blank} of {len(samples)}",
     )
-    SIDE.put(tool.name, f"CPU, tool process @ {label}", _pct(c1[tool.name] - c0[tool.name], wall))
+    used = {k: c1[k] - c0[k] for k in own}
+    SIDE.put(
+        tool.name,
+        f"CPU, tool @ {label}",
+        _pct(sum(used.values()), wall),
+        " + ".join(f"{k} {_pct(v, wall)}" for k, v in used.items()) if len(used) > 1 else "",
+    )
     for side in tool.side_pids():
         SIDE.put(tool.name, f"CPU, bva {side} process @ {label}", _pct(c1[side] - c0[side], wall))
     SIDE.put(tool.name, f"CPU, writer @ {label}", _pct(c1["writer"] - c0["writer"], wall))
@@ -667,8 +685,8 @@ def _run_rate(tool: Tool, records: Path, rate: int, start_seq: int) -> None:
 def _run_memory(tool: Tool, records: Path, start_seq: int) -> None:
     """1,000,000 more lines at up to 50k/s, the writer held at most MEMORY_AHEAD lines ahead
     of the newest line on screen; RSS when 250k, 500k, 750k, 1M lines have passed through."""
-    procs = [Process(tool.name, tool.pid)]
-    procs += [Process(k, v) for k, v in tool.side_pids().items()]
+    own = tool.own_pids()
+    procs = [Process(k, v) for k, v in {**own, **tool.side_pids()}.items()]
 
     def rss() -> dict[str, int]:
         out: dict[str, int] = {}
@@ -679,8 +697,13 @@ def _run_memory(tool: Tool, records: Path, start_seq: int) -> None:
                 out[p.label] = 0
         return out
 
+    def total(r: dict[str, int]) -> int:
+        return sum(r[k] for k in own)
+
     def fmt(r: dict[str, int]) -> str:
-        text = f"{r[tool.name] / 1024:.0f} MiB"
+        text = f"{total(r) / 1024:.0f} MiB"
+        if len(own) > 1:
+            text += " (" + " + ".join(f"{k} {r[k] / 1024:.0f}" for k in own) + ")"
         for side in tool.side_pids():
             text += f" (+ {side} {r[side] / 1024:.0f})"
         return text
@@ -740,7 +763,7 @@ def _run_memory(tool: Tool, records: Path, start_seq: int) -> None:
             f"{passed:,} lines in {took:.0f} s; RSS then {fmt(end)}",
         )
     # Growth once the first 100k lines have passed (bva's ring buffer is full from there).
-    later = [(n, r[tool.name]) for _, n, r in timeline if n >= 100_000]
+    later = [(n, total(r)) for _, n, r in timeline if n >= 100_000]
     if len(later) >= 2 and later[-1][0] - later[0][0] >= 50_000:
         slope = (later[-1][1] - later[0][1]) / 1024 / (later[-1][0] - later[0][0]) * 100_000
         growth = f"{slope:+.1f} MiB"
@@ -752,7 +775,7 @@ def _run_memory(tool: Tool, records: Path, start_seq: int) -> None:
         growth,
         "RSS MiB @ lines passed, every "
         + f"{MEMORY_EVERY_S:.0f} s: "
-        + ", ".join(f"{r[tool.name] / 1024:.0f}@{n // 1000}k" for _, n, r in timeline),
+        + ", ".join(f"{total(r) / 1024:.0f}@{n // 1000}k" for _, n, r in timeline),
     )
     SIDE.put(
         tool.name,

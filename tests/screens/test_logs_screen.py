@@ -4,10 +4,13 @@
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
+from rich.segment import Segment
+from rich.style import Style
 from textual.widgets import Input
 
 from backends.log_models import LogLine
@@ -203,3 +206,41 @@ async def test_status_says_what_the_source_skipped_to_keep_up() -> None:
         screen._status()
         status = str(screen.query_one("#logs-status").render())
         assert "123.5k skipped (behind)" in status and "40 received" in status
+
+
+async def test_rows_drawn_directly_match_their_text_and_keep_their_colours() -> None:
+    """The fast row drawing gives exactly the styled text's cells, and a row's own colours
+    (pod, level) sit on top of the pane's, not under them."""
+    notice = replace(canned()[0], raw_format="bva", level="WARN", message="pod left")
+    app = app_with([*canned(hostile=True), notice])
+    async with app.run_test(size=(120, 36)) as pilot:
+        screen = await open_logs(pilot)
+        view = screen.view
+        base = view.rich_style
+
+        def cells(segments: list[Segment]) -> list[tuple[str, Style | None]]:
+            return [(ch, seg.style) for seg in segments for ch in seg.text]
+
+        for timestamps in (True, False):
+            view.timestamps = timestamps
+            for row in view.rows():
+                text = view.row_text(row)
+                text.style = base
+                expected = cells(list(text.render(app.console)))
+                assert cells(view._segments(row[0], row[1], base)) == expected, row
+
+        view.timestamps = True
+        view.restyle()
+        await pilot.pause(0.1)
+        drawn = [view.render_line(y) for y in range(view.size.height)]
+        levels = {seg.text.strip(): seg.style for strip in drawn for seg in strip}
+        error, warn = levels["ERROR"], levels["WARN"]
+        assert error is not None and error.color is not None and error.color.name == "red"
+        assert warn is not None and warn.color is not None and warn.color.name == "yellow"
+        pods = {
+            seg.style.color.name
+            for strip in drawn
+            for seg in strip
+            if seg.style is not None and seg.style.color is not None and "service/" in seg.text
+        }
+        assert len(pods) > 1, "pods keep their own colours"

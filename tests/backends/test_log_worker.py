@@ -1,0 +1,141 @@
+"""The log tail in a child process (what the Logs screen uses), against a real sandbox: the
+same merged, sanitised lines and counters as in-process, errors as one line, a spare child
+taken up, and no child left behind by a close or by a parent that goes away."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from backends.config import builtin_platform_path, load_platform
+from backends.errors import BvaError
+from backends.kube import KubeAdapter
+from backends.log_models import LogLine
+from backends.log_worker import WorkerLogSource
+from backends.platform import open_platform
+from backends.sandbox_state import SandboxState
+from tests.support.log_follow import follow
+from tests.support.sandbox_proc import RunningSandbox
+
+CFG = load_platform(builtin_platform_path())
+SERVICES = [s.name for s in CFG.services]
+
+
+def kube_on(sandbox: RunningSandbox) -> KubeAdapter:
+    state = SandboxState(**json.loads((sandbox.runtime_dir / "sandbox.json").read_text()))
+    return open_platform(CFG, "sandbox", sandbox=state, read_only=True).kube
+
+
+def gone(pid: int, within: float = 5.0) -> bool:
+    """Exited (a zombie nobody has reaped yet counts: it runs nothing)."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            return True
+        if stat[stat.rindex(")") + 2] == "Z":
+            return True
+        time.sleep(0.05)
+    return False
+
+
+async def test_child_streams_merged_lines_and_counters(sandbox: RunningSandbox) -> None:
+    source = WorkerLogSource(kube_on(sandbox), None, follow=True, tail=20, service_order=SERVICES)
+    pids: list[int] = []
+
+    def enough(lines: list[LogLine]) -> bool:
+        if source.pid is not None:
+            pids.append(source.pid)
+        return len(lines) >= 150
+
+    lines = await follow(source, enough, 30, "150 lines")
+    assert pids and gone(pids[0]), "the close stops the child"
+    services = {x.service for x in lines if not x.is_notice}
+    assert {"auth-service", "gateway-service"} <= services
+    assert source.stats.pods >= len(SERVICES)
+    # The reorder window keeps the merge in time order within what one batch hands out.
+    stamps = [x.ts for x in lines if not x.is_notice]
+    assert sum(1 for a, b in itertools.pairwise(stamps) if b < a) < len(stamps) // 10
+    assert all(isinstance(x.extra, tuple) for x in lines)
+    assert source.stats.received > 0 and source.stats.emitted >= len(lines) - 250
+
+
+async def test_a_spare_child_is_taken_up_and_a_close_stops_it(sandbox: RunningSandbox) -> None:
+    spare = asyncio.ensure_future(WorkerLogSource.spawn())
+    proc = await spare
+    source = WorkerLogSource(kube_on(sandbox), ["auth-service"], process=spare, follow=True, tail=5)
+    got: list[LogLine] = []
+    ran: list[int | None] = []
+
+    async def run() -> None:
+        async for batch in source.stream():
+            got.extend(batch)
+            if source.stats.streams:
+                ran.append(source.pid)
+                break
+
+    await asyncio.wait_for(run(), 30)
+    await source.aclose()
+    assert source.stats.streams == 0
+    assert ran == [proc.pid], "the spare was the child that ran"
+    assert gone(proc.pid), "and a close stops it"
+    assert {x.service for x in got if not x.is_notice} <= {"auth-service"}
+
+
+async def test_an_unused_spare_is_discarded() -> None:
+    spare = asyncio.ensure_future(WorkerLogSource.spawn())
+    proc = await spare
+    await WorkerLogSource.discard(spare)
+    assert proc.returncode == 0
+
+
+async def test_errors_arrive_as_one_line(tmp_path: Path) -> None:
+    kube = KubeAdapter(namespace="bharathva", kubeconfig=str(tmp_path / "missing.yaml"))
+    source = WorkerLogSource(kube, None, follow=True)
+    with pytest.raises(BvaError) as caught:
+        await follow(source, bool, 30, "an error")
+    text = str(caught.value)
+    assert "missing.yaml" in text and "\n" not in text and "Traceback" not in text
+
+
+def test_child_stops_when_its_parent_goes(sandbox: RunningSandbox, tmp_path: Path) -> None:
+    """A parent killed outright: the child sees stdin close and exits (no orphan readers)."""
+    script = tmp_path / "parent.py"
+    script.write_text(
+        "import asyncio, json, sys\n"
+        "from backends.kube import KubeAdapter\n"
+        "from backends.log_worker import WorkerLogSource\n"
+        "async def main():\n"
+        "    kube = KubeAdapter(**json.loads(sys.argv[1]))\n"
+        "    source = WorkerLogSource(kube, None, follow=True, tail=1)\n"
+        "    async for _ in source.stream():\n"
+        "        print(source.pid, flush=True)\n"
+        "        await asyncio.sleep(3600)\n"
+        "asyncio.run(main())\n"
+    )
+    parent = subprocess.Popen(
+        [sys.executable, str(script), json.dumps(kube_on(sandbox).connection())],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    try:
+        assert parent.stdout is not None
+        child = int(parent.stdout.readline())
+        os.kill(parent.pid, signal.SIGKILL)
+        parent.wait(10)
+        assert gone(child), f"log reader {child} outlived its parent"
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            parent.kill()
