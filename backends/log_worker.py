@@ -7,11 +7,14 @@ decodes finished entries (under a microsecond each) between frames.
 
 Protocol, over the child's stdin and a private copy of its stdout:
 
-- parent → child: one JSON line, the ``WorkerSpec``; then nothing until stdin closes, which
-  tells the child to stop (so a parent that dies takes its child with it).
+- parent → child: one JSON line, the ``WorkerSpec``; then a JSON line per filter change
+  (``{"version": n, "filter": {...}}``) until stdin closes, which tells the child to stop
+  (so a parent that dies takes its child with it).
 - child → parent: frames of a 4-byte big-endian length and a ``marshal``-ed tuple (only
-  primitives, so decoding runs no code): ``("lines", rows, stats)``, ``("stats", stats)``,
-  ``("error", text)`` or ``("end",)``.
+  primitives, so decoding runs no code): ``("lines", rows, stats, version, verdicts)``,
+  ``("stats", stats)``, ``("error", text)`` or ``("end",)``. ``verdicts`` holds a byte per
+  row, 1 where the row passes filter ``version`` (empty when no filter is set): the
+  regex runs here, not in the screen's process.
 
 Run as ``python -m backends.log_worker``; the child only ever reads (its adapter is
 read-only), and its stderr is discarded so nothing it prints can reach the terminal.
@@ -24,6 +27,7 @@ import contextlib
 import json
 import marshal
 import os
+import re
 import signal
 import struct
 import sys
@@ -31,6 +35,7 @@ import threading
 from asyncio.subprocess import Process
 from collections.abc import AsyncGenerator, Awaitable, Sequence
 from dataclasses import asdict, dataclass, fields
+from itertools import compress
 from operator import attrgetter
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -38,7 +43,7 @@ from typing import Any, BinaryIO
 from backends.errors import BvaError, SourceUnavailable
 from backends.kube import KubeAdapter
 from backends.kube_client import preload
-from backends.log_models import LogLine, LogStats
+from backends.log_models import LogFilter, LogLine, LogStats
 
 __all__ = ["WorkerLogSource", "WorkerSpec"]
 
@@ -65,6 +70,48 @@ class WorkerSpec:
     options: dict[str, Any]
 
 
+class Batch(list[LogLine]):
+    """Lines as the child sent them, with its verdicts under filter ``version`` (a byte per
+    line, empty when it had no filter)."""
+
+    __slots__ = ("verdicts", "version")
+
+    def __init__(self, lines: list[LogLine], version: int, verdicts: bytes) -> None:
+        super().__init__(lines)
+        self.version = version
+        self.verdicts = verdicts
+
+
+def filter_spec(f: LogFilter) -> dict[str, Any]:
+    """A LogFilter as JSON (patterns with their flags, so the child's are the same)."""
+
+    def pattern(p: re.Pattern[str] | None) -> list[Any] | None:
+        return None if p is None else [p.pattern, p.flags]
+
+    return {
+        "services": sorted(f.services),
+        "pods": sorted(f.pods),
+        "min_level": f.min_level,
+        "track": f.track,
+        "include": pattern(f.include),
+        "exclude": pattern(f.exclude),
+    }
+
+
+def filter_from(spec: dict[str, Any]) -> LogFilter:
+    def pattern(p: list[Any] | None) -> re.Pattern[str] | None:
+        return None if p is None else re.compile(p[0], p[1])
+
+    return LogFilter(
+        services=frozenset(spec["services"]),
+        pods=frozenset(spec["pods"]),
+        min_level=spec["min_level"],
+        track=spec["track"],
+        include=pattern(spec["include"]),
+        exclude=pattern(spec["exclude"]),
+    )
+
+
 class WorkerLogSource:
     """``LogSource``'s interface (``stream``, ``stats``, ``aclose``) with the source itself in
     a child process. Options are LogSource's keyword arguments."""
@@ -89,6 +136,33 @@ class WorkerLogSource:
         self._proc: Process | None = None
         self._closed = False
         self._closing: asyncio.Future[None] | None = None
+        self._filter: LogFilter | None = None
+        self._version = 0
+
+    def set_filter(self, f: LogFilter | None) -> None:
+        """Have the child judge lines by ``f`` from now on (None or an inactive filter: no
+        judging). Batches judged by an older filter are told apart by ``matched``."""
+        self._version += 1
+        self._filter = f if f is not None and f.active else None
+        self._send_filter()
+
+    def matched(self, batch: list[LogLine]) -> list[LogLine] | None:
+        """The lines of ``batch`` that pass the filter last set, as the child judged them;
+        None when it judged them by another one (the caller judges)."""
+        if not isinstance(batch, Batch) or batch.version != self._version:
+            return None
+        if self._filter is None:
+            return list(batch)
+        if len(batch.verdicts) != len(batch):
+            return None
+        return list(compress(batch, batch.verdicts))
+
+    def _send_filter(self) -> None:
+        proc = self._proc
+        if proc is None or proc.stdin is None or proc.stdin.is_closing():
+            return
+        spec = None if self._filter is None else filter_spec(self._filter)
+        proc.stdin.write(json.dumps({"version": self._version, "filter": spec}).encode() + b"\n")
 
     @property
     def pid(self) -> int | None:
@@ -142,7 +216,7 @@ class WorkerLogSource:
                 kind = msg[0]
                 if kind == "lines":
                     self._set_stats(msg[2])
-                    yield [make(*row) for row in msg[1]]
+                    yield Batch([make(*row) for row in msg[1]], msg[3], msg[4])
                 elif kind == "stats":
                     self._set_stats(msg[1])
                 elif kind == "error":
@@ -180,6 +254,7 @@ class WorkerLogSource:
         self._proc = proc
         assert proc.stdin is not None
         proc.stdin.write(json.dumps(asdict(self.spec)).encode() + b"\n")
+        self._send_filter()
         await proc.stdin.drain()
         return proc
 
@@ -210,6 +285,8 @@ class _Frames:
         self._out = out
         self._lock = threading.Lock()
         self.last_stats: tuple[int, ...] = ()
+        # (version, filter) as the parent last set it; replaced whole, so reads need no lock.
+        self.judge: tuple[int, LogFilter | None] = (0, None)
 
     def send(self, msg: tuple[Any, ...]) -> None:
         body = marshal.dumps(msg)
@@ -219,7 +296,9 @@ class _Frames:
 
     def lines(self, batch: list[LogLine], stats: LogStats) -> None:
         self.last_stats = _stat_row(stats)
-        self.send(("lines", [_row(x) for x in batch], self.last_stats))
+        version, f = self.judge
+        verdicts = bytes(map(f.matches, batch)) if f is not None else b""
+        self.send(("lines", [_row(x) for x in batch], self.last_stats, version, verdicts))
 
     def stats(self, stats: LogStats) -> None:
         now = _stat_row(stats)
@@ -235,10 +314,12 @@ async def _serve(spec: WorkerSpec, frames: _Frames) -> None:
     stop = asyncio.Event()
 
     def watch_stdin() -> None:
-        # EOF: the parent closed stdin, or died.
-        with contextlib.suppress(OSError):
-            while sys.stdin.buffer.read(4096):
-                pass
+        # Filter changes, until EOF: the parent closed stdin, or died.
+        with contextlib.suppress(OSError, ValueError, KeyError, re.error):
+            for line in sys.stdin.buffer:
+                change = json.loads(line)
+                spec = change["filter"]
+                frames.judge = (change["version"], filter_from(spec) if spec else None)
         loop.call_soon_threadsafe(stop.set)
 
     threading.Thread(target=watch_stdin, name="bva-log-worker-stdin", daemon=True).start()

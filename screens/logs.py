@@ -8,6 +8,7 @@ import os
 import re
 import time
 from collections import deque
+from collections.abc import Callable
 from itertools import islice
 from pathlib import Path
 from typing import Any, ClassVar
@@ -84,6 +85,7 @@ class LogsScreen(BvaScreen):
         self._search_re: re.Pattern[str] | None = None
         self._cursor = 0
         self._source: Any = None
+        self._judged: Callable[[list[LogLine]], list[LogLine] | None] | None = None
         self._status_due = False
         self.batches = 0
 
@@ -121,6 +123,8 @@ class LogsScreen(BvaScreen):
             platform = await self.bva.platform()
             self.header_live(platform)
             self._source = self.bva.log_source(platform)
+            self._judged = getattr(self._source, "matched", None)
+            self._tell_source()
             async for batch in self._source.stream():
                 self._take(batch)
                 # Keys and frames get their turn between batches, however fast they come.
@@ -152,8 +156,14 @@ class LogsScreen(BvaScreen):
             # The oldest entries leave the buffer, and the view forgets their rows.
             view.drop(list(islice(buffer, overflow)))
         buffer.extend(batch)
-        matches = self._filter.matches
-        view.append(batch if not self._filter.active else [x for x in batch if matches(x)])
+        if not self._filter.active:
+            view.append(batch)
+        else:
+            # A source that judges lines itself (in its own process) saves this process the
+            # regex; batches it judged by an earlier filter are judged here.
+            judged = self._judged(batch) if self._judged is not None else None
+            matches = self._filter.matches
+            view.append(judged if judged is not None else [x for x in batch if matches(x)])
         self._status_due = True
 
     def _rebuild(self) -> None:
@@ -255,8 +265,14 @@ class LogsScreen(BvaScreen):
         )
         self._search_re = compile_pattern(self.search) if self.search else None
         self.view.search = self._search_re
+        self._tell_source()
         self._rebuild()
         self._status()
+
+    def _tell_source(self) -> None:
+        set_filter = getattr(self._source, "set_filter", None)
+        if set_filter is not None:
+            set_filter(self._filter)
 
     def action_cycle_level(self) -> None:
         self.level = LEVELS[(LEVELS.index(self.level) + 1) % len(LEVELS)]

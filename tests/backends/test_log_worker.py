@@ -20,8 +20,8 @@ import pytest
 from backends.config import builtin_platform_path, load_platform
 from backends.errors import BvaError
 from backends.kube import KubeAdapter
-from backends.log_models import LogLine
-from backends.log_worker import WorkerLogSource
+from backends.log_models import LogFilter, LogLine
+from backends.log_worker import Batch, WorkerLogSource
 from backends.platform import open_platform
 from backends.sandbox_state import SandboxState
 from tests.support.log_follow import follow
@@ -139,3 +139,38 @@ def test_child_stops_when_its_parent_goes(sandbox: RunningSandbox, tmp_path: Pat
     finally:
         with contextlib.suppress(ProcessLookupError):
             parent.kill()
+
+
+async def test_child_judges_lines_by_the_filter_last_set(sandbox: RunningSandbox) -> None:
+    """The regex runs in the child: its verdicts equal the filter's own, and batches judged
+    by a filter since replaced are left for the caller to judge."""
+    source = WorkerLogSource(kube_on(sandbox), None, follow=True, tail=50)
+    first = LogFilter.build(include="login|token")
+    second = LogFilter.build(min_level="warn", exclude="timed out")
+    source.set_filter(first)
+    judged: list[tuple[LogFilter, list[LogLine], list[LogLine]]] = []
+
+    async def run() -> None:
+        current = first
+        async for batch in source.stream():
+            verdict = source.matched(batch)
+            if verdict is None:
+                continue  # judged by the filter just replaced
+            judged.append((current, list(batch), verdict))
+            if len(judged) == 3:
+                current = second
+                source.set_filter(second)
+            if len(judged) >= 8 and current is second:
+                return
+
+    try:
+        await asyncio.wait_for(run(), 60)
+    finally:
+        await source.aclose()
+    for f, batch, verdict in judged:
+        assert verdict == [x for x in batch if f.matches(x)]
+    assert any(verdict for _, _, verdict in judged), "some lines passed"
+    assert any(len(verdict) < len(batch) for _, batch, verdict in judged), "some did not"
+    assert any(f is second for f, _, _ in judged), "the new filter reached the child"
+    source.set_filter(None)
+    assert source.matched(Batch([], 0, b"")) is None  # an old version: caller judges

@@ -244,3 +244,41 @@ async def test_rows_drawn_directly_match_their_text_and_keep_their_colours() -> 
             if seg.style is not None and seg.style.color is not None and "service/" in seg.text
         }
         assert len(pods) > 1, "pods keep their own colours"
+
+
+async def test_a_source_that_judges_lines_is_told_the_filter_and_trusted() -> None:
+    """A source that runs the filter itself (the log reader's process) is told every change,
+    and its verdicts are what the view shows; without a verdict the screen judges."""
+
+    class Judging(FakeLogSource):
+        def __init__(self, lines: list[LogLine]) -> None:
+            super().__init__(lines)
+            self.filters: list[Any] = []
+            self.verdicts = True
+
+        def set_filter(self, f: Any) -> None:
+            self.filters.append(f)
+
+        def matched(self, batch: list[LogLine]) -> list[LogLine] | None:
+            # A verdict the screen could not reach itself: only even seqs, when filtered.
+            return [x for x in batch if x.seq % 2 == 0] if self.verdicts else None
+
+    app = app_with([])
+    app.source = source = Judging([])
+    async with app.run_test(size=(120, 36)) as pilot:
+        screen = await open_logs(pilot)
+        assert len(source.filters) == 1 and not source.filters[0].active
+        await pilot.press("slash", *"GET", "enter")
+        assert source.filters[-1].include.pattern == "GET"
+        source.push(canned())
+        await pilot.pause(0.3)
+        seqs = [line.seq for _, line in shown(screen)]
+        assert seqs and all(s % 2 == 0 for s in seqs)
+        source.verdicts = False  # e.g. judged by a filter since replaced
+        source.push(canned())
+        await pilot.pause(0.3)
+        later = [line for _, line in shown(screen)][len(seqs) :]
+        assert later and any(x.seq % 2 for x in later), "no verdict: the screen judges"
+        assert all("GET" in x.message for x in later)
+        await pilot.press("c")
+        assert not source.filters[-1].active
