@@ -84,18 +84,31 @@ def clock_text(ts: float) -> str:
     return time.strftime("%H:%M:%S", time.gmtime(ts)) + f".{int(ts * 1000) % 1000:03d}"
 
 
-def head_text(line: LogLine, *, timestamps: bool) -> str:
-    """The head row as plain text (what a save writes and what wrapping measures)."""
-    head = (clock_text(line.ts) + " ") if timestamps else ""
-    head += pod_label(line) + " "
+def row_parts(line: LogLine, part: int, *, timestamps: bool) -> list[tuple[str, str]]:
+    """A row's pieces, each with its Rich style name ("" for the pane's own): the one layout
+    that the drawn row, its ``Text`` and its plain text are all made from. ``part`` is HEAD
+    or the index of a continuation line."""
+    if part != HEAD:
+        return [(CONTINUATION, "dim"), (line.extra[part], "")]
+    parts = [(clock_text(line.ts) + " ", "dim")] if timestamps else []
+    parts.append((pod_label(line), pod_colour(line.pod)))
+    parts.append((" ", ""))
     if line.track == "canary":
-        head += "[canary] "
-    return head + (line.level or "  ·  ").ljust(5) + " " + line.message
+        parts.append(("[canary] ", "bold magenta"))
+    level = line.level or "  ·  "
+    parts.append((level.ljust(5), LEVEL_STYLE.get(level, "")))
+    parts.append((" ", ""))
+    parts.append((line.message, "italic" if line.is_notice else ""))
+    return parts
 
 
 def render_plain(line: LogLine, *, timestamps: bool) -> list[str]:
-    """One entry as display lines: the head, then its continuation lines indented."""
-    return [head_text(line, timestamps=timestamps)] + [CONTINUATION + x for x in line.extra]
+    """One entry as display lines, the head then its continuation lines indented (what a save
+    writes and what wrapping measures)."""
+    return [
+        "".join(text for text, _style in row_parts(line, part, timestamps=timestamps))
+        for part in range(HEAD, len(line.extra))
+    ]
 
 
 class LogView(ScrollView, can_focus=True):
@@ -209,8 +222,7 @@ class LogView(ScrollView, can_focus=True):
     def _wrapped(self, line: LogLine) -> list[Row]:
         width = max(self.scrollable_content_region.width - 1, 20)
         out: list[Row] = []
-        texts = [head_text(line, timestamps=self.timestamps)]
-        texts += [CONTINUATION + x for x in line.extra]
+        texts = render_plain(line, timestamps=self.timestamps)
         for part, text in enumerate(texts, start=HEAD):
             segments = len(_wrap(text, width))
             out += [(line, part, seg) for seg in range(segments)]
@@ -350,44 +362,15 @@ class LogView(ScrollView, can_focus=True):
                 found = styled[name] = base + Style.parse(name)
             return found
 
-        if part != HEAD:
-            return [Segment(CONTINUATION, on("dim")), Segment(line.extra[part], base)]
-        out = []
-        if self.timestamps:
-            out.append(Segment(clock_text(line.ts) + " ", on("dim")))
-        out.append(Segment(pod_label(line), on(pod_colour(line.pod))))
-        out.append(Segment(" ", base))
-        if line.track == "canary":
-            out.append(Segment("[canary] ", on("bold magenta")))
-        level = line.level or "  ·  "
-        out.append(Segment(level.ljust(5), on(LEVEL_STYLE.get(level, ""))))
-        out.append(Segment(" ", base))
-        out.append(Segment(line.message, on("italic") if line.is_notice else base))
-        return out
+        parts = row_parts(line, part, timestamps=self.timestamps)
+        return [Segment(text, on(name)) for text, name in parts]
 
     def row_text(self, row: Row) -> Text:
         """A row's whole text, styled (before wrapping and cropping)."""
         line, part, _seg = row
-        if part != HEAD:
-            text = Text(no_wrap=True)
-            text.append(CONTINUATION, style="dim")
-            text.append(line.extra[part])
-            self._mark(text)
-            return text
         text = Text(no_wrap=True)
-        if self.timestamps:
-            text.append(clock_text(line.ts) + " ", style="dim")
-        text.append(pod_label(line), style=pod_colour(line.pod))
-        text.append(" ")
-        if line.track == "canary":
-            text.append("[canary] ", style="bold magenta")
-        level = line.level or "  ·  "
-        text.append(level.ljust(5), style=LEVEL_STYLE.get(level, ""))
-        text.append(" ")
-        if line.is_notice:
-            text.append(line.message, style="italic")
-        else:
-            text.append(line.message)
+        for piece, name in row_parts(line, part, timestamps=self.timestamps):
+            text.append(piece, style=name)
         self._mark(text)
         return text
 
@@ -445,8 +428,8 @@ __all__ = [
     "POD_COLOURS",
     "LogView",
     "Row",
-    "head_text",
     "pod_colour",
     "pod_label",
     "render_plain",
+    "row_parts",
 ]
