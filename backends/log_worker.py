@@ -134,8 +134,7 @@ class WorkerLogSource:
         self.stats = LogStats()
         self._spare = process
         self._proc: Process | None = None
-        self._closed = False
-        self._closing: asyncio.Future[None] | None = None
+        self._closing: asyncio.Future[None] | None = None  # set once aclose began
         self._filter: LogFilter | None = None
         self._version = 0
 
@@ -201,12 +200,12 @@ class WorkerLogSource:
         assert out is not None
         make = LogLine
         try:
-            while not self._closed:
+            while self._closing is None:
                 try:
                     head = await out.readexactly(_HEAD.size)
                     body = await out.readexactly(_HEAD.unpack(head)[0])
                 except asyncio.IncompleteReadError:
-                    if self._closed:
+                    if self._closing is not None:
                         return
                     code = await proc.wait()
                     raise SourceUnavailable(
@@ -229,7 +228,6 @@ class WorkerLogSource:
     async def aclose(self) -> None:
         """Ask the child to stop (stdin closes), and kill it if it has not within a grace.
         Every caller returns once the child is gone (the stream's own close may be running)."""
-        self._closed = True
         if self._closing is None:
             self._closing = asyncio.ensure_future(self._close())
         await asyncio.shield(self._closing)
@@ -307,6 +305,13 @@ class _Frames:
             self.send(("stats", now))
 
 
+def _failure(exc: BaseException) -> str:
+    """One line for the parent: a BvaError says itself; anything else is a bug, named."""
+    if isinstance(exc, BvaError):
+        return str(exc)
+    return f"log reader failed: {type(exc).__name__}: {exc}"
+
+
 async def _serve(spec: WorkerSpec, frames: _Frames) -> None:
     from backends.log_source import LogSource
 
@@ -343,12 +348,7 @@ async def _serve(spec: WorkerSpec, frames: _Frames) -> None:
         await asyncio.wait({pumping, stopping}, return_when=asyncio.FIRST_COMPLETED)
         if pumping.done():
             failed = pumping.exception()
-            if isinstance(failed, BvaError):
-                frames.send(("error", str(failed)))
-            elif failed is not None:
-                frames.send(("error", f"log reader failed: {type(failed).__name__}: {failed}"))
-            else:
-                frames.send(("end",))
+            frames.send(("end",) if failed is None else ("error", _failure(failed)))
     finally:
         for task in (pumping, reporting, stopping):
             task.cancel()
@@ -381,7 +381,7 @@ def main() -> int:
         return 0  # the parent is gone
     except Exception as exc:  # a bad spec or a bug: said to the parent in one line
         with contextlib.suppress(OSError):
-            frames.send(("error", f"log reader failed: {type(exc).__name__}: {exc}"))
+            frames.send(("error", _failure(exc)))
         return 1
     return 0
 
