@@ -12,9 +12,10 @@ short stack trace whose lines carry no seq. Every entry ends with a unique, incr
 `seq=%09d`, so a screen scraper can tell the newest line it sees. The templates are built once
 (seeded); per line only the seq is formatted and per slice the time, so the writer stays cheap.
 
-Run as a script (it imports nothing from the repository, so it starts fast)::
+Run from the repository's root (it imports only the sandbox's log text helpers, so it
+starts fast)::
 
-    python tests/bench/log_feed.py --out FILE --records REC --rate 50000 --start-seq 0 \
+    python -m tests.bench.log_feed --out FILE --records REC --rate 50000 --start-seq 0 \
         [--lines N] [--duration S] [--gate FILE]
 
 It appends to FILE in slices (one `write()` + flush per ~5 ms slice) and appends one
@@ -34,8 +35,9 @@ import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
+
+from backends.sandbox.logtext import abbreviate_logger, iso_millis
 
 APP = "auth-service"
 TEMPLATES = 1000  # the entry cycle; seq makes every line unique anyway
@@ -76,26 +78,6 @@ _TRACE = (
 )
 
 
-def abbreviate(name: str, target: int = 39) -> str:
-    """Logback's `%logger{39}` (as `logtext.abbreviate_logger`)."""
-    if len(name) <= target:
-        return name
-    parts = name.split(".")
-    length = len(name)
-    for i in range(len(parts) - 1):
-        if length <= target:
-            break
-        length -= len(parts[i]) - 1
-        parts[i] = parts[i][:1]
-    return ".".join(parts)
-
-
-def iso_millis(ts: float) -> str:
-    ms = int(ts * 1000)
-    base = datetime.fromtimestamp(ms // 1000, UTC).strftime("%Y-%m-%dT%H:%M:%S")
-    return f"{base}.{ms % 1000:03d}Z"
-
-
 @dataclass(frozen=True)
 class Template:
     """One entry without its time: `head` goes after the timestamp, up to and including
@@ -122,7 +104,8 @@ def _templates(seed: int = SEED, count: int = TEMPLATES) -> list[Template]:
         text = message.format(u=rng.randrange(1, 5000), ms=rng.randrange(2, 250))
         thread = f"nio-8080-exec-{rng.randrange(1, 11)}"
         head = (
-            f" {level:>5} 1 --- [{APP}] [{thread[-15:]:>15}] {abbreviate(logger)[-40:]:<40} : "
+            f" {level:>5} 1 --- [{APP}] [{thread[-15:]:>15}] "
+            f"{abbreviate_logger(logger)[-40:]:<40} : "
             f"{text} {SEQ_TOKEN}"
         )
         tail = ""

@@ -28,7 +28,6 @@ import contextlib
 import math
 import os
 import re
-import signal
 import subprocess
 import sys
 import time
@@ -41,11 +40,11 @@ import pytest
 from tests.bench.helpers import Table, cpu_seconds, default_platform, percentile, rss_kib
 from tests.bench.log_feed import Feed, iter_seqs, lines_text
 from tests.bench.tmux_pane import PaneGone, TmuxPane, alive, cmdline, descendants
-from tests.support.sandbox_proc import RunningSandbox, start_sandbox
+from tests.support.sandbox_proc import RunningSandbox, start_sandbox, terminate
 
 pytestmark = pytest.mark.bench
 
-LOG_FEED = Path(__file__).with_name("log_feed.py")
+ROOT = Path(__file__).resolve().parents[2]
 SERVICE = "auth-service"  # 3 replicas in the built-in platform
 
 RATES = (1_000, 10_000, 50_000)
@@ -163,7 +162,8 @@ class Writer:
     ) -> Writer:
         cmd = [
             sys.executable,
-            str(LOG_FEED),
+            "-m",
+            "tests.bench.log_feed",
             "--out",
             str(out),
             "--records",
@@ -177,19 +177,13 @@ class Writer:
             cmd += ["--lines", str(lines)]
         if gate is not None:
             cmd += ["--gate", str(gate)]
-        return cls(subprocess.Popen(cmd, stdin=subprocess.DEVNULL), records)
+        return cls(subprocess.Popen(cmd, stdin=subprocess.DEVNULL, cwd=ROOT), records)
 
     def done(self) -> bool:
         return self.proc.poll() is not None
 
     def stop(self) -> Feed:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        terminate(self.proc)
         return Feed.load(self.records)
 
 
