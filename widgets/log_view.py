@@ -24,10 +24,13 @@ from rich.style import Style
 from rich.text import Text
 from textual import events
 from textual.cache import LRUCache
-from textual.geometry import Region, Size
+from textual.color import Color
+from textual.filter import LineFilter
+from textual.geometry import Region, Size, Spacing
 from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
+from textual.style import Style as TextualStyle
 
 from backends.log_models import LogLine
 
@@ -62,6 +65,7 @@ FPS = 12
 # Rows dropped from the front are removed from the list once this many pile up: often, so
 # that each removal (which frees the entries too) is a short pause, not one long one.
 _COMPACT_AT = 4096
+_NO_SPACING = Spacing(0, 0, 0, 0)
 
 
 class _Frame(NamedTuple):
@@ -69,6 +73,17 @@ class _Frame(NamedTuple):
     y: int
     width: int
     style: Style
+    finish: _Finish | None  # None: Textual's styles cache finishes the rows
+
+
+class _Finish(NamedTuple):
+    """What turns a row into the line the compositor takes, for a pane with no border,
+    padding, outline, tint or opacity: pad it under the scrollbar, run the app's filters."""
+
+    width: int
+    pad: Style
+    filters: tuple[LineFilter, ...]
+    background: Color
 
 
 def pod_colour(pod: str) -> str:
@@ -141,7 +156,9 @@ class LogView(ScrollView, can_focus=True):
         self.wrap = False
         self.search: re.Pattern[str] | None = None
         self._cache: LRUCache[tuple[int, int, int], Strip] = LRUCache(1024)
-        self._cache_for: tuple[int, int, Style] | None = None  # (width, scroll x, style)
+        self._finished: LRUCache[tuple[int, int, int], Strip] = LRUCache(1024)
+        # What the kept strips were drawn for: (width, scroll x, style, finish).
+        self._cache_for: tuple[int, int, Style, _Finish | None] | None = None
         self._frame: _Frame | None = None
         self._styled: dict[str, Style] = {}  # span style name -> the widget's style + it
         self._dirty = False
@@ -197,7 +214,7 @@ class LogView(ScrollView, can_focus=True):
         if start >= _COMPACT_AT:
             del rows[:start]
             self._start = 0
-        self._cache.clear()
+        self._forget_strips()
         if not self.following:
             # Keep the reader's place: the text under their eyes moves up by what left.
             self._set_size()
@@ -210,13 +227,13 @@ class LogView(ScrollView, can_focus=True):
         self._start = 0
         self._entries = 0
         self._width = 0
-        self._cache.clear()
+        self._forget_strips()
         self.append(lines)
         self.flush()
 
     def restyle(self) -> None:
         """Timestamps or the search changed: same rows, drawn anew."""
-        self._cache.clear()
+        self._forget_strips()
         self.refresh()
 
     def _wrapped(self, line: LogLine) -> list[Row]:
@@ -308,15 +325,82 @@ class LogView(ScrollView, can_focus=True):
     def render_lines(self, crop: Region) -> list[Strip]:
         # What every row of a frame shares, looked up once a frame: the DOM walks behind
         # ``rich_style`` and the content region cost more than drawing a row.
-        self._frame = self._new_frame()
+        self._frame = frame = self._new_frame()
         try:
-            return super().render_lines(crop)
+            if frame.finish is None:
+                return super().render_lines(crop)
+            # Textual's styles cache keeps lines by screen row, and a tail scrolls every
+            # row every frame, so it would finish each visible row anew (several strips
+            # each, most of a frame's time). Finished rows are kept by entry here instead.
+            strips = [self._finished_line(frame, frame.finish, y) for y in crop.line_range]
+            x1, x2 = crop.column_span
+            if (x1, x2) != (0, frame.finish.width):
+                strips = [strip.crop(x1, x2) for strip in strips]
+            return strips
         finally:
             self._frame = None
 
     def _new_frame(self) -> _Frame:
         scroll_x, scroll_y = self.scroll_offset
-        return _Frame(scroll_x, scroll_y, self.scrollable_content_region.width, self.rich_style)
+        return _Frame(
+            scroll_x,
+            scroll_y,
+            self.scrollable_content_region.width,
+            self.rich_style,
+            self._finish(),
+        )
+
+    def _finish(self) -> _Finish | None:
+        """How to finish rows here, or None when the pane has a box (border, padding,
+        outline, hatch, tint, opacity, a title) that only Textual's styles cache draws."""
+        styles = self.styles
+        if (
+            styles.gutter != _NO_SPACING
+            or any(edge for edge, _colour in styles.outline)
+            or styles.tint.a
+            or self.opacity != 1.0
+            or styles.text_opacity != 1.0
+            or (styles.has_rule("hatch") and styles.hatch != "none")
+            or self._border_title is not None
+            or self._border_subtitle is not None
+        ):
+            return None
+        base, background = self.background_colors
+        pad = TextualStyle(background=base + background).rich_style
+        filters = tuple(self.get_line_filters())
+        return _Finish(self.region.width, pad, filters, background)
+
+    def _valid_for(self, frame: _Frame) -> None:
+        drawn_for = (frame.width, frame.x, frame.style, frame.finish)
+        if drawn_for != self._cache_for:
+            self._forget_strips()
+            self._cache_for = drawn_for
+
+    def _forget_strips(self) -> None:
+        self._cache.clear()
+        self._finished.clear()
+
+    def _finished_line(self, frame: _Frame, finish: _Finish, y: int) -> Strip:
+        """Row ``y`` as the styles cache would finish it: padded to the pane's width (the
+        scrollbar's column, drawn over) and passed through the app's line filters."""
+        index = self._start + frame.y + y
+        if index >= len(self._rows):
+            key: tuple[int, int, int] = (0, 0, -1)  # a blank row: one shared strip
+        else:
+            line, part, seg = self._rows[index]
+            key = (id(line), part, seg)
+        self._valid_for(frame)
+        strip = self._finished.get(key)
+        if strip is None:
+            row = self.render_line(y)
+            segments = list(row)
+            if finish.width > row.cell_length:
+                segments.append(Segment(" " * (finish.width - row.cell_length), finish.pad))
+            for line_filter in finish.filters:
+                segments = line_filter.apply(segments, finish.background)
+            strip = Strip(segments, max(finish.width, row.cell_length))
+            self._finished[key] = strip
+        return strip
 
     def render_line(self, y: int) -> Strip:
         frame = self._frame or self._new_frame()
@@ -326,9 +410,7 @@ class LogView(ScrollView, can_focus=True):
             return Strip.blank(width, style)
         line, part, seg = self._rows[index]
         key = (id(line), part, seg)
-        if (width, frame.x, style) != self._cache_for:
-            self._cache.clear()
-            self._cache_for = (width, frame.x, style)
+        self._valid_for(frame)
         strip = self._cache.get(key)
         if strip is None:
             if self.wrap or self.search is not None:
@@ -341,7 +423,8 @@ class LogView(ScrollView, can_focus=True):
             else:
                 segments = self._segments(line, part, style)
             if frame.x:
-                strip = Strip(segments, text.cell_len).crop_extend(frame.x, frame.x + width, style)
+                whole = Strip(segments, Segment.get_line_length(segments))
+                strip = whole.crop_extend(frame.x, frame.x + width, style)
             else:
                 # One strip at the final width: Textual strips are costly to make.
                 strip = Strip(Segment.adjust_line_length(segments, width, style), width)
@@ -395,7 +478,7 @@ class LogView(ScrollView, can_focus=True):
 
     def notify_style_update(self) -> None:
         super().notify_style_update()
-        self._cache.clear()
+        self._forget_strips()
 
 
 def _wrap(text: str, width: int) -> list[str]:

@@ -246,6 +246,49 @@ async def test_rows_drawn_directly_match_their_text_and_keep_their_colours() -> 
         assert len(pods) > 1, "pods keep their own colours"
 
 
+async def test_finished_lines_are_what_textuals_styles_cache_would_draw() -> None:
+    """The view finishes its rows itself (padding under the scrollbar, the app's colour
+    filters) and keeps them by entry; the frame is cell for cell what Textual's own path
+    draws: following, scrolled sideways, with search marks, wrapped, and in a box."""
+    long = replace(canned()[3], message="x" * 300 + " tail")
+    app = app_with([*canned(hostile=True), long])
+    async with app.run_test(size=(120, 36)) as pilot:
+        screen = await open_logs(pilot)
+        view = screen.view
+
+        def cells(strips: list[Any]) -> list[list[tuple[str, Style | None]]]:
+            return [[(ch, seg.style) for seg in strip for ch in seg.text] for strip in strips]
+
+        def both() -> tuple[Any, Any]:
+            region = view.size.region
+            mine = view.render_lines(region)
+            finish, view._finish = view._finish, lambda: None  # type: ignore[method-assign]
+            try:
+                view._styles_cache.clear()
+                textuals = view.render_lines(region)
+            finally:
+                view._finish = finish  # type: ignore[method-assign]
+            return cells(mine), cells(textuals)
+
+        async def same() -> None:
+            await pilot.pause(0.1)
+            mine, textuals = both()
+            assert mine == textuals
+            assert any(row[0][0] != " " for row in mine), "the frame shows rows"
+
+        await same()
+        view.scroll_to(x=40, animate=False, immediate=True)
+        await same()
+        await pilot.press("s", *"GET", "enter")
+        await same()
+        await pilot.press("f", "w")
+        await same()
+        view.styles.border = ("round", "green")
+        await pilot.pause(0.1)
+        assert view._finish() is None, "a box is left to Textual"
+        await same()
+
+
 async def test_a_source_that_judges_lines_is_told_the_filter_and_trusted() -> None:
     """A source that runs the filter itself (the log reader's process) is told every change,
     and its verdicts are what the view shows; without a verdict the screen judges."""
