@@ -43,13 +43,11 @@ from typing import Any, BinaryIO
 from backends.errors import BvaError, SourceUnavailable
 from backends.kube import KubeAdapter
 from backends.kube_client import preload
-from backends.log_models import LogFilter, LogLine, LogStats
+from backends.log_models import LineRow, LogFilter, LogLine, LogStats, line_row
 
 __all__ = ["WorkerLogSource", "WorkerSpec"]
 
 _HEAD = struct.Struct("!I")
-_LINE_FIELDS = tuple(f.name for f in fields(LogLine))
-_row = attrgetter(*_LINE_FIELDS)
 _STAT_FIELDS = tuple(f.name for f in fields(LogStats))
 _stat_row = attrgetter(*_STAT_FIELDS)
 # How often the child reports counters that changed while no lines went out.
@@ -70,13 +68,13 @@ class WorkerSpec:
     options: dict[str, Any]
 
 
-class Batch(list[LogLine]):
-    """Lines as the child sent them, with its verdicts under filter ``version`` (a byte per
-    line, empty when it had no filter)."""
+class Batch(list[LineRow]):
+    """Rows (``LineRow``) as the child sent them, with its verdicts under filter ``version``
+    (a byte per row, empty when it had no filter)."""
 
     __slots__ = ("verdicts", "version")
 
-    def __init__(self, lines: list[LogLine], version: int, verdicts: bytes) -> None:
+    def __init__(self, lines: list[LineRow], version: int, verdicts: bytes) -> None:
         super().__init__(lines)
         self.version = version
         self.verdicts = verdicts
@@ -145,7 +143,7 @@ class WorkerLogSource:
         self._filter = f if f is not None and f.active else None
         self._send_filter()
 
-    def matched(self, batch: list[LogLine]) -> list[LogLine] | None:
+    def matched(self, batch: list[LineRow]) -> list[LineRow] | None:
         """The lines of ``batch`` that pass the filter last set, as the child judged them;
         None when it judged them by another one (the caller judges)."""
         if not isinstance(batch, Batch) or batch.version != self._version:
@@ -192,13 +190,13 @@ class WorkerLogSource:
         with contextlib.suppress(Exception):
             await _stop(await process)
 
-    async def stream(self) -> AsyncGenerator[list[LogLine], None]:
-        """Batches of merged lines until ``aclose``, the end of a non-follow read, or an
+    async def stream(self) -> AsyncGenerator[list[LineRow], None]:
+        """Batches of merged lines, as rows (``LineRow``: kept as they are decoded, which
+        costs the collector nothing), until ``aclose``, the end of a non-follow read, or an
         error (raised as BvaError with the child's one-line message)."""
         proc = await self._start()
         out = proc.stdout
         assert out is not None
-        make = LogLine
         try:
             while self._closing is None:
                 try:
@@ -215,7 +213,7 @@ class WorkerLogSource:
                 kind = msg[0]
                 if kind == "lines":
                     self._set_stats(msg[2])
-                    yield Batch([make(*row) for row in msg[1]], msg[3], msg[4])
+                    yield Batch(msg[1], msg[3], msg[4])
                 elif kind == "stats":
                     self._set_stats(msg[1])
                 elif kind == "error":
@@ -295,8 +293,9 @@ class _Frames:
     def lines(self, batch: list[LogLine], stats: LogStats) -> None:
         self.last_stats = _stat_row(stats)
         version, f = self.judge
-        verdicts = bytes(map(f.matches, batch)) if f is not None else b""
-        self.send(("lines", [_row(x) for x in batch], self.last_stats, version, verdicts))
+        rows = list(map(line_row, batch))
+        verdicts = bytes(map(f.matches_row, rows)) if f is not None else b""
+        self.send(("lines", rows, self.last_stats, version, verdicts))
 
     def stats(self, stats: LogStats) -> None:
         now = _stat_row(stats)

@@ -11,7 +11,7 @@ from collections import deque
 from collections.abc import Callable
 from itertools import islice
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 from rich.text import Text
 from textual import on, work
@@ -21,12 +21,15 @@ from textual.widgets import Footer, Input, Static
 
 from backends.errors import BvaError
 from backends.log_models import (
+    LEVEL,
     FilterError,
+    LineRow,
     LogFilter,
     LogLine,
     compile_pattern,
-    found_in,
+    found_in_row,
     level_rank,
+    line_row,
 )
 from backends.models import Track
 from backends.sanitize import sanitize_text
@@ -72,7 +75,8 @@ class LogsScreen(BvaScreen):
 
     def __init__(self) -> None:
         super().__init__()
-        self.buffer: deque[LogLine] = deque()
+        # The lines kept, as rows (LineRow): see LineRow for why not LogLine objects.
+        self.buffer: deque[LineRow] = deque()
         self.received = 0
         self.dropped = 0
         self.level = ""
@@ -85,7 +89,7 @@ class LogsScreen(BvaScreen):
         self._search_re: re.Pattern[str] | None = None
         self._cursor = 0
         self._source: Any = None
-        self._judged: Callable[[list[LogLine]], list[LogLine] | None] | None = None
+        self._judged: Callable[[list[LineRow]], list[LineRow] | None] | None = None
         self._status_due = False
         self.batches = 0
 
@@ -139,8 +143,10 @@ class LogsScreen(BvaScreen):
             await self._source.aclose()
 
     # -- data -------------------------------------------------------------------------------
-    def _take(self, batch: list[LogLine]) -> None:
-        """A batch from the source: kept in the ring buffer, shown if it passes the filter."""
+    def _take(self, lines: list[LineRow] | list[LogLine]) -> None:
+        """A batch from the source (rows from the log reader's process, LogLines from one in
+        this process): kept in the ring buffer, shown if it passes the filter."""
+        batch = _rows(lines)
         self.batches += 1
         self.received += len(batch)
         buffer = self.buffer
@@ -162,13 +168,13 @@ class LogsScreen(BvaScreen):
             # A source that judges lines itself (in its own process) saves this process the
             # regex; batches it judged by an earlier filter are judged here.
             judged = self._judged(batch) if self._judged is not None else None
-            matches = self._filter.matches
+            matches = self._filter.matches_row
             view.append(judged if judged is not None else [x for x in batch if matches(x)])
         self._status_due = True
 
     def _rebuild(self) -> None:
-        matches = self._filter.matches
-        self.view.reset([line for line in self.buffer if matches(line)])
+        matches = self._filter.matches_row
+        self.view.reset([row for row in self.buffer if matches(row)])
 
     def _status_tick(self) -> None:
         if self._status_due:
@@ -314,22 +320,28 @@ class LogsScreen(BvaScreen):
         if pattern is None:
             self.action_prompt("search")
             return
-        self._jump(direction, lambda line: found_in(pattern, line))
+        self._jump(direction, lambda row: found_in_row(pattern, row))
 
     def action_next_error(self, direction: int) -> None:
-        self._jump(direction, lambda line: level_rank(line.level) >= ERROR_RANK)
+        self._jump(direction, lambda row: level_rank(row[LEVEL]) >= ERROR_RANK)
 
     def action_save(self) -> None:
         folder = Path(os.environ.get("BVA_LOG_SAVE_DIR", "."))
         path = folder / time.strftime("bva-logs-%Y%m%d-%H%M%S.log", time.gmtime())
-        matches = self._filter.matches
-        kept = [line for line in self.buffer if matches(line)]
+        matches = self._filter.matches_row
+        kept = [row for row in self.buffer if matches(row)]
         try:
             with open(path, "w", encoding="utf-8") as fh:
-                for line in kept:
-                    fh.write("\n".join(render_plain(line, timestamps=True)) + "\n")
+                for row in kept:
+                    fh.write("\n".join(render_plain(LogLine(*row), timestamps=True)) + "\n")
         except OSError as exc:
             self.notify(f"cannot save: {exc.strerror}", severity="error")
             return
         self.saved_to = path
         self.notify(f"saved {len(kept)} entries to {path}", timeout=5)
+
+
+def _rows(lines: list[LineRow] | list[LogLine]) -> list[LineRow]:
+    if lines and isinstance(lines[0], LogLine):
+        return [line_row(line) for line in lines]
+    return cast("list[LineRow]", lines)

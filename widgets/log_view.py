@@ -1,5 +1,5 @@
-"""A virtual log pane: rows are LogLine references, and only the rows on screen are ever
-turned into text.
+"""A virtual log pane: rows are references to the screen's kept entries (LineRow tuples), and
+only the rows on screen are ever turned into text.
 
 A Textual ``Log`` keeps a string per line and measures each one as it is written; at tens
 of thousands of lines a second that alone takes a core. Here appending is a list extend
@@ -15,7 +15,7 @@ import re
 import time
 import zlib
 from collections.abc import Callable, Iterable
-from operator import attrgetter
+from operator import itemgetter
 from typing import NamedTuple
 
 from rich.cells import cell_len, chop_cells
@@ -32,7 +32,7 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 from textual.style import Style as TextualStyle
 
-from backends.log_models import LogLine
+from backends.log_models import EXTRA, MESSAGE, LineRow, LogLine
 
 POD_COLOURS = (
     "cyan",
@@ -52,16 +52,16 @@ LEVEL_STYLE = {
     "DEBUG": "dim",
     "TRACE": "dim",
 }
-# A row: the entry, which of its lines (-1 the head, i its extra[i]), and with wrap on,
-# which slice of that line.
-Row = tuple[LogLine, int, int]
+# A row: the entry (as the screen keeps it, a LineRow), which of its lines (-1 the head, i
+# its extra[i]), and with wrap on, which slice of that line.
+Row = tuple[LineRow, int, int]
 HEAD = -1
-_MESSAGE = attrgetter("message")
+_MESSAGE = itemgetter(MESSAGE)
 CONTINUATION = "    ↳ "
 WRAP_INDENT = "      "
 # Frames a second while lines arrive: enough to look live, few enough to leave the CPU to
 # the lines themselves.
-FPS = 12
+FPS = 20
 # Rows dropped from the front are removed from the list once this many pile up: often, so
 # that each removal (which frees the entries too) is a short pause, not one long one.
 _COMPACT_AT = 4096
@@ -176,7 +176,7 @@ class LogView(ScrollView, can_focus=True):
     def rows(self) -> list[Row]:
         return self._rows[self._start :]
 
-    def append(self, lines: Iterable[LogLine]) -> None:
+    def append(self, lines: Iterable[LineRow]) -> None:
         lines = list(lines)
         if not lines:
             return
@@ -187,8 +187,8 @@ class LogView(ScrollView, can_focus=True):
         else:
             for line in lines:
                 rows.append((line, HEAD, 0))
-                if line.extra:
-                    rows += [(line, i, 0) for i in range(len(line.extra))]
+                if line[EXTRA]:
+                    rows += [(line, i, 0) for i in range(len(line[EXTRA]))]
         self._entries += len(lines)
         # Wide enough for the longest message and the columns before it (a guess: exact
         # cell widths would mean rendering every row).
@@ -196,7 +196,7 @@ class LogView(ScrollView, can_focus=True):
         self._width = max(self._width, widest)
         self._resize()
 
-    def drop(self, gone: Iterable[LogLine]) -> None:
+    def drop(self, gone: Iterable[LineRow]) -> None:
         """Forget the rows of entries that left the buffer (the oldest ones, so the rows at
         the front). The rows on screen stay where they are unless they are the ones going."""
         ids = {id(line) for line in gone}
@@ -221,7 +221,7 @@ class LogView(ScrollView, can_focus=True):
             self.scroll_to(y=max(self.scroll_y - removed, 0), animate=False, immediate=True)
         self._resize()
 
-    def reset(self, lines: Iterable[LogLine]) -> None:
+    def reset(self, lines: Iterable[LineRow]) -> None:
         """Show exactly ``lines`` (after a filter or a display setting changed)."""
         self._rows = []
         self._start = 0
@@ -236,10 +236,10 @@ class LogView(ScrollView, can_focus=True):
         self._forget_strips()
         self.refresh()
 
-    def _wrapped(self, line: LogLine) -> list[Row]:
+    def _wrapped(self, line: LineRow) -> list[Row]:
         width = max(self.scrollable_content_region.width - 1, 20)
         out: list[Row] = []
-        texts = render_plain(line, timestamps=self.timestamps)
+        texts = render_plain(LogLine(*line), timestamps=self.timestamps)
         for part, text in enumerate(texts, start=HEAD):
             segments = len(_wrap(text, width))
             out += [(line, part, seg) for seg in range(segments)]
@@ -431,7 +431,7 @@ class LogView(ScrollView, can_focus=True):
             self._cache[key] = strip
         return strip
 
-    def _segments(self, line: LogLine, part: int, base: Style) -> list[Segment]:
+    def _segments(self, line: LineRow, part: int, base: Style) -> list[Segment]:
         """``row_text`` as segments, made directly: a tail draws every new row once, and
         this is several times cheaper than laying out a ``Text`` (same result, tested)."""
         styled = self._styled
@@ -445,14 +445,14 @@ class LogView(ScrollView, can_focus=True):
                 found = styled[name] = base + Style.parse(name)
             return found
 
-        parts = row_parts(line, part, timestamps=self.timestamps)
+        parts = row_parts(LogLine(*line), part, timestamps=self.timestamps)
         return [Segment(text, on(name)) for text, name in parts]
 
     def row_text(self, row: Row) -> Text:
         """A row's whole text, styled (before wrapping and cropping)."""
         line, part, _seg = row
         text = Text(no_wrap=True)
-        for piece, name in row_parts(line, part, timestamps=self.timestamps):
+        for piece, name in row_parts(LogLine(*line), part, timestamps=self.timestamps):
             text.append(piece, style=name)
         self._mark(text)
         return text
@@ -466,7 +466,7 @@ class LogView(ScrollView, can_focus=True):
 
     # -- finding ---------------------------------------------------------------------------
 
-    def head_rows(self, hit: Callable[[LogLine], bool]) -> list[int]:
+    def head_rows(self, hit: Callable[[LineRow], bool]) -> list[int]:
         """Row numbers (from the top of what is kept) of the heads of entries ``hit``
         accepts."""
         start = self._start

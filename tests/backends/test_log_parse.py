@@ -5,13 +5,22 @@ the resume bookkeeping of a reader."""
 from __future__ import annotations
 
 import dataclasses
+import gc
 import json
 import random
 import re
 
 import pytest
 
-from backends.log_models import FilterError, LogFilter, LogLine, level_rank, normalize_level
+from backends import log_models
+from backends.log_models import (
+    FilterError,
+    LogFilter,
+    LogLine,
+    level_rank,
+    line_row,
+    normalize_level,
+)
 from backends.log_parse import (
     MAX_EXTRA_LINES,
     MAX_LINE_CHARS,
@@ -503,6 +512,26 @@ def test_filter_regexes_search_message_logger_and_trace_with_smart_case() -> Non
     assert LogFilter.build(include="c\\.b\\.auth").matches(line_of())  # the logger
     assert not LogFilter.build(exclude="boom").matches(line_of())
     assert LogFilter.build(include="login", exclude="logout").matches(line_of())
+
+
+def test_a_row_is_the_line_and_the_collector_lets_it_go() -> None:
+    """A LineRow holds LogLine's fields by the named positions, filters judge it as they
+    judge the line, and the collector stops tracking it (the Logs screen's buffer of
+    100,000 costs no collector passes)."""
+    line = line_of("WARN", extra=("a", "b"))
+    row = line_row(line)
+    names = [f.name for f in dataclasses.fields(LogLine)]
+    assert [getattr(log_models, name.upper()) for name in names] == list(range(len(names)))
+    assert type(row) is tuple and LogLine(*row) == line
+    for f in (
+        LogFilter.build(min_level="warn", include="succeeded"),
+        LogFilter.build(track="canary"),
+        LogFilter.build(exclude="^b$"),
+        LogFilter.build(services=["auth-service"], pods=["nope"]),
+    ):
+        assert f.matches_row(row) == f.matches(line)
+    gc.collect()
+    assert not gc.is_tracked(row)
 
 
 @pytest.mark.parametrize(

@@ -20,7 +20,7 @@ import pytest
 from backends.config import builtin_platform_path, load_platform
 from backends.errors import BvaError
 from backends.kube import KubeAdapter
-from backends.log_models import LogFilter, LogLine
+from backends.log_models import LineRow, LogFilter, LogLine
 from backends.log_worker import Batch, WorkerLogSource
 from backends.platform import open_platform
 from backends.sandbox_state import SandboxState
@@ -75,7 +75,7 @@ async def test_a_spare_child_is_taken_up_and_a_close_stops_it(sandbox: RunningSa
     spare = asyncio.ensure_future(WorkerLogSource.spawn())
     proc = await spare
     source = WorkerLogSource(kube_on(sandbox), ["auth-service"], process=spare, follow=True, tail=5)
-    got: list[LogLine] = []
+    got: list[LineRow] = []
     ran: list[int | None] = []
 
     async def run() -> None:
@@ -90,7 +90,7 @@ async def test_a_spare_child_is_taken_up_and_a_close_stops_it(sandbox: RunningSa
     assert source.stats.streams == 0
     assert ran == [proc.pid], "the spare was the child that ran"
     assert gone(proc.pid), "and a close stops it"
-    assert {x.service for x in got if not x.is_notice} <= {"auth-service"}
+    assert {LogLine(*x).service for x in got if not LogLine(*x).is_notice} <= {"auth-service"}
 
 
 async def test_an_unused_spare_is_discarded() -> None:
@@ -148,7 +148,7 @@ async def test_child_judges_lines_by_the_filter_last_set(sandbox: RunningSandbox
     first = LogFilter.build(include="login|token")
     second = LogFilter.build(min_level="warn", exclude="timed out")
     source.set_filter(first)
-    judged: list[tuple[LogFilter, list[LogLine], list[LogLine]]] = []
+    judged: list[tuple[LogFilter, list[LineRow], list[LineRow]]] = []
 
     async def run() -> None:
         current = first
@@ -168,7 +168,9 @@ async def test_child_judges_lines_by_the_filter_last_set(sandbox: RunningSandbox
     finally:
         await source.aclose()
     for f, batch, verdict in judged:
-        assert verdict == [x for x in batch if f.matches(x)]
+        # Rows, as decoded: plain tuples, which the collector stops tracking.
+        assert all(type(x) is tuple for x in batch)
+        assert verdict == [x for x in batch if f.matches(LogLine(*x))]
     assert any(verdict for _, _, verdict in judged), "some lines passed"
     assert any(len(verdict) < len(batch) for _, batch, verdict in judged), "some did not"
     assert any(f is second for f, _, _ in judged), "the new filter reached the child"

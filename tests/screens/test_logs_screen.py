@@ -13,7 +13,7 @@ from rich.segment import Segment
 from rich.style import Style
 from textual.widgets import Input
 
-from backends.log_models import LogLine
+from backends.log_models import SEQ, LineRow, LogLine
 from screens.logs import LogsScreen
 from tests.screens.conftest import fake_app
 from tests.support.fake_logs import FakeLogSource, canned
@@ -58,7 +58,7 @@ def on_screen(screen: LogsScreen) -> str:
 
 def shown(screen: LogsScreen) -> list[tuple[int, LogLine]]:
     """(row, entry) for every entry the view shows."""
-    return [(i, row[0]) for i, row in enumerate(screen.view.rows()) if row[1] == HEAD]
+    return [(i, LogLine(*row[0])) for i, row in enumerate(screen.view.rows()) if row[1] == HEAD]
 
 
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
@@ -195,7 +195,7 @@ async def test_following_keeps_up_and_scrolling_up_pauses_in_place() -> None:
         app.source.push(canned()[:5])
         await pilot.pause(0.2)
         assert view.is_vertical_scroll_end
-        assert shown(screen)[-1][1] is screen.buffer[-1]
+        assert screen.view.rows()[-1][0] is screen.buffer[-1]
 
 
 async def test_status_says_what_the_source_skipped_to_keep_up() -> None:
@@ -302,9 +302,9 @@ async def test_a_source_that_judges_lines_is_told_the_filter_and_trusted() -> No
         def set_filter(self, f: Any) -> None:
             self.filters.append(f)
 
-        def matched(self, batch: list[LogLine]) -> list[LogLine] | None:
+        def matched(self, batch: list[LineRow]) -> list[LineRow] | None:
             # A verdict the screen could not reach itself: only even seqs, when filtered.
-            return [x for x in batch if x.seq % 2 == 0] if self.verdicts else None
+            return [x for x in batch if x[SEQ] % 2 == 0] if self.verdicts else None
 
     app = app_with([])
     app.source = source = Judging([])

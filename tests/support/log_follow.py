@@ -19,14 +19,15 @@ async def follow(
     what: str,
 ) -> list[LogLine]:
     """Run ``source``'s stream (a LogSource or a WorkerLogSource) until ``done(lines so
-    far)``, then close it; fail with ``what`` after ``timeout``."""
+    far)``, then close it; fail with ``what`` after ``timeout``. Rows (what the log reader's
+    process sends) come back as LogLines."""
     lines: list[LogLine] = []
 
     async def run() -> None:
         async with contextlib.aclosing(source.stream()) as batches:
             async for batch in batches:
                 assert batch, "empty batches are never handed out"
-                lines.extend(batch)
+                lines.extend(x if isinstance(x, LogLine) else LogLine(*x) for x in batch)
                 if done(lines):
                     return
 
