@@ -59,12 +59,16 @@ DETAIL_REFRESH_S = 5.0
 class HealthScreen(BvaScreen):
     CSS_PATH = "health.tcss"
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("slash", "filter", "Filter", id="health.filter"),
+        # Priority, so letters typed right behind it (a paste, keys sent in one write) go to
+        # the filter it opens, not to the bindings below; text while the filter has focus.
+        Binding("slash", "filter", "Filter", id="health.filter", priority=True),
         Binding("s", "cycle_sort", "Sort", id="health.sort"),
         Binding("S", "reverse_sort", "Reverse sort", show=False, id="health.reverse"),
         Binding("r", "refresh", "Refresh", id="health.refresh"),
         # Priority: the table would otherwise take enter as "select row" and keep it.
         Binding("enter", "toggle_detail", "Detail", id="health.detail", priority=True),
+        # enter in the filter box: done at once, so keys behind it are bindings again
+        Binding("enter", "filter_done", show=False, id="health.filter_done", priority=True),
         Binding("p", "detail_tab('pods')", "Pods", show=False, id="health.pods"),
         Binding("c", "detail_tab('components')", "Components", show=False, id="health.components"),
         Binding("e", "detail_tab('events')", "Events", show=False, id="health.events"),
@@ -426,24 +430,35 @@ class HealthScreen(BvaScreen):
             self._set_selected(str(event.row_key.value))
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        # enter belongs to the filter box while it is being typed in
-        return not (action == "toggle_detail" and isinstance(self.focused, Input))
+        # enter and / belong to the filter box while it is being typed in
+        typing = isinstance(self.focused, Input)
+        if action == "filter_done":
+            return typing
+        return not (action in ("toggle_detail", "filter") and typing)
 
     def action_filter(self) -> None:
         box = self.query_one("#filter", Input)
         box.display = True
-        box.focus()
+        # Now, not on the next turn as focus() would: keys already queued behind this one
+        # go to whatever has focus when the App takes them.
+        self.set_focus(box)
 
     @on(Input.Changed, "#filter")
     def _filter_changed(self, event: Input.Changed) -> None:
         self._filter = event.value.strip()
         self._redraw()
 
-    @on(Input.Submitted, "#filter")
-    def _filter_done(self) -> None:
+    def action_filter_done(self) -> None:
         box = self.query_one("#filter", Input)
+        # Focus leaves the box now, so keys typed behind enter are bindings again; the
+        # keys before it may still wait in the box's queue (one burst): read after them.
+        self.set_focus(self.query_one("#services", DataTable))
+        box.call_later(self._filter_settled, box)
+
+    def _filter_settled(self, box: Input) -> None:
+        self._filter = box.value.strip()
         box.display = bool(self._filter)
-        self.query_one("#services", DataTable).focus()
+        self._redraw()
 
     def action_clear_filter(self) -> None:
         box = self.query_one("#filter", Input)
@@ -451,7 +466,7 @@ class HealthScreen(BvaScreen):
             box.value = ""
             self._filter = ""
             box.display = False
-            self.query_one("#services", DataTable).focus()
+            self.set_focus(self.query_one("#services", DataTable))
             self._redraw()
 
     def action_cycle_sort(self) -> None:

@@ -57,9 +57,13 @@ class LogsScreen(BvaScreen):
     CSS_PATH = "logs.tcss"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("f,end", "follow", "Follow", id="logs.follow"),
-        Binding("slash", "prompt('include')", "Include", id="logs.include"),
-        Binding("backslash", "prompt('exclude')", "Exclude", id="logs.exclude"),
-        Binding("s", "prompt('search')", "Search", id="logs.search"),
+        # Priority: a key typed right after one of these (a paste, a fast typist, keys sent
+        # in one write over SSH) must land in the prompt it opens. The App forwards each
+        # key to whatever has focus as it takes it, so the prompt takes focus in the same
+        # turn; these keys are text while a prompt is open (see check_action).
+        Binding("slash", "prompt('include')", "Include", id="logs.include", priority=True),
+        Binding("backslash", "prompt('exclude')", "Exclude", id="logs.exclude", priority=True),
+        Binding("s", "prompt('search')", "Search", id="logs.search", priority=True),
         Binding("n", "next_match(1)", "Next", id="logs.next"),
         Binding("N", "next_match(-1)", "Previous", show=False, id="logs.prev"),
         Binding("e", "next_error(1)", "Next error", id="logs.next_error"),
@@ -70,7 +74,9 @@ class LogsScreen(BvaScreen):
         Binding("t", "toggle_timestamps", "Times", show=False, id="logs.timestamps"),
         Binding("c", "clear_filters", "Clear", show=False, id="logs.clear"),
         Binding("ctrl+o", "save", "Save", id="logs.save"),
-        Binding("escape", "cancel_prompt", "Cancel", show=False, id="logs.cancel"),
+        # Priority too, for the keys behind them; only while a prompt is open.
+        Binding("enter", "submit_prompt", "Apply", show=False, id="logs.submit", priority=True),
+        Binding("escape", "cancel_prompt", "Cancel", show=False, id="logs.cancel", priority=True),
     ]
 
     def __init__(self) -> None:
@@ -85,6 +91,7 @@ class LogsScreen(BvaScreen):
         self.exclude = ""
         self.search = ""
         self._prompt = ""
+        self._prompt_open = False
         self._filter = LogFilter()
         self._search_re: re.Pattern[str] | None = None
         self._cursor = 0
@@ -233,33 +240,56 @@ class LogsScreen(BvaScreen):
             "search": "highlight and jump (regex)",
         }[what]
         box.value = {"include": self.include, "exclude": self.exclude, "search": self.search}[what]
-        box.display = True
-        box.focus()
+        box.display = self._prompt_open = True
+        # Now, not on the next turn as focus() would: keys already queued behind this one
+        # go to whatever has focus when the App takes them.
+        self.set_focus(box)
+        self.refresh_bindings()
 
     def action_cancel_prompt(self) -> None:
         box = self.query_one("#logs-input", Input)
         if box.display:
-            box.display = False
-            self.view.focus()
+            box.display = self._prompt_open = False
+            self.set_focus(self.view)
+            self.refresh_bindings()
 
-    @on(Input.Submitted, "#logs-input")
-    def _submitted(self, event: Input.Submitted) -> None:
-        value = event.value.strip()
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # While a prompt is open, the keys that open one are text in it; enter and escape
+        # are the prompt's only then.
+        if action == "prompt":
+            return not self._prompt_open
+        if action in ("submit_prompt", "cancel_prompt"):
+            return self._prompt_open
+        return True
+
+    def action_submit_prompt(self) -> None:
+        box = self.query_one("#logs-input", Input)
+        what = self._prompt
+        # Focus leaves the prompt now, so keys typed behind enter are bindings again; the
+        # keys before it may still wait in the prompt's queue (one burst), so its value is
+        # read once they are in.
+        self.action_cancel_prompt()
+        box.call_later(self._submitted, what, box)
+
+    def _submitted(self, what: str, box: Input) -> None:
+        typed = box.value
+        value = typed.strip()
         try:
             if value:
                 compile_pattern(value)
         except FilterError as exc:
             self.notify(str(exc), severity="error")
+            self.action_prompt(what)
+            box.value = typed  # to be mended, not typed again
             return
-        if self._prompt == "include":
+        if what == "include":
             self.include = value
-        elif self._prompt == "exclude":
+        elif what == "exclude":
             self.exclude = value
         else:
             self.search = value
-        self.action_cancel_prompt()
         self._apply_filters()
-        if self._prompt == "search" and value:
+        if what == "search" and value:
             self.action_next_match(1)
 
     def _apply_filters(self) -> None:

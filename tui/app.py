@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
@@ -51,6 +52,10 @@ class AppSettings:
     rollback_engine: Callable[[Platform], Any] | None = None  # tests: a stand-in engine
     log_source: Callable[[Platform], Any] | None = None  # tests: canned log lines
     log_buffer: int = 100_000
+    # Move what exists once the platform is open (modules, clients, screens: it lives as
+    # long as the console) out of the collector's reach, so a full collection walks only
+    # what came after. Set by the console, not by tests, which share one process.
+    gc_freeze: bool = False
     on_exit: list[Callable[[], None]] = field(default_factory=list)
 
 
@@ -128,6 +133,8 @@ class BvaApp(App[int]):
 
             # The log reader's process loads its client now, so Logs shows lines at once.
             self._log_spare = asyncio.ensure_future(WorkerLogSource.spawn())
+        if self.settings.gc_freeze:
+            gc.freeze()
         return self._platform
 
     def rollback_engine(self) -> Any:

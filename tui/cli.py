@@ -277,11 +277,13 @@ def cmd_tui(args: argparse.Namespace) -> int:
         # Background threads (probes, watches) hand the interpreter lock back to the event
         # loop after at most 2 ms instead of 5: keys stay quick while they work.
         sys.setswitchinterval(0.002)
-        # A log flood keeps tens of thousands of new entries a second, none in cycles
-        # (reference counting frees them). The collector's pause grows with what it walks:
-        # young objects are walked often and few at a time (a pause of a few ms), and the
-        # whole heap, ring buffer included, almost never (the default would every second).
+        # The collector's pause grows with what it walks. A log flood allocates tens of
+        # thousands of objects a second, none in cycles worth waiting for: young ones are
+        # walked often and few at a time (a pause of a few ms), the whole heap almost never
+        # (the default would every second), and what the console loaded at start never
+        # (frozen once the platform is open).
         gc.set_threshold(1_000, 10, 1_000)
+        settings.gc_freeze = True
         result = make_app(settings).run()
     finally:
         if embedded:

@@ -15,6 +15,7 @@ import re
 import time
 import zlib
 from collections.abc import Callable, Iterable
+from math import ceil
 from operator import itemgetter
 from typing import NamedTuple
 
@@ -23,7 +24,6 @@ from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
 from textual import events
-from textual.cache import LRUCache
 from textual.color import Color
 from textual.filter import LineFilter
 from textual.geometry import Region, Size, Spacing
@@ -84,6 +84,34 @@ class _Finish(NamedTuple):
     pad: Style
     filters: tuple[LineFilter, ...]
     background: Color
+
+
+class _Strips:
+    """Strips by row number; past ``size`` the least recently used goes. A dict keeps that
+    order without links: Textual's LRUCache is a ring of lists, so every ``clear()`` leaves
+    its strips to the cyclic collector, which in a tail let them pile up by the hundred
+    thousand between full collections."""
+
+    __slots__ = ("_size", "_strips")
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._strips: dict[int, Strip] = {}
+
+    def get(self, key: int) -> Strip | None:
+        strip = self._strips.pop(key, None)
+        if strip is not None:
+            self._strips[key] = strip
+        return strip
+
+    def put(self, key: int, strip: Strip) -> None:
+        strips = self._strips
+        strips[key] = strip
+        if len(strips) > self._size:
+            del strips[next(iter(strips))]
+
+    def clear(self) -> None:
+        self._strips.clear()
 
 
 def pod_colour(pod: str) -> str:
@@ -149,19 +177,21 @@ class LogView(ScrollView, can_focus=True):
         super().__init__(id=id)
         self._rows: list[Row] = []
         self._start = 0  # rows before this index were dropped
+        self._base = 0  # rows removed from the list's front: row numbers stay unique
         self._entries = 0
         self._width = 0
         self.following = True
         self.timestamps = True
         self.wrap = False
         self.search: re.Pattern[str] | None = None
-        self._cache: LRUCache[tuple[int, int, int], Strip] = LRUCache(1024)
-        self._finished: LRUCache[tuple[int, int, int], Strip] = LRUCache(1024)
+        self._cache = _Strips(1024)  # rows drawn, by row number
+        self._finished = _Strips(1024)  # and finished for the compositor
         # What the kept strips were drawn for: (width, scroll x, style, finish).
         self._cache_for: tuple[int, int, Style, _Finish | None] | None = None
         self._frame: _Frame | None = None
         self._styled: dict[str, Style] = {}  # span style name -> the widget's style + it
         self._dirty = False
+        self._thumb: tuple[int, int, int, int] | None = None  # see _thumb_moved
 
     # -- content ---------------------------------------------------------------------------
 
@@ -214,7 +244,7 @@ class LogView(ScrollView, can_focus=True):
         if start >= _COMPACT_AT:
             del rows[:start]
             self._start = 0
-        self._forget_strips()
+            self._base += start
         if not self.following:
             # Keep the reader's place: the text under their eyes moves up by what left.
             self._set_size()
@@ -224,7 +254,7 @@ class LogView(ScrollView, can_focus=True):
     def reset(self, lines: Iterable[LineRow]) -> None:
         """Show exactly ``lines`` (after a filter or a display setting changed)."""
         self._rows = []
-        self._start = 0
+        self._start = self._base = 0
         self._entries = 0
         self._width = 0
         self._forget_strips()
@@ -271,7 +301,35 @@ class LogView(ScrollView, can_focus=True):
         # ``virtual_size`` would lay out the whole screen each time. The vertical scrollbar
         # is always shown (overflow-y: scroll), so telling it the new length is enough.
         self.set_reactive(LogView.virtual_size, size)
-        self.vertical_scrollbar.window_virtual_size = size.height
+        if self._thumb_moved():
+            bar = self.vertical_scrollbar
+            bar.window_virtual_size = size.height
+            bar.position = self.scroll_y
+
+    def watch_scroll_y(self, old_value: float, new_value: float) -> None:
+        # ScrollView's, except that the scrollbar is told only when its thumb moves. A tail
+        # moves the view a few rows in 100,000 every frame: redrawing the bar for that cost
+        # a frame's worth of strips each time, short-lived enough to die as old garbage.
+        if self.show_vertical_scrollbar and self._thumb_moved():
+            self.vertical_scrollbar.position = new_value
+        if round(old_value) != round(new_value):
+            self.refresh(self.size.region)
+
+    def _thumb_moved(self) -> bool:
+        """Whether the vertical scrollbar would draw its thumb elsewhere than it last did:
+        its start and end in eighths of a cell (the finest step it draws), by the formula
+        of Textual's ScrollBarRender."""
+        window = self.scrollable_content_region.height
+        virtual = self.virtual_size.height
+        thumb = (window, virtual, 0, 0)
+        if window and virtual > window:
+            size = max(1.0, window / (virtual / window))
+            start = int((window - size) * (self.scroll_y / (virtual - window)) * 8)
+            thumb = (window, 0, start, start + ceil(size * 8))
+        if thumb == self._thumb:
+            return False
+        self._thumb = thumb
+        return True
 
     def on_mount(self) -> None:
         self.set_interval(1 / FPS, self._tick)
@@ -332,7 +390,11 @@ class LogView(ScrollView, can_focus=True):
             # Textual's styles cache keeps lines by screen row, and a tail scrolls every
             # row every frame, so it would finish each visible row anew (several strips
             # each, most of a frame's time). Finished rows are kept by entry here instead.
-            strips = [self._finished_line(frame, frame.finish, y) for y in crop.line_range]
+            kept = [self._finished_line(frame, frame.finish, y) for y in crop.line_range]
+            # The compositor's strip.divide() caches a full-width strip inside itself, a
+            # cycle: a kept strip would outlive two collections and wait in the oldest
+            # generation for a full one. It gets a copy, which dies young.
+            strips = [Strip(list(strip), strip.cell_length) for strip in kept]
             x1, x2 = crop.column_span
             if (x1, x2) != (0, frame.finish.width):
                 strips = [strip.crop(x1, x2) for strip in strips]
@@ -384,11 +446,7 @@ class LogView(ScrollView, can_focus=True):
         """Row ``y`` as the styles cache would finish it: padded to the pane's width (the
         scrollbar's column, drawn over) and passed through the app's line filters."""
         index = self._start + frame.y + y
-        if index >= len(self._rows):
-            key: tuple[int, int, int] = (0, 0, -1)  # a blank row: one shared strip
-        else:
-            line, part, seg = self._rows[index]
-            key = (id(line), part, seg)
+        key = self._base + index if index < len(self._rows) else -1  # -1: the blank row
         self._valid_for(frame)
         strip = self._finished.get(key)
         if strip is None:
@@ -399,7 +457,7 @@ class LogView(ScrollView, can_focus=True):
             for line_filter in finish.filters:
                 segments = line_filter.apply(segments, finish.background)
             strip = Strip(segments, max(finish.width, row.cell_length))
-            self._finished[key] = strip
+            self._finished.put(key, strip)
         return strip
 
     def render_line(self, y: int) -> Strip:
@@ -409,7 +467,7 @@ class LogView(ScrollView, can_focus=True):
         if index >= len(self._rows):
             return Strip.blank(width, style)
         line, part, seg = self._rows[index]
-        key = (id(line), part, seg)
+        key = self._base + index
         self._valid_for(frame)
         strip = self._cache.get(key)
         if strip is None:
@@ -428,7 +486,7 @@ class LogView(ScrollView, can_focus=True):
             else:
                 # One strip at the final width: Textual strips are costly to make.
                 strip = Strip(Segment.adjust_line_length(segments, width, style), width)
-            self._cache[key] = strip
+            self._cache.put(key, strip)
         return strip
 
     def _segments(self, line: LineRow, part: int, base: Style) -> list[Segment]:

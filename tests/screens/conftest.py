@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+from textual import events
+from textual.keys import _character_to_key
+
 from tests.support.fake_platform import clock, scenario
 from tui.app import AppSettings, BvaApp, make_app
 
@@ -22,3 +25,18 @@ def fake_app(name: str, *, poll: float = 3600.0) -> BvaApp:
             open_platform=opener,
         )
     )
+
+
+_NAMED_KEYS = {"enter": "\r", "escape": "\x1b", "tab": "\t"}
+
+
+def burst(app: BvaApp, *parts: str) -> None:
+    """Keys as a terminal hands over a paste or one write over SSH: all queued before the app
+    takes the first (Pilot's ``press`` waits for each). A part named in _NAMED_KEYS is that
+    key; any other is typed a character at a time."""
+    for part in parts:
+        if part in _NAMED_KEYS:
+            app.post_message(events.Key(part, _NAMED_KEYS[part]))
+            continue
+        for ch in part:
+            app.post_message(events.Key(ch if ch.isalnum() else _character_to_key(ch), ch))

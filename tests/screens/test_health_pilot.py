@@ -9,7 +9,7 @@ from textual.widgets import DataTable, Input, TabbedContent
 
 from screens.health import HealthScreen
 from screens.help import HelpScreen
-from tests.screens.conftest import fake_app
+from tests.screens.conftest import burst, fake_app
 
 
 async def settle(pilot: Any, rounds: int = 6) -> None:
@@ -65,6 +65,27 @@ async def test_filter_slash_enter_escape() -> None:
         await settle(pilot, 2)
         assert len(services(screen)) == 5
         assert not box.display
+
+
+async def test_filter_typed_in_one_burst_lands_in_the_box() -> None:
+    """`/user` and enter sent in one write (a paste, keys over a slow link): every letter is
+    in the filter, none taken as a binding (s sorts, r refreshes, e opens events)."""
+    app = fake_app("healthy")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        screen = app.screen
+        assert isinstance(screen, HealthScreen)
+        sort = screen._sort
+        burst(app, "/user", "enter", "s")
+        await settle(pilot, 4)
+        assert screen.query_one("#filter", Input).value == "user"
+        assert services(screen) == ["user-service"]
+        assert screen._sort != sort, "s after enter sorts"
+        assert screen.query_one("#services", DataTable).has_focus
+        burst(app, "/", "/")
+        await settle(pilot, 2)
+        # The box selects its text when focused, so the second / replaces it, as text.
+        assert screen.query_one("#filter", Input).value == "/"
 
 
 async def test_sort_cycles_and_reverses() -> None:

@@ -15,7 +15,7 @@ from textual.widgets import Input
 
 from backends.log_models import SEQ, LineRow, LogLine
 from screens.logs import LogsScreen
-from tests.screens.conftest import fake_app
+from tests.screens.conftest import burst, fake_app
 from tests.support.fake_logs import FakeLogSource, canned
 from widgets.log_view import HEAD
 
@@ -137,6 +137,21 @@ async def test_search_and_error_jumps_pause_following_and_f_resumes() -> None:
         assert screen.following
         await pilot.pause(0.1)
         assert screen.view.is_vertical_scroll_end
+
+
+async def test_a_prompt_typed_in_one_burst_gets_every_key() -> None:
+    """`/GET\\s` and enter sent in one write (a paste, keys over a slow link): the keys behind
+    the slash are text in the prompt it opened (E would jump to the previous error, s open
+    search), and the keys behind enter are bindings again."""
+    app = app_with(canned())
+    async with app.run_test(size=(120, 36)) as pilot:
+        screen = await open_logs(pilot)
+        burst(app, "/GET\\s", "enter", "l")
+        await pilot.pause(0.3)
+        assert screen.include == "GET\\s" and screen.following
+        assert screen.level == "INFO", "l after enter cycles the level"
+        assert screen.focused is screen.view
+        assert shown(screen) and all("GET " in line.message for _r, line in shown(screen))
 
 
 async def test_wrap_timestamps_and_save(tmp_path: Path, monkeypatch: Any) -> None:
