@@ -301,19 +301,28 @@ class LogView(ScrollView, can_focus=True):
         # ``virtual_size`` would lay out the whole screen each time. The vertical scrollbar
         # is always shown (overflow-y: scroll), so telling it the new length is enough.
         self.set_reactive(LogView.virtual_size, size)
-        if self._thumb_moved():
-            bar = self.vertical_scrollbar
-            bar.window_virtual_size = size.height
-            bar.position = self.scroll_y
+        self._tell_bar()
 
     def watch_scroll_y(self, old_value: float, new_value: float) -> None:
         # ScrollView's, except that the scrollbar is told only when its thumb moves. A tail
         # moves the view a few rows in 100,000 every frame: redrawing the bar for that cost
         # a frame's worth of strips each time, short-lived enough to die as old garbage.
-        if self.show_vertical_scrollbar and self._thumb_moved():
-            self.vertical_scrollbar.position = new_value
+        if self.show_vertical_scrollbar:
+            self._tell_bar()
         if round(old_value) != round(new_value):
             self.refresh(self.size.region)
+
+    def _tell_bar(self) -> None:
+        if self._thumb_moved():
+            bar = self.vertical_scrollbar
+            bar.window_virtual_size = self.virtual_size.height
+            bar.position = self._bar_position()
+
+    def _bar_position(self) -> float:
+        # Following, the view is at the end or about to be (the size changes first).
+        if self.following:
+            return float(max(self.virtual_size.height - self.scrollable_content_region.height, 0))
+        return self.scroll_y
 
     def _thumb_moved(self) -> bool:
         """Whether the vertical scrollbar would draw its thumb elsewhere than it last did:
@@ -324,7 +333,7 @@ class LogView(ScrollView, can_focus=True):
         thumb = (window, virtual, 0, 0)
         if window and virtual > window:
             size = max(1.0, window / (virtual / window))
-            start = int((window - size) * (self.scroll_y / (virtual - window)) * 8)
+            start = int((window - size) * (self._bar_position() / (virtual - window)) * 8)
             thumb = (window, 0, start, start + ceil(size * 8))
         if thumb == self._thumb:
             return False
@@ -345,6 +354,7 @@ class LogView(ScrollView, can_focus=True):
         if following == self.following:
             return
         self.following = following
+        self._thumb = None  # the bar is told everything on its next check
         if following:
             self.scroll_end(animate=False, immediate=True, x_axis=False)
         self.post_message(self.FollowChanged(following))

@@ -1,5 +1,9 @@
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
+from typing import Any
+
 from textual import events
 from textual.keys import _character_to_key
 
@@ -40,3 +44,11 @@ def burst(app: BvaApp, *parts: str) -> None:
             continue
         for ch in part:
             app.post_message(events.Key(ch if ch.isalnum() else _character_to_key(ch), ch))
+
+
+async def until(pilot: Any, done: Callable[[], bool], timeout: float = 10.0) -> None:
+    """Let the app run until ``done()`` (keys of a burst are taken at the app's pace, which a
+    busy machine slows); ``done`` is checked again by the caller's asserts."""
+    deadline = time.monotonic() + timeout
+    while not done() and time.monotonic() < deadline:
+        await pilot.pause(0.05)

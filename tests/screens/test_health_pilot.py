@@ -9,7 +9,7 @@ from textual.widgets import DataTable, Input, TabbedContent
 
 from screens.health import HealthScreen
 from screens.help import HelpScreen
-from tests.screens.conftest import burst, fake_app
+from tests.screens.conftest import burst, fake_app, until
 
 
 async def settle(pilot: Any, rounds: int = 6) -> None:
@@ -77,13 +77,14 @@ async def test_filter_typed_in_one_burst_lands_in_the_box() -> None:
         assert isinstance(screen, HealthScreen)
         sort = screen._sort
         burst(app, "/user", "enter", "s")
-        await settle(pilot, 4)
+        await until(pilot, lambda: screen._sort != sort)  # s, the last key, was taken
+        await settle(pilot, 2)
         assert screen.query_one("#filter", Input).value == "user"
         assert services(screen) == ["user-service"]
         assert screen._sort != sort, "s after enter sorts"
         assert screen.query_one("#services", DataTable).has_focus
         burst(app, "/", "/")
-        await settle(pilot, 2)
+        await until(pilot, lambda: screen.query_one("#filter", Input).value == "/")
         # The box selects its text when focused, so the second / replaces it, as text.
         assert screen.query_one("#filter", Input).value == "/"
 

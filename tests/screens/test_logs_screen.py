@@ -13,9 +13,9 @@ from rich.segment import Segment
 from rich.style import Style
 from textual.widgets import Input
 
-from backends.log_models import SEQ, LineRow, LogLine
+from backends.log_models import SEQ, LineRow, LogLine, line_row
 from screens.logs import LogsScreen
-from tests.screens.conftest import burst, fake_app
+from tests.screens.conftest import burst, fake_app, until
 from tests.support.fake_logs import FakeLogSource, canned
 from widgets.log_view import HEAD
 
@@ -147,7 +147,7 @@ async def test_a_prompt_typed_in_one_burst_gets_every_key() -> None:
     async with app.run_test(size=(120, 36)) as pilot:
         screen = await open_logs(pilot)
         burst(app, "/GET\\s", "enter", "l")
-        await pilot.pause(0.3)
+        await until(pilot, lambda: screen.level == "INFO")  # l, the last key, was taken
         assert screen.include == "GET\\s" and screen.following
         assert screen.level == "INFO", "l after enter cycles the level"
         assert screen.focused is screen.view
@@ -211,6 +211,35 @@ async def test_following_keeps_up_and_scrolling_up_pauses_in_place() -> None:
         await pilot.pause(0.2)
         assert view.is_vertical_scroll_end
         assert screen.view.rows()[-1][0] is screen.buffer[-1]
+
+
+async def test_the_scrollbar_is_told_only_when_its_thumb_moves() -> None:
+    """A tail moves the view a few rows in thousands each frame: the view tells the
+    scrollbar only when its thumb would move by an eighth of a cell (its finest step), and
+    tells it everything once it does or following stops. (A layout of the screen tells it
+    too: not here, where nothing awaits between the rows and the check.)"""
+    lines = canned()
+    app = app_with([replace(lines[i % 40], seq=i, extra=()) for i in range(4000)])
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_logs(pilot)
+        view = screen.view
+        bar = view.vertical_scrollbar
+        await pilot.pause(0.2)
+        assert bar.window_virtual_size == view.row_count == 4000
+
+        def more(n: int, seq: int) -> None:
+            view.append([line_row(replace(lines[0], seq=seq + i, extra=())) for i in range(n)])
+            view.flush()  # the frame tick: size, then following to the end
+
+        # An eighth of the thumb's cell is 4000 / (20 rows * 8), 25 rows, here.
+        more(3, 5000)
+        assert view.row_count == 4003 and view.is_vertical_scroll_end
+        assert bar.window_virtual_size == 4000, "a move too small to draw is not told"
+        more(200, 6000)
+        assert bar.window_virtual_size == 4000, "following, a 1-cell thumb stays at the end"
+        view.scroll_to_row(2000)  # the reader looks back: told all at once
+        assert bar.window_virtual_size == view.row_count == 4203
+        assert bar.position == view.scroll_y == 1998
 
 
 async def test_status_says_what_the_source_skipped_to_keep_up() -> None:
