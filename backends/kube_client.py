@@ -37,6 +37,10 @@ class KubeClient:
         self.api_client.close()
 
 
+# KubeClient's API fields and the client classes behind them.
+_APIS = {"core": "CoreV1Api", "apps": "AppsV1Api", "coordination": "CoordinationV1Api"}
+
+
 def load_client(kubeconfig: str | None, context: str | None) -> KubeClient:
     """Blocking: import ``kubernetes`` and build a client from a kubeconfig (or in-cluster)."""
     try:
@@ -72,13 +76,8 @@ def load_client(kubeconfig: str | None, context: str | None) -> KubeClient:
     # hide an outage; retry only connects, which never reached the server.
     cfg.retries = urllib3.Retry(total=2, connect=2, read=0, redirect=0, status=0, other=0)
     api_client = client.ApiClient(cfg)
-    return KubeClient(
-        api_client=api_client,
-        core=client.CoreV1Api(api_client),
-        apps=client.AppsV1Api(api_client),
-        server=str(cfg.host),
-        coordination=client.CoordinationV1Api(api_client),
-    )
+    apis = {field: getattr(client, name)(api_client) for field, name in _APIS.items()}
+    return KubeClient(api_client=api_client, server=str(cfg.host), **apis)
 
 
 def preload() -> None:
@@ -87,7 +86,7 @@ def preload() -> None:
     with contextlib.suppress(ImportError):
         from kubernetes import client, config  # noqa: F401
 
-        for name in ("CoreV1Api", "AppsV1Api", "CoordinationV1Api"):
+        for name in _APIS.values():
             getattr(client, name)
 
 

@@ -173,12 +173,14 @@ async def test_snapshot_with_filters_and_grep(shared: Platform) -> None:
     source = LogSource(shared.kube, ["auth-service"], follow=False, tail=None)
     lines = await source.snapshot()
     logs = entries(lines)
-    assert len({line.pod for line in logs}) == 3 and {line.service for line in logs} == {
-        "auth-service"
-    }
+    # Messages say what was seen: this test has failed once in a whole-suite run, unseen.
+    pods = sorted({line.pod for line in logs})
+    assert len(pods) == 3, f"pods in the log: {pods}"
+    assert {line.service for line in logs} == {"auth-service"}
     assert [line.ts for line in logs] == sorted(line.ts for line in logs)
     # The startup lines of each pod are in the full log.
-    assert sum("Started AuthServiceApplication" in line.message for line in logs) == 3
+    started = [line.pod for line in logs if "Started AuthServiceApplication" in line.message]
+    assert len(started) == 3, f"startup lines from {started}; pods {pods}; {len(logs)} entries"
     warn = LogFilter.build(min_level="warn")
     kept = [line for line in logs if warn.matches(line)]
     assert kept and all(line.level in ("WARN", "ERROR", "FATAL") for line in kept)

@@ -7,9 +7,10 @@ from collections.abc import AsyncGenerator
 
 from backends.log_models import LogLine, LogStats
 from backends.log_parse import clean
+from backends.models import Track
 from tests.support.fake_platform import NOW
 
-PODS = (
+PODS: tuple[tuple[str, str, Track], ...] = (
     ("auth-service", "auth-service-7d9f8c6b5-x2k4p", "stable"),
     ("auth-service", "auth-service-canary-5c4b3a2d1-zz9k", "canary"),
     ("tweet-service", "tweet-service-6cbfbd49d-k4k7s", "stable"),

@@ -45,7 +45,7 @@ def _gates(failing: bool) -> tuple[GateTally, ...]:
 def release_view(
     state: ReleaseState = ReleaseState.RUNNING, *, phase: int = 1, failing: bool = False
 ) -> ReleaseView:
-    progress = (
+    progress: tuple[ServiceProgress, ...] = (
         ServiceProgress(
             "auth-service",
             "auth-service",
