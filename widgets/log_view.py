@@ -184,8 +184,8 @@ class LogView(ScrollView, can_focus=True):
         self.timestamps = True
         self.wrap = False
         self.search: re.Pattern[str] | None = None
-        self._cache = _Strips(1024)  # rows drawn, by row number
-        self._finished = _Strips(1024)  # and finished for the compositor
+        self._cache = _Strips(1024)  # rows drawn for Textual's styles cache, by row number
+        self._finished = _Strips(1024)  # rows finished here for the compositor
         # What the kept strips were drawn for: (width, scroll x, style, finish).
         self._cache_for: tuple[int, int, Style, _Finish | None] | None = None
         self._frame: _Frame | None = None
@@ -394,6 +394,7 @@ class LogView(ScrollView, can_focus=True):
         # What every row of a frame shares, looked up once a frame: the DOM walks behind
         # ``rich_style`` and the content region cost more than drawing a row.
         self._frame = frame = self._new_frame()
+        self._valid_for(frame)
         try:
             if frame.finish is None:
                 return super().render_lines(crop)
@@ -454,13 +455,13 @@ class LogView(ScrollView, can_focus=True):
 
     def _finished_line(self, frame: _Frame, finish: _Finish, y: int) -> Strip:
         """Row ``y`` as the styles cache would finish it: padded to the pane's width (the
-        scrollbar's column, drawn over) and passed through the app's line filters."""
+        scrollbar's column, drawn over) and passed through the app's line filters. Only the
+        finished strip is kept: the drawn row is a step towards it."""
         index = self._start + frame.y + y
         key = self._base + index if index < len(self._rows) else -1  # -1: the blank row
-        self._valid_for(frame)
         strip = self._finished.get(key)
         if strip is None:
-            row = self.render_line(y)
+            row = self._draw(frame, index)
             segments = list(row)
             if finish.width > row.cell_length:
                 segments.append(Segment(" " * (finish.width - row.cell_length), finish.pad))
@@ -471,33 +472,42 @@ class LogView(ScrollView, can_focus=True):
         return strip
 
     def render_line(self, y: int) -> Strip:
-        frame = self._frame or self._new_frame()
-        width, style = frame.width, frame.style
+        """Row ``y`` drawn, for Textual's styles cache (a pane with a box) and for tests."""
+        frame = self._frame
+        if frame is None:  # called on its own, not from render_lines
+            frame = self._new_frame()
+            self._valid_for(frame)
         index = self._start + frame.y + y
+        if index >= len(self._rows):
+            return self._draw(frame, index)
+        key = self._base + index
+        strip = self._cache.get(key)
+        if strip is None:
+            strip = self._draw(frame, index)
+            self._cache.put(key, strip)
+        return strip
+
+    def _draw(self, frame: _Frame, index: int) -> Strip:
+        """Row ``index`` of the list at the pane's width, scrolled sideways as the frame is
+        (a blank row past the end)."""
+        width, style = frame.width, frame.style
         if index >= len(self._rows):
             return Strip.blank(width, style)
         line, part, seg = self._rows[index]
-        key = self._base + index
-        self._valid_for(frame)
-        strip = self._cache.get(key)
-        if strip is None:
-            if self.wrap or self.search is not None:
-                text = self.row_text((line, part, seg))
-                if self.wrap:
-                    text = _slice(text, seg, max(width - 1, 20))
-                # The widget's colours go under the row's own (pod, level), not over them.
-                text.style = style
-                segments = list(text.render(self.app.console))
-            else:
-                segments = self._segments(line, part, style)
-            if frame.x:
-                whole = Strip(segments, Segment.get_line_length(segments))
-                strip = whole.crop_extend(frame.x, frame.x + width, style)
-            else:
-                # One strip at the final width: Textual strips are costly to make.
-                strip = Strip(Segment.adjust_line_length(segments, width, style), width)
-            self._cache.put(key, strip)
-        return strip
+        if self.wrap or self.search is not None:
+            text = self.row_text((line, part, seg))
+            if self.wrap:
+                text = _slice(text, seg, max(width - 1, 20))
+            # The widget's colours go under the row's own (pod, level), not over them.
+            text.style = style
+            segments = list(text.render(self.app.console))
+        else:
+            segments = self._segments(line, part, style)
+        if frame.x:
+            whole = Strip(segments, Segment.get_line_length(segments))
+            return whole.crop_extend(frame.x, frame.x + width, style)
+        # One strip at the final width: Textual strips are costly to make.
+        return Strip(Segment.adjust_line_length(segments, width, style), width)
 
     def _segments(self, line: LineRow, part: int, base: Style) -> list[Segment]:
         """``row_text`` as segments, made directly: a tail draws every new row once, and
