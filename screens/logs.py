@@ -90,8 +90,7 @@ class LogsScreen(BvaScreen):
         self.include = ""
         self.exclude = ""
         self.search = ""
-        self._prompt = ""
-        self._prompt_open = False
+        self._prompt = ""  # the prompt open ("include", "exclude", "search"), or ""
         self._filter = LogFilter()
         self._search_re: re.Pattern[str] | None = None
         self._cursor = 0
@@ -240,16 +239,16 @@ class LogsScreen(BvaScreen):
             "search": "highlight and jump (regex)",
         }[what]
         box.value = {"include": self.include, "exclude": self.exclude, "search": self.search}[what]
-        box.display = self._prompt_open = True
+        box.display = True
         # Now, not on the next turn as focus() would: keys already queued behind this one
         # go to whatever has focus when the App takes them.
         self.set_focus(box)
         self.refresh_bindings()
 
     def action_cancel_prompt(self) -> None:
-        box = self.query_one("#logs-input", Input)
-        if box.display:
-            box.display = self._prompt_open = False
+        if self._prompt:
+            self._prompt = ""
+            self.query_one("#logs-input", Input).display = False
             self.set_focus(self.view)
             self.refresh_bindings()
 
@@ -257,9 +256,9 @@ class LogsScreen(BvaScreen):
         # While a prompt is open, the keys that open one are text in it; enter and escape
         # are the prompt's only then.
         if action == "prompt":
-            return not self._prompt_open
+            return not self._prompt
         if action in ("submit_prompt", "cancel_prompt"):
-            return self._prompt_open
+            return bool(self._prompt)
         return True
 
     def action_submit_prompt(self) -> None:
