@@ -25,7 +25,6 @@ __all__ = [
     "LogLine",
     "LogStats",
     "RawFormat",
-    "found_in",
     "found_in_row",
     "level_rank",
     "line_row",
@@ -250,14 +249,9 @@ class LogFilter:
         return self.exclude is None or not found_in_row(self.exclude, row)
 
 
-def found_in(pattern: re.Pattern[str], line: LogLine) -> bool:
-    """``pattern`` in any of ``line.texts()``."""
-    return found_in_row(pattern, line_row(line))
-
-
 def found_in_row(pattern: re.Pattern[str], row: LineRow) -> bool:
-    """``found_in`` for a row; spelled out because it runs for every line of a busy tail,
-    and the message, searched first, is where a match usually is."""
+    """``pattern`` in any of the row's ``LogLine.texts()``; spelled out because it runs for
+    every line of a busy tail, and the message, searched first, is where a match usually is."""
     search = pattern.search
     if search(row[MESSAGE]) or (row[LOGGER] and search(row[LOGGER])):
         return True
