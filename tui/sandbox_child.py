@@ -13,6 +13,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from backends.sandbox_state import SandboxState
 
@@ -82,13 +83,8 @@ class EmbeddedSandbox:
 
     def stop(self) -> None:
         proc, self._proc = self._proc, None
-        if proc is not None and proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(5)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(5)
+        if proc is not None:
+            terminate(proc, 5)
         shutil.rmtree(self._dir, ignore_errors=True)
 
     def __enter__(self) -> EmbeddedSandbox:
@@ -96,3 +92,15 @@ class EmbeddedSandbox:
 
     def __exit__(self, *_exc: object) -> None:
         self.stop()
+
+
+def terminate(proc: subprocess.Popen[Any], grace: float) -> int:
+    """SIGTERM, up to ``grace`` seconds to finish, then SIGKILL; the exit code."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(grace)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+    return proc.returncode

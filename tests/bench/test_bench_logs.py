@@ -40,7 +40,8 @@ import pytest
 from tests.bench.helpers import Table, cpu_seconds, default_platform, percentile, rss_kib
 from tests.bench.log_feed import Feed, iter_seqs, lines_text
 from tests.bench.tmux_pane import PaneGone, TmuxPane, alive, cmdline, descendants
-from tests.support.sandbox_proc import RunningSandbox, start_sandbox, terminate
+from tests.support.sandbox_proc import STOP_GRACE, RunningSandbox, start_sandbox
+from tui.sandbox_child import terminate
 
 pytestmark = pytest.mark.bench
 
@@ -186,7 +187,7 @@ class Writer:
         return self.proc.poll() is not None
 
     def stop(self) -> Feed:
-        terminate(self.proc)
+        terminate(self.proc, STOP_GRACE)
         return Feed.load(self.records)
 
 

@@ -14,6 +14,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tui.sandbox_child import terminate
+
+# Seconds a sandbox (or a benchmark's writer) gets to finish after SIGTERM.
+STOP_GRACE = 10.0
+
 
 @dataclass
 class RunningSandbox:
@@ -48,19 +53,7 @@ class RunningSandbox:
         _wait_until(lambda: _reachable(self.api_url), 5, "sandbox API to come back")
 
     def stop(self) -> int:
-        return terminate(self.proc)
-
-
-def terminate(proc: subprocess.Popen[Any]) -> int:
-    """SIGTERM, up to 10 s to finish, then SIGKILL; the exit code."""
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
-    return proc.returncode
+        return terminate(self.proc, STOP_GRACE)
 
 
 def _reachable(url: str) -> bool:
