@@ -6,13 +6,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from urllib.parse import urljoin
 
-from backends.config import EnvironmentConfig, PlatformConfig, resolve_secret
+from backends.config.loader import EnvironmentConfig, PlatformConfig, resolve_secret
 from backends.errors import SourceUnavailable
-from backends.health import HealthProber
-from backends.health_thread import ThreadedProber
-from backends.kube import KubeAdapter
-from backends.metrics import MetricsSource
-from backends.sandbox_state import SandboxState, read_state
+from backends.health.prober import HealthProber
+from backends.health.thread import ThreadedProber
+from backends.kube.adapter import KubeAdapter
+from backends.metrics.source import MetricsSource
+from backends.sandbox.state import SandboxState, read_state
 
 NO_SANDBOX = (
     "no sandbox is running: start one with 'bva sandbox' in another terminal, "
@@ -58,11 +58,11 @@ class Platform:
         """The platform file's metrics source: a Prometheus server, or direct scrapes."""
         m = self.config.metrics
         if m.source == "prometheus" and m.prometheus_url:
-            from backends.metrics_prometheus import PrometheusMetrics
+            from backends.metrics.prometheus import PrometheusMetrics
 
             token = resolve_secret(m.token) if m.token else None
             return PrometheusMetrics(str(m.prometheus_url), token=token, queries=dict(m.queries))
-        from backends.metrics_scrape import ScrapeMetrics
+        from backends.metrics.scrape import ScrapeMetrics
 
         urls = {
             s.name: s.metrics

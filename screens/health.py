@@ -15,10 +15,10 @@ from textual.timer import Timer
 from textual.widgets import DataTable, Footer, Input, Static, TabbedContent, TabPane
 
 from backends.errors import BvaError
-from backends.health_models import ProbeStatus
+from backends.health.models import ProbeStatus
 from backends.models import KubeEvent, Pod
-from backends.monitor import HealthMonitor, HealthPicture, ServiceRow
 from backends.sanitize import sanitize_text
+from backends.status.monitor import HealthMonitor, HealthPicture, ServiceRow
 from screens.base import BvaScreen
 from widgets.alerts_strip import AlertsStrip
 from widgets.app_header import AppHeader

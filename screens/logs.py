@@ -20,7 +20,7 @@ from textual.binding import Binding, BindingType
 from textual.widgets import Footer, Input, Static
 
 from backends.errors import BvaError
-from backends.log_models import (
+from backends.logs.models import (
     LEVEL,
     FilterError,
     LineRow,

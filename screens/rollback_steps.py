@@ -20,7 +20,7 @@ from backends.sanitize import sanitize_text
 from widgets.badges import age_text
 
 if TYPE_CHECKING:
-    from backends.rollback import (
+    from backends.rollback.engine import (
         RollbackEngine,
         RollbackEvent,
         RollbackPlan,

@@ -21,7 +21,7 @@ from textual.widgets import (
 )
 
 from backends.errors import BvaError
-from backends.release_models import GateReading, GateResult, ReleaseState, ReleaseView
+from backends.release.models import GateReading, GateResult, ReleaseState, ReleaseView
 from backends.sanitize import sanitize_text
 from screens.base import BvaScreen
 from widgets.app_header import AppHeader
@@ -153,7 +153,7 @@ class RolloutScreen(BvaScreen):
 
     @work(exclusive=True, group="rollout-poll")
     async def _poll(self) -> None:
-        from backends.release_control import read_release
+        from backends.release.control import read_release
 
         platform = await self.bva.platform()
         if self.bva.release_driver is None or self.bva.release_driver.state.over:

@@ -16,10 +16,10 @@ from textual.binding import Binding, BindingType
 from textual.screen import Screen
 
 from backends.errors import BvaError
-from backends.journal import Journal, journal_path
+from backends.journal.store import Journal, journal_path
 from backends.platform import Platform
-from backends.release import ReleaseDriver
-from backends.release_models import ReleaseView
+from backends.release.driver import ReleaseDriver
+from backends.release.models import ReleaseView
 from screens.health import HealthScreen
 from screens.help import HelpScreen, binding_rows
 from screens.logs import LogsScreen
@@ -129,7 +129,7 @@ class BvaApp(App[int]):
             self._platform_task = asyncio.ensure_future(opener())
         self._platform = await asyncio.shield(self._platform_task)
         if self.settings.log_source is None and self._log_spare is None:
-            from backends.log_worker import WorkerLogSource
+            from backends.logs.worker import WorkerLogSource
 
             # The log reader's process loads its client now, so Logs shows lines at once.
             self._log_spare = asyncio.ensure_future(WorkerLogSource.spawn())
@@ -146,7 +146,7 @@ class BvaApp(App[int]):
             if self.settings.rollback_engine is not None:
                 self._rollback_engine = self.settings.rollback_engine(platform)
             else:
-                from backends.rollback import RollbackEngine
+                from backends.rollback.engine import RollbackEngine
 
                 self._rollback_engine = RollbackEngine(platform, self._journal(platform))
         return self._rollback_engine
@@ -157,7 +157,7 @@ class BvaApp(App[int]):
             return self.settings.log_source(platform)
         # In a child process: a flood's parsing then runs on another core and never holds
         # the interpreter lock that keys and frames need here.
-        from backends.log_worker import WorkerLogSource
+        from backends.logs.worker import WorkerLogSource
 
         spare, self._log_spare = self._log_spare, None
         return WorkerLogSource(
@@ -180,7 +180,7 @@ class BvaApp(App[int]):
         return Journal(journal_path(platform.env_name), platform.env_name)
 
     def _new_driver(self, platform: Platform, plan: object) -> ReleaseDriver:
-        from backends.release_lock import identity
+        from backends.release.lock import identity
 
         return ReleaseDriver(
             platform.kube,
@@ -203,7 +203,7 @@ class BvaApp(App[int]):
             screen.show(view)
 
     def start_release(self, services: list[str], version: str) -> None:
-        from backends.release_plan import make_plan
+        from backends.release.plan import make_plan
 
         platform = self._platform
         if platform is None or self.driving:
@@ -219,8 +219,8 @@ class BvaApp(App[int]):
         self._release_task = asyncio.ensure_future(self._take_over(platform))
 
     async def _take_over(self, platform: Platform) -> None:
-        from backends.release_control import annotations_of, find_canaries
-        from backends.release_plan import A_PLAN, ReleasePlan
+        from backends.release.control import annotations_of, find_canaries
+        from backends.release.plan import A_PLAN, ReleasePlan
 
         canaries = await find_canaries(platform.kube, platform.services())
         if not canaries:
@@ -250,7 +250,7 @@ class BvaApp(App[int]):
         self.run_worker(self._control(action), group="release-control")
 
     async def _control(self, action: str) -> None:
-        from backends.release_control import send_control
+        from backends.release.control import send_control
 
         platform = self._platform
         if platform is None:
@@ -325,7 +325,7 @@ class BvaApp(App[int]):
             with contextlib.suppress(BaseException):
                 await self._release_task
         if self._log_spare is not None:
-            from backends.log_worker import WorkerLogSource
+            from backends.logs.worker import WorkerLogSource
 
             await WorkerLogSource.discard(self._log_spare)
         if self._platform is not None:

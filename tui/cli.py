@@ -149,15 +149,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _load(cli_path: str | None) -> tuple[object, str]:
-    from backends.config import load_platform, resolve_config_path
+    from backends.config.loader import load_platform, resolve_config_path
 
     path = resolve_config_path(cli_path)
     return load_platform(path), str(path)
 
 
 def cmd_config_check(args: argparse.Namespace) -> int:
-    from backends.config import ConfigError, load_platform, resolve_config_path
-    from backends.config_summary import summarize
+    from backends.config.loader import ConfigError, load_platform, resolve_config_path
+    from backends.config.summary import summarize
 
     try:
         path = resolve_config_path(args.file or args.config)
@@ -173,11 +173,11 @@ def cmd_config_check(args: argparse.Namespace) -> int:
 def cmd_status(args: argparse.Namespace) -> int:
     import asyncio
 
-    from backends.config import load_platform, resolve_config_path
+    from backends.config.loader import load_platform, resolve_config_path
     from backends.errors import BvaError
     from backends.platform import open_platform
-    from backends.sandbox_state import sandbox_environment
-    from backends.status_report import EXIT_UNREACHABLE, collect, to_json, to_text
+    from backends.sandbox.state import sandbox_environment
+    from backends.status.report import EXIT_UNREACHABLE, collect, to_json, to_text
     from tui.sandbox_child import EmbeddedSandbox
 
     path = resolve_config_path(args.config)
@@ -199,7 +199,7 @@ def cmd_status(args: argparse.Namespace) -> int:
             await platform.aclose()
         text = to_json if args.json else to_text
         print(text(picture, read_only=platform.read_only))
-        from backends.status_report import exit_code
+        from backends.status.report import exit_code
 
         return exit_code(picture)
 
@@ -214,7 +214,7 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
     import asyncio
     from pathlib import Path
 
-    from backends.config import load_platform, resolve_config_path
+    from backends.config.loader import load_platform, resolve_config_path
     from backends.sandbox.platform_settings import settings_from_platform
     from backends.sandbox.runner import serve
 
@@ -235,8 +235,8 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
 def cmd_tui(args: argparse.Namespace) -> int:
     import asyncio
 
-    from backends.config import load_platform, resolve_config_path
-    from backends.sandbox_state import sandbox_environment
+    from backends.config.loader import load_platform, resolve_config_path
+    from backends.sandbox.state import sandbox_environment
     from tui.sandbox_child import EmbeddedSandbox
 
     path = resolve_config_path(args.config)
@@ -292,7 +292,7 @@ def cmd_tui(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from backends.config import ConfigError
+    from backends.config.loader import ConfigError
 
     parser = build_parser()
     try:

@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from backends.journal import Journal, JournalError, JournalRecord, VerifyResult, journal_path
+from backends.journal.store import Journal, JournalError, JournalRecord, VerifyResult, journal_path
 from backends.sanitize import sanitize_text
 
 __all__ = ["add_journal_parser", "cmd_journal"]
@@ -79,7 +79,7 @@ def add_journal_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore
 
 
 def cmd_journal(args: argparse.Namespace) -> int:
-    from backends.config import ConfigError
+    from backends.config.loader import ConfigError
 
     try:
         path = _resolve_path(args)
@@ -111,7 +111,7 @@ def _resolve_path(args: argparse.Namespace) -> Path:
         return path
     cfg = _load_config(args)
     if getattr(args, "sandbox", False):
-        from backends.sandbox_state import sandbox_environment
+        from backends.sandbox.state import sandbox_environment
 
         env_name = sandbox_environment(cfg)
     else:
@@ -121,7 +121,7 @@ def _resolve_path(args: argparse.Namespace) -> Path:
 
 
 def _load_config(args: argparse.Namespace) -> Any:
-    from backends.config import load_platform, resolve_config_path
+    from backends.config.loader import load_platform, resolve_config_path
 
     return load_platform(resolve_config_path(getattr(args, "config", None)))
 

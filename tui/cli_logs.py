@@ -63,8 +63,8 @@ def _int(text: str | None, flag: str, minimum: int) -> int | None:
 
 def _options(args: argparse.Namespace, known: list[str]) -> dict[str, Any]:
     """Everything the flags say, checked before anything connects."""
-    from backends.config_types import parse_duration
-    from backends.log_models import FilterError, LogFilter
+    from backends.config.values import parse_duration
+    from backends.logs.models import FilterError, LogFilter
 
     unknown = [s for s in args.services if s not in known]
     if unknown:
@@ -100,9 +100,9 @@ def _options(args: argparse.Namespace, known: list[str]) -> dict[str, Any]:
 
 
 def cmd_logs(args: argparse.Namespace) -> int:
-    from backends.config import load_platform, resolve_config_path
+    from backends.config.loader import load_platform, resolve_config_path
     from backends.errors import BvaError
-    from backends.sandbox_state import sandbox_environment
+    from backends.sandbox.state import sandbox_environment
     from tui.cli import UsageError
 
     path = resolve_config_path(getattr(args, "config", None))
@@ -140,7 +140,7 @@ def cmd_logs(args: argparse.Namespace) -> int:
 
 
 async def _run(cfg: Any, env_name: str, opts: dict[str, Any], out: _Printer, embedded: Any) -> int:
-    from backends.log_source import LogSource
+    from backends.logs.source import LogSource
     from backends.platform import open_platform
 
     state = embedded.start() if embedded is not None else None
@@ -175,7 +175,7 @@ class _Printer:
         self._prefix = ""
 
     def write(self, batch: list[Any]) -> None:
-        from backends.log_models import level_rank
+        from backends.logs.models import level_rank
 
         chunks: list[str] = []
         for line in batch:
@@ -226,6 +226,6 @@ class _Printer:
 
 
 def _rank(level: str) -> int:
-    from backends.log_models import level_rank
+    from backends.logs.models import level_rank
 
     return level_rank(level) if level else -1

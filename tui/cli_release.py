@@ -87,8 +87,8 @@ class _Usage(Exception):
 
 
 def _setup(args: argparse.Namespace) -> tuple[Any, Any, Any]:
-    from backends.config import load_platform, resolve_config_path
-    from backends.journal import Journal, journal_path
+    from backends.config.loader import load_platform, resolve_config_path
+    from backends.journal.store import Journal, journal_path
     from backends.platform import open_platform
 
     path = resolve_config_path(args.config)
@@ -155,8 +155,8 @@ def _printer() -> Any:
 
 
 def _driver(cfg: Any, platform: Any, journal: Any, plan: Any, metrics: Any) -> Any:
-    from backends.release import ReleaseDriver
-    from backends.release_lock import identity
+    from backends.release.driver import ReleaseDriver
+    from backends.release.lock import identity
 
     deployments = dict(platform.services())
     containers = {s.name: s.container_name for s in cfg.services}
@@ -174,7 +174,7 @@ def _driver(cfg: Any, platform: Any, journal: Any, plan: Any, metrics: Any) -> A
 
 
 async def _start(args: argparse.Namespace, cfg: Any, platform: Any, journal: Any) -> int:
-    from backends.release_plan import make_plan
+    from backends.release.plan import make_plan
 
     known = [s.name for s in cfg.services]
     unknown = [s for s in args.service if s not in known]
@@ -229,8 +229,8 @@ async def _start(args: argparse.Namespace, cfg: Any, platform: Any, journal: Any
 
 
 async def _status(args: argparse.Namespace, platform: Any) -> int:
-    from backends.release_control import read_release
-    from backends.release_lock import LEASE_NAME, holder_of
+    from backends.release.control import read_release
+    from backends.release.lock import LEASE_NAME, holder_of
 
     view = await read_release(platform.kube, platform.services())
     holder = holder_of(await platform.kube.get_lease(LEASE_NAME))
@@ -303,17 +303,17 @@ async def _status(args: argparse.Namespace, platform: Any) -> int:
 async def _control(
     args: argparse.Namespace, cfg: Any, platform: Any, journal: Any, action: str
 ) -> int:
-    from backends.release_control import read_release, send_control
-    from backends.release_models import ReleaseState
-    from backends.release_plan import ReleasePlan
+    from backends.release.control import read_release, send_control
+    from backends.release.models import ReleaseState
+    from backends.release.plan import ReleasePlan
 
     view = await read_release(platform.kube, platform.services())
     if view is None:
         print("bva: no release is in progress", file=sys.stderr)
         return EXIT_FAIL
     if action == "resume" and view.state is ReleaseState.DRIVER_LOST:
-        from backends.release_control import find_canaries
-        from backends.release_plan import A_PLAN
+        from backends.release.control import find_canaries
+        from backends.release.plan import A_PLAN
 
         canaries = await find_canaries(platform.kube, platform.services())
         ann = next(iter(canaries.values()))["metadata"]["annotations"]
@@ -348,7 +348,7 @@ async def _control(
     journal.append(f"release.{verb}", target, stage="after", result="ok")
     print(f"{verb}: sent to the release {view.release_id} ({done})")
     if verb == "abort":
-        from backends.release_lock import LEASE_NAME, holder_of
+        from backends.release.lock import LEASE_NAME, holder_of
 
         holder = holder_of(await platform.kube.get_lease(LEASE_NAME))
         if holder is not None and holder.expired(time.time()):

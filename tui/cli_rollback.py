@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from backends.models import Revision
-    from backends.rollback import RollbackEvent, RollbackPlan, RollbackResult
+    from backends.rollback.engine import RollbackEvent, RollbackPlan, RollbackResult
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
 
@@ -78,9 +78,9 @@ def _seconds(text: str) -> float:
 
 
 def cmd_rollback(args: argparse.Namespace) -> int:
-    from backends.config import load_platform, resolve_config_path
+    from backends.config.loader import load_platform, resolve_config_path
     from backends.errors import BvaError
-    from backends.journal import JournalError
+    from backends.journal.store import JournalError
     from tui.cli import UsageError
 
     if getattr(args, "sandbox", False):
@@ -112,9 +112,9 @@ def cmd_rollback(args: argparse.Namespace) -> int:
 
 
 async def _run(args: argparse.Namespace, cfg: Any, env: str) -> int:
-    from backends.journal import Journal, journal_path
+    from backends.journal.store import Journal, journal_path
     from backends.platform import open_platform
-    from backends.rollback import RollbackEngine
+    from backends.rollback.engine import RollbackEngine
 
     platform = open_platform(cfg, env, read_only=getattr(args, "read_only", False))
     try:

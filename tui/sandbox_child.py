@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from backends.sandbox_state import SandboxState
+from backends.sandbox.state import SandboxState
 
 PR_SET_PDEATHSIG = 1
 

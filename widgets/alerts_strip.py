@@ -5,8 +5,8 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widgets import Static
 
-from backends.monitor import Alert, AlertLevel
 from backends.sanitize import sanitize_text
+from backends.status.monitor import Alert, AlertLevel
 
 MAX_LINES = 3
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from rich.text import Text
 
-from backends.health_models import ProbeStatus
+from backends.health.models import ProbeStatus
 from backends.models import RolloutState, RolloutStatus
 
 _HEALTH: dict[ProbeStatus, tuple[str, str]] = {

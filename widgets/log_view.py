@@ -32,7 +32,7 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 from textual.style import Style as TextualStyle
 
-from backends.log_models import EXTRA, MESSAGE, LineRow, LogLine
+from backends.logs.models import EXTRA, MESSAGE, LineRow, LogLine
 
 POD_COLOURS = (
     "cyan",

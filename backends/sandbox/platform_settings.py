@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from backends.config import PlatformConfig
+from backends.config.loader import PlatformConfig
 from backends.sandbox.runner import SandboxSettings
+from backends.sandbox.state import sandbox_environment
 from backends.sandbox.view import SandboxService
-from backends.sandbox_state import sandbox_environment
 
 INITIAL_TAG = "1.0.0"
 

@@ -18,8 +18,8 @@ from backends.sandbox.api import Api
 from backends.sandbox.cluster import Cluster
 from backends.sandbox.endpoints import ServiceEndpoints
 from backends.sandbox.logfeed import LogFeeds
+from backends.sandbox.state import SandboxState, read_state, remove_state, runtime_dir, write_state
 from backends.sandbox.view import SandboxService
-from backends.sandbox_state import SandboxState, read_state, remove_state, runtime_dir, write_state
 
 CONTEXT = "bva-sandbox"
 

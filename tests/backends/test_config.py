@@ -9,7 +9,7 @@ from pathlib import Path
 import platformdirs
 import pytest
 
-from backends.config import (
+from backends.config.loader import (
     ConfigError,
     PlatformConfig,
     builtin_platform_path,
@@ -20,7 +20,7 @@ from backends.config import (
     resolve_config_path,
     resolve_secret,
 )
-from backends.config_summary import summarize
+from backends.config.summary import summarize
 
 MALFORMED = Path(__file__).parent / "malformed"
 
@@ -427,7 +427,7 @@ def test_mask_dsn(dsn: str, masked: str) -> None:
 
 def test_config_modules_do_not_import_the_ui() -> None:
     code = (
-        "import sys, backends.config, backends.config_summary; "
+        "import sys, backends.config.loader, backends.config.summary; "
         "ui = ('textual', 'tui', 'screens', 'widgets'); "
         "bad = [m for m in sys.modules if m.split('.')[0] in ui]; "
         "print(bad); sys.exit(1 if bad else 0)"

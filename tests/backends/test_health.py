@@ -13,14 +13,14 @@ from pathlib import Path
 
 import pytest
 
-from backends.health import HealthProber
-from backends.health_models import (
+from backends.health.models import (
     ProbeResult,
     ProbeStatus,
     ServiceHealth,
     Unreachable,
     worst_status,
 )
+from backends.health.prober import HealthProber
 from backends.sanitize import sanitize_text
 from tests.support import bad_servers as bs
 from tests.support.bad_servers import ServerPool

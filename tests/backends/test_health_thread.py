@@ -8,8 +8,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from backends.health_models import ProbeStatus, Unreachable
-from backends.health_thread import ThreadedProber
+from backends.health.models import ProbeStatus, Unreachable
+from backends.health.thread import ThreadedProber
 from tests.support import bad_servers as bs
 from tests.support.bad_servers import ServerPool
 

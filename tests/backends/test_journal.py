@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from backends.errors import ReadOnlyError, RolloutRefused
-from backends.journal import (
+from backends.journal.store import (
     GENESIS_HASH,
     Journal,
     JournalError,
@@ -440,7 +440,7 @@ WRITER = textwrap.dedent(
     """
     import sys, time
     from pathlib import Path
-    from backends.journal import Journal
+    from backends.journal.store import Journal
     path, who, go = Path(sys.argv[1]), sys.argv[2], Path(sys.argv[3])
     while not go.exists():
         time.sleep(0.005)

@@ -24,9 +24,9 @@ from backends.errors import (
     RolloutRefused,
     SourceUnavailable,
 )
-from backends.kube import KubeAdapter
-from backends.kube_client import map_error
-from backends.kube_watch import WatchConfig
+from backends.kube.adapter import KubeAdapter
+from backends.kube.client import map_error
+from backends.kube.watch import WatchConfig
 from backends.models import RolloutState, RolloutStatus, WatchEvent, Workload
 from tests.support.sandbox_proc import RunningSandbox
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from backends.kube_convert import (
+from backends.kube.convert import (
     event_from,
     parse_time,
     pod_from,

@@ -12,8 +12,9 @@ import re
 
 import pytest
 
-from backends import log_models
-from backends.log_models import (
+from backends.kube.log_stream import StreamRequest
+from backends.logs import models as log_models
+from backends.logs.models import (
     FilterError,
     LogFilter,
     LogLine,
@@ -21,7 +22,7 @@ from backends.log_models import (
     line_row,
     normalize_level,
 )
-from backends.log_parse import (
+from backends.logs.parse import (
     MAX_EXTRA_LINES,
     MAX_LINE_CHARS,
     Classifier,
@@ -33,7 +34,6 @@ from backends.log_parse import (
     parse_kubelet_time,
     parse_lines,
 )
-from backends.log_stream import StreamRequest
 from backends.sandbox.logs import kubelet_timestamp
 from backends.sandbox.logtext import app_context, crash_events, render, running_event
 from backends.sandbox.view import LogFormat

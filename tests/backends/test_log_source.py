@@ -14,11 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from backends.config import builtin_platform_path, load_platform
-from backends.log_models import LogFilter, LogLine
-from backends.log_source import LogSource
+from backends.config.loader import builtin_platform_path, load_platform
+from backends.logs.models import LogFilter, LogLine
+from backends.logs.source import LogSource
 from backends.platform import Platform, open_platform
-from backends.sandbox_state import SandboxState
+from backends.sandbox.state import SandboxState
 from tests.support.log_follow import follow
 from tests.support.sandbox_proc import RunningSandbox, start_sandbox
 

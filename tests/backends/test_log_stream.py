@@ -6,8 +6,8 @@ from __future__ import annotations
 import asyncio
 import time
 
-from backends.log_parse import Joiner
-from backends.log_stream import Chunk, Inbox, LogReader, StreamRequest
+from backends.kube.log_stream import Chunk, Inbox, LogReader, StreamRequest
+from backends.logs.parse import Joiner
 from backends.sandbox.logs import kubelet_timestamp
 
 

@@ -17,13 +17,13 @@ from pathlib import Path
 
 import pytest
 
-from backends.config import builtin_platform_path, load_platform
+from backends.config.loader import builtin_platform_path, load_platform
 from backends.errors import BvaError
-from backends.kube import KubeAdapter
-from backends.log_models import LineRow, LogFilter, LogLine
-from backends.log_worker import Batch, WorkerLogSource
+from backends.kube.adapter import KubeAdapter
+from backends.logs.models import LineRow, LogFilter, LogLine
+from backends.logs.worker import Batch, WorkerLogSource
 from backends.platform import open_platform
-from backends.sandbox_state import SandboxState
+from backends.sandbox.state import SandboxState
 from tests.support.log_follow import follow
 from tests.support.sandbox_proc import RunningSandbox
 
@@ -114,8 +114,8 @@ def test_child_stops_when_its_parent_goes(sandbox: RunningSandbox, tmp_path: Pat
     script = tmp_path / "parent.py"
     script.write_text(
         "import asyncio, json, sys\n"
-        "from backends.kube import KubeAdapter\n"
-        "from backends.log_worker import WorkerLogSource\n"
+        "from backends.kube.adapter import KubeAdapter\n"
+        "from backends.logs.worker import WorkerLogSource\n"
         "async def main():\n"
         "    kube = KubeAdapter(**json.loads(sys.argv[1]))\n"
         "    source = WorkerLogSource(kube, None, follow=True, tail=1)\n"

@@ -21,15 +21,15 @@ import pytest
 from kubernetes import client, config
 
 from backends.errors import SourceUnavailable
-from backends.metrics import MetricSample, histogram_quantile
-from backends.metrics_prometheus import PrometheusMetrics, render_query, window_seconds
-from backends.metrics_scrape import (
+from backends.metrics.prometheus import PrometheusMetrics, render_query, window_seconds
+from backends.metrics.scrape import (
     ScrapeMetrics,
     SeriesKey,
     Timer,
     parse_timers,
     window_delta,
 )
+from backends.metrics.source import MetricSample, histogram_quantile
 from tests.support.bad_servers import Handler, ServerPool, head, read_request, refused_url
 from tests.support.prometheus_proc import RunningPrometheus, start_prometheus
 from tests.support.sandbox_proc import RunningSandbox, start_sandbox

@@ -16,17 +16,17 @@ from typing import Any
 
 import pytest
 
-from backends.config import builtin_platform_path, load_platform
+from backends.config.loader import builtin_platform_path, load_platform
 from backends.errors import ReadOnlyError
-from backends.journal import Journal
-from backends.metrics_scrape import ScrapeMetrics
+from backends.journal.store import Journal
+from backends.metrics.scrape import ScrapeMetrics
 from backends.platform import Platform, open_platform
-from backends.release import ReleaseDriver
-from backends.release_control import read_release, send_control
-from backends.release_lock import LockHeld
-from backends.release_models import ReleaseState
-from backends.release_plan import make_plan
-from backends.sandbox_state import SandboxState
+from backends.release.control import read_release, send_control
+from backends.release.driver import ReleaseDriver
+from backends.release.lock import LockHeld
+from backends.release.models import ReleaseState
+from backends.release.plan import make_plan
+from backends.sandbox.state import SandboxState
 from tests.support.sandbox_proc import RunningSandbox
 from tests.support.sandbox_release import ready, release_driver, wait_until
 

@@ -15,25 +15,25 @@ from typing import Any
 
 import pytest
 
-from backends.config import builtin_platform_path, load_platform
-from backends.health_models import ProbeStatus
-from backends.journal import Journal
-from backends.metrics_scrape import ScrapeMetrics
+from backends.config.loader import builtin_platform_path, load_platform
+from backends.health.models import ProbeStatus
+from backends.journal.store import Journal
+from backends.metrics.scrape import ScrapeMetrics
 from backends.models import RolloutState
 from backends.platform import Platform, open_platform
-from backends.release import ReleaseDriver
-from backends.release_control import send_control
-from backends.release_models import ReleaseState
-from backends.release_plan import make_plan
-from backends.rollback import (
+from backends.release.control import send_control
+from backends.release.driver import ReleaseDriver
+from backends.release.models import ReleaseState
+from backends.release.plan import make_plan
+from backends.rollback.diff import template_diff
+from backends.rollback.engine import (
     NOT_ROLLED_BACK,
     PAUSED_WARNING,
     RollbackEngine,
     RollbackEvent,
     UnknownService,
 )
-from backends.rollback_diff import template_diff
-from backends.sandbox_state import SandboxState
+from backends.sandbox.state import SandboxState
 from tests.support.sandbox_proc import RunningSandbox
 from tests.support.sandbox_release import ready, release_driver, wait_until
 

@@ -8,14 +8,14 @@ from typing import Any
 import pytest
 
 from backends.errors import RolloutRefused
-from backends.models import RolloutState
-from backends.rollout_rules import (
+from backends.kube.rollout_rules import (
     equal_ignore_hash,
     owned_replicasets,
     rollout_status,
     undo_patch,
     undo_target,
 )
+from backends.models import RolloutState
 
 UID = "uid-auth"
 

@@ -463,9 +463,11 @@ def test_scale(scale_sandbox: ScaleRun) -> None:
 def test_kube_adapter_at_scale(scale_sandbox: ScaleRun) -> None:
     section = f"5. KubeAdapter ({SCALE_SERVICES} x {SCALE_REPLICAS})"
     try:
-        from backends.kube import KubeAdapter
+        from backends.kube.adapter import KubeAdapter
     except ImportError as exc:
-        TABLE.add(section, "list_workloads() p50", "n/a", f"backends.kube not importable: {exc}")
+        TABLE.add(
+            section, "list_workloads() p50", "n/a", f"backends.kube.adapter not importable: {exc}"
+        )
         TABLE.add(section, "list_pods() p50", "n/a")
         return
     sb = scale_sandbox.sandbox

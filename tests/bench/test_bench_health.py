@@ -33,11 +33,11 @@ from typing import Any
 
 import pytest
 
-from backends.config import load_platform
-from backends.health_models import ProbeStatus
-from backends.monitor import HealthPicture
+from backends.config.loader import load_platform
+from backends.health.models import ProbeStatus
 from backends.platform import Platform, open_platform
-from backends.sandbox_state import SandboxState
+from backends.sandbox.state import SandboxState
+from backends.status.monitor import HealthPicture
 from tests.bench.helpers import (
     Table,
     cpu_seconds,
@@ -347,7 +347,7 @@ print(json.dumps({{"wall": wall, "loaded": [m for m in {watch!r} if m in sys.mod
 
 # What `bva --sandbox` imports before the App runs (tui/cli.py cmd_tui).
 CLI_PATH = (
-    "tui.cli, backends.config, backends.platform, backends.sandbox.platform_settings, "
+    "tui.cli, backends.config.loader, backends.platform, backends.sandbox.platform_settings, "
     "tui.app, tui.sandbox_child"
 )
 # Not forbidden, but worth knowing about on the way to the first frame: the HTTP clients and
@@ -703,5 +703,5 @@ async def test_refresh_at_200_services(scale_sandbox: tuple[RunningSandbox, Path
             section,
             "kubernetes / docker / psycopg loaded after data flowed",
             ", ".join(m for m in HEAVY if m in sys.modules) or "none",
-            "in-process; backends.kube_client loads kubernetes in a thread on first use",
+            "in-process; backends.kube.client loads kubernetes in a thread on first use",
         )

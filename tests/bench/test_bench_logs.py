@@ -285,7 +285,7 @@ class BvaTool(Tool):
         return {"sandbox": self.sandbox.proc.pid} if self.sandbox is not None else {}
 
     def helper_pids(self) -> dict[str, int]:
-        readers = [p for p in descendants(self.pid) if "backends.log_worker" in cmdline(p)]
+        readers = [p for p in descendants(self.pid) if "backends.logs.worker" in cmdline(p)]
         return {"log reader": readers[0]} if readers else {}
 
     def start(self) -> None:

@@ -46,11 +46,11 @@ from typing import Any
 
 import pytest
 
-from backends.config import builtin_platform_path, load_platform
+from backends.config.loader import builtin_platform_path, load_platform
 from backends.platform import Platform, open_platform
-from backends.release_models import ReleaseState, ReleaseView
-from backends.release_plan import canary_name, make_plan
-from backends.sandbox_state import SandboxState
+from backends.release.models import ReleaseState, ReleaseView
+from backends.release.plan import canary_name, make_plan
+from backends.sandbox.state import SandboxState
 from tests.bench.helpers import Kube, Table, kube_client, ms, percentile, raw_json, secs
 from tests.support.sandbox_proc import RunningSandbox, start_sandbox
 

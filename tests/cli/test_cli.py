@@ -73,7 +73,7 @@ def test_config_check_builtin_and_malformed(tmp_path: Path) -> None:
 def test_config_from_env_var_and_cwd(tmp_path: Path) -> None:
     custom = tmp_path / "bva.toml"
     text = (
-        Path("backends/platforms/bharathva.toml")
+        Path("backends/config/platforms/bharathva.toml")
         .read_text()
         .replace('name = "BharathVA"', 'name = "Elsewhere"')
     )

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from backends.journal import Journal
+from backends.journal.store import Journal
 from tui.cli import UsageError, _Parser
 from tui.cli_journal import add_journal_parser, cmd_journal
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from backends.journal import Journal
+from backends.journal.store import Journal
 from tests.support.sandbox_proc import RunningSandbox
 
 AUTH = "auth-service"

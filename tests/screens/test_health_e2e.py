@@ -13,10 +13,10 @@ from typing import Any
 
 import pytest
 
-from backends.config import builtin_platform_path, load_platform
-from backends.monitor import HealthPicture
+from backends.config.loader import builtin_platform_path, load_platform
 from backends.platform import Platform, open_platform
-from backends.sandbox_state import SandboxState
+from backends.sandbox.state import SandboxState
+from backends.status.monitor import HealthPicture
 from screens.health import HealthScreen
 from tests.support.sandbox_proc import RunningSandbox
 from tui.app import AppSettings, make_app

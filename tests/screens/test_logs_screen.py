@@ -13,7 +13,7 @@ from rich.segment import Segment
 from rich.style import Style
 from textual.widgets import Input
 
-from backends.log_models import SEQ, LineRow, LogLine, line_row
+from backends.logs.models import SEQ, LineRow, LogLine, line_row
 from screens.logs import LogsScreen
 from tests.screens.conftest import burst, fake_app, until
 from tests.support.fake_logs import FakeLogSource, canned

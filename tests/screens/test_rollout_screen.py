@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from textual.widgets import Input, SelectionList
 
-from backends.release_models import ReleaseState
+from backends.release.models import ReleaseState
 from screens.rollout import RolloutScreen
 from tests.screens.conftest import fake_app
 from tests.support.fake_release import StubDriver, release_view

@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncGenerator
 
-from backends.log_models import LogLine, LogStats
-from backends.log_parse import clean
+from backends.logs.models import LogLine, LogStats
+from backends.logs.parse import clean
 from backends.models import Track
 from tests.support.fake_platform import NOW
 

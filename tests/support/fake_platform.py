@@ -6,8 +6,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Sequence
 
-from backends.config import builtin_platform_path, load_platform
-from backends.health_models import HealthComponent, ProbeResult, ProbeStatus, ServiceHealth
+from backends.config.loader import builtin_platform_path, load_platform
+from backends.health.models import HealthComponent, ProbeResult, ProbeStatus, ServiceHealth
 from backends.models import Condition, KubeEvent, Pod, WatchEvent, Workload
 from backends.platform import Platform
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from backends.release_models import (
+from backends.release.models import (
     GateReading,
     GateResult,
     GateTally,
@@ -11,7 +11,7 @@ from backends.release_models import (
     ServiceProgress,
     TimelineEntry,
 )
-from backends.release_plan import ReleasePlan
+from backends.release.plan import ReleasePlan
 from tests.support.fake_platform import NOW
 
 P, F = GateResult.PASSED, GateResult.FAILED

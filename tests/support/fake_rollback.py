@@ -9,7 +9,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from backends.models import Revision
-from backends.rollback import (
+from backends.rollback.engine import (
     RollbackEvent,
     RollbackPlan,
     RollbackResult,

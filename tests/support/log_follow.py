@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from backends.log_models import LogLine
+from backends.logs.models import LogLine
 
 
 async def follow(

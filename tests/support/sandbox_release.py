@@ -7,12 +7,12 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 
-from backends.config_models import PlatformConfig
-from backends.journal import Journal
-from backends.metrics_scrape import ScrapeMetrics
+from backends.config.models import PlatformConfig
+from backends.journal.store import Journal
+from backends.metrics.scrape import ScrapeMetrics
 from backends.platform import Platform
-from backends.release import ReleaseDriver
-from backends.release_plan import ReleasePlan
+from backends.release.driver import ReleaseDriver
+from backends.release.plan import ReleasePlan
 
 
 async def wait_until(

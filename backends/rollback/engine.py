@@ -1,0 +1,788 @@
+"""The rollback engine: plan a rollback with kubectl's ``rollout undo`` semantics, show what it
+changes and what it does not, then execute it service by service under the release lock,
+watching each rollout to the end and the service's health until it is UP.
+
+The Rollback screen and ``bva rollback`` both drive this; neither decides anything itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from backends.errors import BvaError, NotFound, ReadOnlyError, RolloutRefused
+from backends.health.models import ProbeStatus, ServiceHealth
+from backends.journal.store import Journal, JournalError
+from backends.kube.convert import container_images
+from backends.kube.rollout_rules import CHANGE_CAUSE_ANNOTATION, equal_ignore_hash, revision_of
+from backends.models import Revision, RolloutState, RolloutStatus, Workload, image_tag
+from backends.platform import Platform
+from backends.release.control import abort_canaries, annotations_of, find_canaries, read_release
+from backends.release.lock import LEASE_NAME, LEASE_SECONDS, LockHeld, ReleaseLock, holder_of
+from backends.release.models import ReleaseView
+from backends.release.plan import A_OWNER, A_RELEASE, A_VERSION
+from backends.rollback.diff import TemplateChange, referenced_objects, template_diff
+from backends.sanitize import sanitize_text
+from backends.status.monitor import rollout_text, workload_rollout
+
+__all__ = [
+    "NOT_ROLLED_BACK",
+    "PAUSED_WARNING",
+    "RollbackEngine",
+    "RollbackEvent",
+    "RollbackPlan",
+    "RollbackResult",
+    "ServiceCandidate",
+    "ServiceOutcome",
+    "ServicePlan",
+    "TemplateChange",
+    "UnknownService",
+]
+
+NOT_ROLLED_BACK: tuple[str, ...] = (
+    "ConfigMaps and Secrets the pods read",
+    "the database schema and data",
+    "Services, Ingresses, autoscalers and other objects",
+)
+PAUSED_WARNING = "paused: resume it first (kubectl refuses to roll back a paused deployment)"
+ACTION = "rollback.execute"
+ABORT_ACTION = "rollback.abort_release"
+RENEW_S = 5.0
+# Health must answer UP this many sweeps in a row: one lucky answer from a pod that is about
+# to go is not "healthy".
+UP_STREAK = 2
+WATCH_SLACK_S = 30.0
+DEFAULT_DEADLINE_S = 600
+
+Action = Literal["rollback", "nothing", "refused"]
+Level = Literal["info", "warning", "error"]
+
+
+class UnknownService(BvaError):
+    """A service the platform file does not name."""
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceCandidate:
+    service: str
+    deployment: str
+    revision: int
+    image_tag: str
+    rollout_text: str
+    health: str
+    degraded: bool
+    reason: str  # why it is degraded ("" when it is not)
+
+
+@dataclass(frozen=True, slots=True)
+class ServicePlan:
+    service: str
+    deployment: str
+    action: Action
+    current: Revision
+    target: Revision | None
+    history: tuple[Revision, ...]
+    changes: tuple[TemplateChange, ...]
+    warnings: tuple[str, ...]
+    message: str
+    paused: bool
+
+
+@dataclass(frozen=True, slots=True)
+class RollbackPlan:
+    environment: str
+    services: tuple[ServicePlan, ...]  # in execution order
+    release: ReleaseView | None  # the release in progress that blocks this rollback
+    lock_holder: str | None  # "who since when" while another live driver holds the lock
+    not_rolled_back: tuple[str, ...] = NOT_ROLLED_BACK
+
+    def confirmation_text(self) -> str:
+        """What the engineer types to confirm: ``<service>@<env>`` for one service, the
+        environment's name for several."""
+        if len(self.services) == 1:
+            return f"{self.services[0].service}@{self.environment}"
+        return self.environment
+
+    @property
+    def actionable(self) -> bool:
+        """True when at least one service would be changed."""
+        return any(sp.action == "rollback" for sp in self.services)
+
+
+@dataclass(frozen=True, slots=True)
+class RollbackEvent:
+    ts: float
+    service: str  # "" for the rollback as a whole (lock, release abort)
+    text: str
+    level: str  # info | warning | error
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceOutcome:
+    service: str
+    outcome: str  # "rolled back to revision 2 (now revision 4)", "nothing to do", "failed: …"
+    ok: bool
+    duration_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class RollbackResult:
+    ok: bool
+    outcomes: tuple[ServiceOutcome, ...]
+    started: float
+    finished: float
+    journal: str  # the journal file ("" without a journal)
+
+    @property
+    def duration_s(self) -> float:
+        return max(self.finished - self.started, 0.0)
+
+
+def _clean(text: str, limit: int = 300) -> str:
+    return sanitize_text(text, limit)
+
+
+def _pick_target(history: Sequence[Revision], to_revision: int | None, name: str) -> Revision:
+    """rollback.go deploymentRevision over the owned ReplicaSets (kubectl's loop)."""
+    wanted = to_revision or 0
+    if wanted < 0:
+        raise RolloutRefused(f"unable to find specified revision {wanted} in history")
+    if wanted > 0:
+        for rev in history:
+            if rev.revision == wanted:
+                return rev
+        raise RolloutRefused(f"unable to find specified revision {wanted} in history")
+    latest_n, previous_n = -1, -1
+    latest: Revision | None = None
+    previous: Revision | None = None
+    for rev in history:
+        if latest_n < rev.revision:
+            previous_n, previous = latest_n, latest
+            latest_n, latest = rev.revision, rev
+        elif previous_n < rev.revision:
+            previous_n, previous = rev.revision, rev
+    if previous is None:
+        raise RolloutRefused(f'no rollout history found for deployment "{name}"')
+    return previous
+
+
+def _current_revision(dep: Mapping[str, Any], history: Sequence[Revision]) -> Revision:
+    """The history entry running the Deployment's template, or one made from the Deployment
+    itself (a paused Deployment whose new template has no ReplicaSet yet)."""
+    current = next((r for r in history if r.is_current), None)
+    if current is not None:
+        return current
+    meta = dep.get("metadata") or {}
+    template = (dep.get("spec") or {}).get("template") or {}
+    return Revision(
+        revision=revision_of(dep) or 0,
+        replicaset="",
+        images=container_images(template.get("spec")),
+        change_cause=(meta.get("annotations") or {}).get(CHANGE_CAUSE_ANNOTATION),
+        created=None,
+        is_current=True,
+        template=dict(template),
+    )
+
+
+def _images_text(images: Mapping[str, str]) -> str:
+    return ", ".join(images.values()) or "no image"
+
+
+def _tags(images: Mapping[str, str]) -> str:
+    return ", ".join(image_tag(i) for i in images.values()) or "?"
+
+
+class RollbackEngine:
+    def __init__(
+        self,
+        platform: Platform,
+        journal: Journal | None,
+        *,
+        clock: Callable[[], float] = time.time,
+        health_wait: float = 20.0,
+        poll: float = 0.5,
+    ) -> None:
+        self._platform = platform
+        self._kube = platform.kube
+        self._journal = journal
+        self._clock = clock
+        self._health_wait = health_wait
+        self._poll = poll
+
+    @property
+    def environment(self) -> str:
+        return self._platform.env_name
+
+    # -- candidates --------------------------------------------------------------------------
+
+    async def candidates(self) -> list[ServiceCandidate]:
+        """Every platform service with its rollout and health; degraded ones first."""
+        services = self._platform.services()
+        workloads, health = await asyncio.gather(
+            asyncio.gather(*(self._workload_or_none(d) for _, d in services)),
+            self._platform.health.sweep(self._platform.health_targets()),
+        )
+        by_service = {h.service: h for h in health}
+        now = self._clock()
+        found = [
+            self._candidate(service, deployment, w, by_service.get(service), now)
+            for (service, deployment), w in zip(services, workloads, strict=True)
+        ]
+        return sorted(found, key=lambda c: not c.degraded)
+
+    async def _workload_or_none(self, deployment: str) -> Workload | None:
+        try:
+            return await self._kube.get_workload(deployment)
+        except NotFound:
+            return None
+
+    def _candidate(
+        self,
+        service: str,
+        deployment: str,
+        w: Workload | None,
+        health: ServiceHealth | None,
+        now: float,
+    ) -> ServiceCandidate:
+        status = health.status if health is not None else ProbeStatus.UNKNOWN
+        if w is None:
+            return ServiceCandidate(
+                service, deployment, 0, "", "—", status.value, True, "deployment not found"
+            )
+        rollout = workload_rollout(w)
+        reasons = []
+        if rollout.state is RolloutState.FAILED:
+            reasons.append("rollout failed: " + rollout_text(rollout, w).removeprefix("Failed: "))
+        elif rollout.state is RolloutState.PAUSED:
+            reasons.append("rollout paused")
+        elif rollout.state is RolloutState.PROGRESSING:
+            cond = w.condition("Progressing")
+            deadline = w.progress_deadline_s or DEFAULT_DEADLINE_S
+            if (
+                cond is not None
+                and cond.last_update
+                and now - cond.last_update > max(60.0, deadline / 2)
+            ):
+                reasons.append(f"rollout stuck for {now - cond.last_update:.0f}s")
+        if status is not ProbeStatus.UP:
+            detail = _health_detail(health)
+            reasons.append(f"health {status.value}" + (f" ({detail})" if detail else ""))
+        return ServiceCandidate(
+            service=service,
+            deployment=deployment,
+            revision=w.revision,
+            image_tag=_clean(w.image_tag(), 80),
+            rollout_text=_clean(rollout_text(rollout, w), 80),
+            health=status.value,
+            degraded=bool(reasons),
+            reason=_clean("; ".join(reasons)),
+        )
+
+    # -- plan --------------------------------------------------------------------------------
+
+    def _ordered(self, services: Sequence[str], order: Sequence[str] | None) -> list[str]:
+        known = dict(self._platform.services())
+        selected: list[str] = []
+        for service in services:
+            if service not in known:
+                raise UnknownService(
+                    f"unknown service {_clean(service, 80)!r} (known: {', '.join(known)})"
+                )
+            if service not in selected:
+                selected.append(service)
+        if not selected:
+            raise BvaError("no service to roll back")
+        start = [s.name for s in self._platform.config.services_in_start_order()]
+        rank = {name: i for i, name in enumerate(start)}
+        if order is not None:
+            given = {name: i for i, name in enumerate(dict.fromkeys(order))}
+            return sorted(selected, key=lambda s: (s not in given, given.get(s, 0), rank[s]))
+        return sorted(selected, key=lambda s: rank[s])
+
+    async def plan(
+        self,
+        services: Sequence[str],
+        to_revision: int | None = None,
+        *,
+        order: Sequence[str] | None = None,
+    ) -> RollbackPlan:
+        """What a rollback of ``services`` would do; reads only. ``to_revision`` None is
+        kubectl's default (the previous revision)."""
+        ordered = self._ordered(services, order)
+        deployments = dict(self._platform.services())
+        plans = list(
+            await asyncio.gather(*(self._plan_one(s, deployments[s], to_revision) for s in ordered))
+        )
+        release, lock_holder = await self._blockers(ordered)
+        if release is not None:
+            touched = set(release.services)
+            note = (
+                f"release {release.release_id} ({release.version}, {release.state.value}) has a "
+                "canary of this service: it must be aborted first (traffic back on stable)"
+            )
+            plans = [
+                _with_warning(sp, _clean(note)) if sp.service in touched else sp for sp in plans
+            ]
+        return RollbackPlan(
+            environment=self._platform.env_name,
+            services=tuple(plans),
+            release=release,
+            lock_holder=lock_holder,
+            not_rolled_back=NOT_ROLLED_BACK,
+        )
+
+    async def _plan_one(
+        self, service: str, deployment: str, to_revision: int | None
+    ) -> ServicePlan:
+        dep = await self._kube.deployment_json(deployment)
+        if dep is None:
+            missing = Revision(revision=0, replicaset="")
+            return ServicePlan(
+                service, deployment, "refused", missing, None, (), (), (),
+                f'deployments.apps "{deployment}" not found', False,
+            )  # fmt: skip
+        history = tuple(await self._kube.history(deployment))
+        current = _current_revision(dep, history)
+        spec = dep.get("spec") or {}
+        template = spec.get("template") or {}
+        paused = bool(spec.get("paused"))
+        warnings: list[str] = [PAUSED_WARNING] if paused else []
+        try:
+            target = _pick_target(history, to_revision, deployment)
+        except RolloutRefused as exc:
+            return ServicePlan(
+                service, deployment, "refused", current, None, history, (), tuple(warnings),
+                _clean(str(exc)), paused,
+            )  # fmt: skip
+        changes = template_diff(template, target.template)
+        if equal_ignore_hash(target.template, template):
+            shown = target.revision or (to_revision or 0)
+            message = (
+                f"deployment.apps/{deployment} skipped rollback "
+                f"(current template already matches revision {shown})"
+            )
+            return ServicePlan(
+                service, deployment, "nothing", current, target, history, changes,
+                tuple(warnings), message, paused,
+            )  # fmt: skip
+        status = workload_rollout(await self._kube.get_workload(deployment))
+        if status.state is RolloutState.PROGRESSING:
+            warnings.append(
+                _clean(f"a rollout is in progress ({status.message}): the rollback replaces it")
+            )
+        if not any(c.field == "image" for c in changes):
+            warnings.append("the image does not change: only the settings listed are restored")
+        refs = referenced_objects(target.template)
+        if refs:
+            warnings.append(
+                f"reads {', '.join(refs)}: not rolled back, the pods get their current contents"
+            )
+        message = (
+            f"roll back deployment/{deployment} from revision {current.revision} "
+            f"({_tags(current.images)}) to revision {target.revision} ({_tags(target.images)})"
+        )
+        return ServicePlan(
+            service, deployment, "rollback", current, target, history, changes,
+            tuple(warnings), _clean(message), paused,
+        )  # fmt: skip
+
+    async def _blockers(self, services: Sequence[str]) -> tuple[ReleaseView | None, str | None]:
+        lease = holder_of(await self._kube.get_lease(LEASE_NAME))
+        now = time.time()
+        live = lease if lease is not None and not lease.expired(now) else None
+        try:
+            view = await read_release(self._kube, self._platform.services())
+        except BvaError:
+            view = None  # an unreadable canary: execute still finds it and refuses
+        release = None
+        if view is not None and (
+            set(view.services) & set(services)
+            or (live is not None and live.release_id == view.release_id)
+        ):
+            release = view
+        return release, (_clean(live.describe(now)) if live is not None else None)
+
+    # -- execute -----------------------------------------------------------------------------
+
+    async def execute(
+        self,
+        plan: RollbackPlan,
+        *,
+        resume_paused: bool = False,
+        abort_release: bool = False,
+        on_event: Callable[[RollbackEvent], None] | None = None,
+    ) -> RollbackResult:
+        """Carry out ``plan``: one service after another in the plan's order. Never raises for
+        a refusal or a failure: every service gets an outcome."""
+        run = _Run(self, plan, on_event)
+        try:
+            await self._execute(run, resume_paused=resume_paused, abort_release=abort_release)
+        finally:
+            run.finished = self._clock()
+        return run.result()
+
+    async def _execute(self, run: _Run, *, resume_paused: bool, abort_release: bool) -> None:
+        plan = run.plan
+        todo = [sp for sp in plan.services if sp.action == "rollback"]
+        for sp in plan.services:
+            if sp.action == "nothing":
+                run.done(sp.service, "nothing to do", True, 0.0)
+            elif sp.action == "refused":
+                run.done(sp.service, f"refused: {sp.message}", False, 0.0)
+        if not todo:
+            run.emit("", "nothing to roll back")
+            return
+        if self._platform.read_only or self._kube.read_only:
+            for sp in todo:
+                run.refuse(
+                    sp.service,
+                    f"read-only: refusing to roll back deployment/{sp.deployment} "
+                    f"in namespace {self._kube.namespace}",
+                )
+            return
+        try:
+            blocked = await self._check_release(run, abort_release)
+        except (BvaError, JournalError) as exc:
+            blocked = f"could not check for a release in progress: {exc}"
+        if blocked:
+            for sp in todo:
+                run.refuse(sp.service, blocked)
+            return
+        lock = ReleaseLock(self._kube, f"rollback-{int(run.started)}")
+        refusal = await self._take_lock(run, lock, wait=run.aborted)
+        if refusal:
+            for sp in todo:
+                run.refuse(sp.service, refusal)
+            return
+        lost: list[str] = []
+        renewer = asyncio.create_task(self._renew(run, lock, lost))
+        try:
+            for sp in todo:
+                if lost:
+                    run.refuse(sp.service, lost[0])
+                    continue
+                await self._roll_back(run, sp, resume_paused)
+        finally:
+            renewer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await renewer
+            try:
+                await asyncio.shield(lock.release())
+                run.emit("", "release lock released")
+            except BvaError as exc:
+                run.emit("", _clean(f"could not release the release lock: {exc}"), "warning")
+
+    async def _check_release(self, run: _Run, abort_release: bool) -> str:
+        """ "" when the rollback may go on (aborting the release first if asked), else why not."""
+        mine = [(sp.service, sp.deployment) for sp in run.plan.services]
+        canaries = await find_canaries(self._kube, mine)
+        lease = holder_of(await self._kube.get_lease(LEASE_NAME))
+        now = time.time()
+        live = lease if lease is not None and not lease.expired(now) else None
+        if not canaries and live is None:
+            return ""
+        everywhere = await find_canaries(self._kube, self._platform.services())
+        release_id, text = _describe_release(everywhere or canaries)
+        if not abort_release:
+            if live is not None:
+                return (
+                    f"release lock held by {_clean(live.describe(now))}: abort that release first"
+                )
+            return f"{text} is in progress for {', '.join(sorted(canaries))}: abort it first"
+        if not everywhere:
+            assert live is not None
+            return (
+                f"release lock held by {_clean(live.describe(now))}; "
+                "it drives no canary release that could be aborted"
+            )
+        target = f"{release_id or 'canaries'}@{self._platform.env_name}"
+        details = {"release": release_id, "canaries": sorted(everywhere)}
+        run.emit("", f"aborting {text}: removing its canaries", "warning")
+        await self._journal_append(ABORT_ACTION, target, "before", details=details)
+        try:
+            await abort_canaries(self._kube, everywhere)
+        except BaseException as exc:
+            await self._journal_append(
+                ABORT_ACTION, target, "after", _failure(exc), details=details
+            )
+            raise
+        await self._journal_append(ABORT_ACTION, target, "after", "ok", details=details)
+        run.aborted = True
+        run.emit("", f"{text} aborted: canaries removed, traffic back on stable", "warning")
+        return ""
+
+    async def _take_lock(self, run: _Run, lock: ReleaseLock, *, wait: bool) -> str:
+        """Take the release lock ("" on success); after aborting a release, wait for its
+        driver to notice and let go."""
+        deadline = time.monotonic() + (LEASE_SECONDS + 10 if wait else 0)
+        told = False
+        while True:
+            try:
+                await lock.acquire(take_over=True)
+            except LockHeld as exc:
+                if time.monotonic() >= deadline:
+                    return _clean(str(exc))
+                if not told:
+                    run.emit("", "waiting for the release driver to let go of the release lock")
+                    told = True
+                await asyncio.sleep(self._poll)
+                continue
+            except BvaError as exc:
+                return _clean(f"could not take the release lock: {exc}")
+            run.emit("", f"release lock taken ({lock.release_id})")
+            return ""
+
+    async def _renew(self, run: _Run, lock: ReleaseLock, lost: list[str]) -> None:
+        while True:
+            await asyncio.sleep(RENEW_S)
+            try:
+                await lock.renew()
+            except LockHeld as exc:
+                lost.append(_clean(str(exc)))
+                run.emit("", lost[0], "error")
+                return
+            except BvaError as exc:
+                run.emit("", _clean(f"could not renew the release lock: {exc}"), "warning")
+
+    async def _roll_back(self, run: _Run, sp: ServicePlan, resume_paused: bool) -> None:
+        assert sp.target is not None
+        started = self._clock()
+        target = f"{sp.service}@{self._platform.env_name}"
+        details: dict[str, Any] = {
+            "deployment": sp.deployment,
+            "from_revision": sp.current.revision,
+            "to_revision": sp.target.revision,
+            "from_images": dict(sp.current.images),
+            "to_images": dict(sp.target.images),
+            "resume_paused": resume_paused,
+        }
+        try:
+            await self._journal_append(ACTION, target, "before", details=details)
+        except JournalError as exc:
+            run.done(sp.service, _clean(f"failed: {exc}"), False, self._clock() - started)
+            run.emit(sp.service, f"not started: {exc}", "error")
+            return
+        extra: dict[str, Any] = {}
+        try:
+            ok, text = await self._do(run, sp, resume_paused, extra)
+        except (ReadOnlyError, RolloutRefused) as exc:
+            ok, text = False, f"refused: {exc}"
+        except BvaError as exc:
+            ok, text = False, f"failed: {exc}"
+        except BaseException as exc:
+            with contextlib.suppress(JournalError):
+                await asyncio.shield(
+                    self._journal_append(ACTION, target, "after", _failure(exc), details=details)
+                )
+            run.done(sp.service, _failure(exc), False, self._clock() - started)
+            raise
+        text = _clean(text)
+        try:
+            await self._journal_append(
+                ACTION,
+                target,
+                "after",
+                "ok" if ok else text,
+                details={**details, **extra, "outcome": text},
+            )
+        except JournalError as exc:
+            run.emit(sp.service, _clean(f"the journal could not record the result: {exc}"), "error")
+        run.done(sp.service, text, ok, self._clock() - started)
+        run.emit(sp.service, text, "info" if ok else "error")
+
+    async def _do(
+        self, run: _Run, sp: ServicePlan, resume_paused: bool, extra: dict[str, Any]
+    ) -> tuple[bool, str]:
+        assert sp.target is not None
+        name = sp.deployment
+        workload = await self._kube.get_workload(name)
+        if workload.revision != sp.current.revision:
+            return False, (
+                f"refused: deployment/{name} changed since the plan (now revision "
+                f"{workload.revision}, planned from revision {sp.current.revision}): plan again"
+            )
+        if workload.paused:
+            if not resume_paused:
+                return False, f"refused: {PAUSED_WARNING}"
+            run.emit(sp.service, f"resuming deployment/{name}")
+            await self._kube.resume(name)
+            extra["resumed"] = True
+        run.emit(
+            sp.service,
+            f"rolling back deployment/{name} to revision {sp.target.revision} "
+            f"({_images_text(sp.target.images)})",
+        )
+        message = await self._kube.undo(name, to_revision=sp.target.revision or None)
+        run.emit(sp.service, message)
+        if "skipped rollback" in message:
+            return True, "nothing to do"
+        deadline = float(workload.progress_deadline_s or DEFAULT_DEADLINE_S) + WATCH_SLACK_S
+        status = await self._watch(run, sp.service, name, deadline)
+        now = await self._kube.get_workload(name)
+        extra["now_revision"] = now.revision
+        done = f"rolled back to revision {sp.target.revision} (now revision {now.revision})"
+        if status.state is RolloutState.FAILED:
+            return False, f"failed: {done} but the rollout failed: {status.message}"
+        if status.state is not RolloutState.COMPLETE:
+            return False, (
+                f"failed: {done} but the rollout did not finish in {deadline:.0f}s: "
+                f"{status.message}"
+            )
+        health = await self._health(run, sp.service)
+        extra["health"] = health.value
+        if health is ProbeStatus.UP:
+            return True, done
+        return False, f"failed: {done} but health is {health.value} after {self._health_wait:g}s"
+
+    async def _watch(
+        self, run: _Run, service: str, deployment: str, timeout: float
+    ) -> RolloutStatus:
+        """kubectl rollout status until complete or failed (or ``timeout`` seconds)."""
+        end = time.monotonic() + timeout
+        last = ""
+        while True:
+            status = await self._kube.rollout_status(deployment)
+            if status.message != last:
+                level: Level = "error" if status.state is RolloutState.FAILED else "info"
+                run.emit(service, status.message, level)
+                last = status.message
+            if status.state in (RolloutState.COMPLETE, RolloutState.FAILED, RolloutState.PAUSED):
+                return status
+            if time.monotonic() >= end:
+                return status
+            await asyncio.sleep(self._poll)
+
+    async def _health(self, run: _Run, service: str) -> ProbeStatus:
+        targets = [(s, urls) for s, urls in self._platform.health_targets() if s == service]
+        if not targets or not targets[0][1]:
+            run.emit(service, "no health URL configured: the rollout status decides", "warning")
+            return ProbeStatus.UP
+        end = time.monotonic() + self._health_wait
+        streak = 0
+        last: ProbeStatus | None = None
+        while True:
+            (health,) = await self._platform.health.sweep(targets)
+            if health.status is not last:
+                detail = _health_detail(health)
+                level: Level = "info" if health.status is ProbeStatus.UP else "warning"
+                run.emit(
+                    service,
+                    f"health {health.status.value}" + (f": {detail}" if detail else ""),
+                    level,
+                )
+                last = health.status
+            streak = streak + 1 if health.status is ProbeStatus.UP else 0
+            if streak >= UP_STREAK:
+                return ProbeStatus.UP
+            if time.monotonic() >= end:
+                return health.status
+            await asyncio.sleep(self._poll)
+
+    async def _journal_append(
+        self,
+        action: str,
+        target: str,
+        stage: str,
+        result: str = "",
+        *,
+        details: Mapping[str, Any],
+    ) -> None:
+        if self._journal is None:
+            return
+        await asyncio.to_thread(
+            self._journal.append, action, target, stage=stage, result=result, details=details
+        )
+
+    @property
+    def journal_path(self) -> str:
+        return str(self._journal.path) if self._journal is not None else ""
+
+
+class _Run:
+    """One execution's bookkeeping: outcomes in plan order, and the event callback."""
+
+    def __init__(
+        self,
+        engine: RollbackEngine,
+        plan: RollbackPlan,
+        on_event: Callable[[RollbackEvent], None] | None,
+    ) -> None:
+        self.engine = engine
+        self.plan = plan
+        self.on_event = on_event
+        self.started = engine._clock()
+        self.finished = self.started
+        self.aborted = False
+        self.outcomes: dict[str, ServiceOutcome] = {}
+
+    def emit(self, service: str, text: str, level: str = "info") -> None:
+        if self.on_event is None:
+            return
+        event = RollbackEvent(self.engine._clock(), service, _clean(text), level)
+        # A broken listener must not stop a rollback half way.
+        with contextlib.suppress(Exception):
+            self.on_event(event)
+
+    def done(self, service: str, outcome: str, ok: bool, duration: float) -> None:
+        self.outcomes[service] = ServiceOutcome(service, outcome, ok, max(duration, 0.0))
+
+    def refuse(self, service: str, reason: str) -> None:
+        text = _clean(f"refused: {reason}")
+        self.done(service, text, False, 0.0)
+        self.emit(service, text, "error")
+
+    def result(self) -> RollbackResult:
+        outcomes = []
+        for sp in self.plan.services:
+            outcomes.append(
+                self.outcomes.get(sp.service)
+                or ServiceOutcome(sp.service, "failed: not attempted", False, 0.0)
+            )
+        return RollbackResult(
+            ok=bool(outcomes) and all(o.ok for o in outcomes),
+            outcomes=tuple(outcomes),
+            started=self.started,
+            finished=self.finished,
+            journal=self.engine.journal_path,
+        )
+
+
+def _with_warning(sp: ServicePlan, warning: str) -> ServicePlan:
+    return ServicePlan(
+        sp.service, sp.deployment, sp.action, sp.current, sp.target, sp.history, sp.changes,
+        (*sp.warnings, warning), sp.message, sp.paused,
+    )  # fmt: skip
+
+
+def _describe_release(canaries: Mapping[str, Mapping[str, Any]]) -> tuple[str, str]:
+    """(release id, "release r-… (1.2.0 by alice)") from the canaries' annotations."""
+    for canary in canaries.values():
+        ann = annotations_of(dict(canary))
+        release_id = ann.get(A_RELEASE, "")
+        if release_id:
+            version, owner = ann.get(A_VERSION, ""), ann.get(A_OWNER, "")
+            extra = " ".join(p for p in (version, f"by {owner}" if owner else "") if p)
+            text = f"release {release_id}" + (f" ({extra})" if extra else "")
+            return _clean(release_id, 100), _clean(text)
+    return "", "a canary release"
+
+
+def _health_detail(health: ServiceHealth | None) -> str:
+    if health is None:
+        return ""
+    bad = next((p for p in health.probes if p.status is not ProbeStatus.UP), None)
+    return _clean(bad.detail, 120) if bad is not None else ""
+
+
+def _failure(exc: BaseException) -> str:
+    if isinstance(exc, asyncio.CancelledError):
+        return "failed: cancelled"
+    if isinstance(exc, KeyboardInterrupt):
+        return "failed: interrupted"
+    kind = "refused" if isinstance(exc, ReadOnlyError | RolloutRefused) else "failed"
+    return _clean(f"{kind}: {exc or type(exc).__name__}")
