@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, Generic, Literal, TypeVar
 
 from backends.errors import (
@@ -22,9 +23,11 @@ from backends.errors import (
 
 __all__ = [
     "BvaError",
+    "Canary",
     "Condition",
     "Conflict",
     "KubeEvent",
+    "LockRecord",
     "NotFound",
     "Pod",
     "ReadOnlyError",
@@ -221,3 +224,45 @@ class WatchEvent(Generic[T]):
     items: tuple[T, ...] = ()
     message: str = ""
     last_good: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Canary:
+    """The canary of one service: its instances' counts and the release state it carries.
+
+    ``marks`` is the release's state as short key/value strings (the plan, the phase, the
+    tallies): Kubernetes keeps them as the canary Deployment's annotations. Any bva that
+    reads them sees the same release.
+    """
+
+    service: str
+    name: str
+    desired: int = 0
+    ready: int = 0
+    images: dict[str, str] = field(default_factory=dict, hash=False)
+    marks: dict[str, str] = field(default_factory=dict, hash=False)
+
+
+@dataclass(frozen=True, slots=True)
+class LockRecord:
+    """The release lock as the orchestrator stores it. ``version`` is the store's own
+    compare-and-swap token (a Lease's resourceVersion): a replace with a stale one fails."""
+
+    holder: str
+    release_id: str
+    acquired: float | None
+    renewed: float | None
+    duration: int
+    version: str = ""
+
+    def expired(self, now: float) -> bool:
+        return self.renewed is None or now > self.renewed + self.duration
+
+    def describe(self, now: float) -> str:
+        since = (
+            datetime.fromtimestamp(self.acquired, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+            if self.acquired
+            else "an unknown time"
+        )
+        state = "driver lost" if self.expired(now) else "active"
+        return f"{self.holder} since {since} (release {self.release_id}, {state})"

@@ -12,7 +12,9 @@ from backends.health.prober import HealthProber
 from backends.health.thread import ThreadedProber
 from backends.kube.adapter import KubeAdapter
 from backends.metrics.source import MetricsSource
+from backends.orchestrator import Orchestrator
 from backends.sandbox.state import SandboxState, read_state
+from backends.sources import DatabaseSource, HealthSource
 
 NO_SANDBOX = (
     "no sandbox is running: start one with 'bva sandbox' in another terminal, "
@@ -26,10 +28,12 @@ class Platform:
     env_name: str
     env: EnvironmentConfig
     read_only: bool
-    kube: KubeAdapter
-    health: HealthProber
+    orchestrator: Orchestrator
+    health: HealthSource
+    metrics: MetricsSource
+    database: DatabaseSource | None = None
     service_urls: dict[str, str] = field(default_factory=dict)
-    kube_target: str = ""
+    target: str = ""
 
     @property
     def name(self) -> str:
@@ -54,27 +58,31 @@ class Platform:
             targets.append((svc.name, urls))
         return targets
 
-    def metrics_source(self) -> MetricsSource:
-        """The platform file's metrics source: a Prometheus server, or direct scrapes."""
-        m = self.config.metrics
-        if m.source == "prometheus" and m.prometheus_url:
-            from backends.metrics.prometheus import PrometheusMetrics
-
-            token = resolve_secret(m.token) if m.token else None
-            return PrometheusMetrics(str(m.prometheus_url), token=token, queries=dict(m.queries))
-        from backends.metrics.scrape import ScrapeMetrics
-
-        urls = {
-            s.name: s.metrics
-            if "://" in s.metrics
-            else urljoin(self.service_urls.get(s.name, "").rstrip("/") + "/", s.metrics.lstrip("/"))
-            for s in self.config.services
-        }
-        return ScrapeMetrics(urls)
-
     async def aclose(self) -> None:
         await self.health.aclose()
-        await self.kube.close()
+        await self.metrics.aclose()
+        if self.database is not None:
+            await self.database.aclose()
+        await self.orchestrator.close()
+
+
+def metrics_source(cfg: PlatformConfig, service_urls: dict[str, str]) -> MetricsSource:
+    """The platform file's metrics source: a Prometheus server, or direct scrapes."""
+    m = cfg.metrics
+    if m.source == "prometheus" and m.prometheus_url:
+        from backends.metrics.prometheus import PrometheusMetrics
+
+        token = resolve_secret(m.token) if m.token else None
+        return PrometheusMetrics(str(m.prometheus_url), token=token, queries=dict(m.queries))
+    from backends.metrics.scrape import ScrapeMetrics
+
+    urls = {
+        s.name: s.metrics
+        if "://" in s.metrics
+        else urljoin(service_urls.get(s.name, "").rstrip("/") + "/", s.metrics.lstrip("/"))
+        for s in cfg.services
+    }
+    return ScrapeMetrics(urls)
 
 
 def open_platform(
@@ -111,17 +119,19 @@ def open_platform(
         )
         urls = {s.name: env.base_url(s) for s in cfg.services}
         target = env.context or "current kube context"
+    health: HealthSource = (
+        ThreadedProber(timeout=probe_timeout)
+        if threaded_health
+        else HealthProber(timeout=probe_timeout)
+    )
     return Platform(
         config=cfg,
         env_name=name,
         env=env,
         read_only=ro,
-        kube=kube,
-        health=(
-            ThreadedProber(timeout=probe_timeout)
-            if threaded_health  # type: ignore[arg-type]
-            else HealthProber(timeout=probe_timeout)
-        ),
+        orchestrator=kube,
+        health=health,
+        metrics=metrics_source(cfg, urls),
         service_urls=urls,
-        kube_target=target,
+        target=target,
     )

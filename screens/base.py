@@ -2,24 +2,81 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import Any, Protocol, cast
 
 from textual.screen import Screen
 
+from backends.platform import Platform
+from backends.release.models import ReleaseState, ReleaseView
+from backends.rollback.models import Rollbacks
 from widgets.app_header import AppHeader
 
-if TYPE_CHECKING:
-    from backends.platform import Platform
-    from tui.app import BvaApp
+
+class DrivenRelease(Protocol):
+    """The release this console drives, as a screen sees it."""
+
+    @property
+    def state(self) -> ReleaseState: ...
+
+    def view(self) -> ReleaseView: ...
+
+
+class ConsoleSettings(Protocol):
+    read_only: bool
+    poll_interval: float
+    recheck_interval: float
+    log_buffer: int
+
+
+class ConsoleApp(Protocol):
+    """What a screen may ask of the app it runs in (tui/app.py's BvaApp is the one): screens
+    never import the app, so the app can import every screen."""
+
+    settings: ConsoleSettings
+    clock: Callable[[], float]
+
+    @property
+    def platform_label(self) -> str: ...
+
+    @property
+    def environment_label(self) -> str: ...
+
+    @property
+    def platform_target(self) -> str: ...
+
+    @property
+    def loaded_platform(self) -> Platform | None: ...
+
+    @property
+    def read_only(self) -> bool: ...
+
+    @property
+    def release_driver(self) -> DrivenRelease | None: ...
+
+    async def platform(self) -> Platform: ...
+
+    def rollback_engine(self) -> Rollbacks: ...
+
+    def log_source(self, platform: Platform) -> Any: ...
+
+    def start_release(self, services: list[str], version: str) -> None: ...
+
+    def take_over_release(self) -> None: ...
+
+    def control_release(self, action: str) -> None: ...
+
+    def forget_release(self) -> None: ...
+
+    async def current_release(self) -> ReleaseView | None:
+        """The release in progress as the cluster holds it (any driver's), or None."""
+        ...
 
 
 class BvaScreen(Screen[None]):
     @property
-    def bva(self) -> BvaApp:
-        from tui.app import BvaApp
-
-        assert isinstance(self.app, BvaApp)
-        return self.app
+    def bva(self) -> ConsoleApp:
+        return cast(ConsoleApp, self.app)
 
     def init_header(self) -> None:
         """What is known before the platform is open: names from the platform file."""
@@ -32,4 +89,4 @@ class BvaScreen(Screen[None]):
         header = self.query_one(AppHeader)
         header.platform, header.environment = platform.name, platform.env_name
         header.production, header.read_only = platform.production, platform.read_only
-        header.connected, header.connection = True, f"live · {platform.kube_target}"
+        header.connected, header.connection = True, f"live · {platform.target}"

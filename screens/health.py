@@ -4,6 +4,7 @@ with the selected service's pods, Actuator components and events below."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.text import Text
@@ -11,6 +12,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
+from textual.message import Message
 from textual.timer import Timer
 from textual.widgets import DataTable, Footer, Input, Static, TabbedContent, TabPane
 
@@ -53,7 +55,38 @@ _POD_BASE = (
 )
 POD_COLUMNS = {"narrow": _POD_BASE, "wide": (*_POD_BASE, ("node", "NODE"))}
 SORTS = ("order", "name", "health", "latency", "rollout")
-DETAIL_REFRESH_S = 5.0
+# Pod changes come in bursts (a rollout): the events are read once the burst is over.
+EVENTS_SETTLE_S = 0.3
+
+
+class HealthChanged(Message):
+    """The monitor took in new data: one redraw covers every change still queued."""
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, HealthChanged)
+
+
+class PodsChanged(Message):
+    """The selected service's pods as the watch holds them now."""
+
+    def __init__(self, service: str, pods: list[Pod]) -> None:
+        super().__init__()
+        self.service, self.pods = service, pods
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, PodsChanged) and message.service == self.service
+
+
+class EventsLoaded(Message):
+    def __init__(self, service: str, events: tuple[KubeEvent, ...]) -> None:
+        super().__init__()
+        self.service, self.events = service, events
+
+
+class DetailFailed(Message):
+    def __init__(self, service: str, text: str) -> None:
+        super().__init__()
+        self.service, self.text = service, text
 
 
 class HealthScreen(BvaScreen):
@@ -93,6 +126,9 @@ class HealthScreen(BvaScreen):
         self._picture: HealthPicture | None = None
         self._layout = ""
         self._pods_shown: list[Pod] = []
+        self._pods_for: str | None = None
+        self._events_for: str | None = None
+        self._events_shown: tuple[tuple[Any, ...], ...] = ()
 
     def compose(self) -> ComposeResult:
         yield AppHeader()
@@ -127,8 +163,8 @@ class HealthScreen(BvaScreen):
             events.add_column(label, key=key)
         self._apply_layout(self.size.width)
         self.query_one("#services", DataTable).focus()
-        self.set_interval(0.25, self._redraw_if_changed)
-        self.set_interval(2.0, self._redraw)  # ages move even when no data changed
+        # Ages move even when no data changed; nothing else redraws without a message.
+        self._ages = self.set_interval(2.0, self._redraw)
         self._start()
 
     @work(exclusive=True, group="health-start")
@@ -158,9 +194,10 @@ class HealthScreen(BvaScreen):
     @work(exclusive=True, group="health-watch")
     async def _watch_workloads(self) -> None:
         platform = await self.bva.platform()
-        async for event in platform.kube.watch_workloads():
+        async for event in platform.orchestrator.watch_workloads():
             if self._monitor is not None:
                 self._monitor.apply_workloads(event, self.bva.clock())
+                self.post_message(HealthChanged())
 
     @work(exclusive=True, group="health-probe")
     async def _probe(self) -> None:
@@ -169,6 +206,7 @@ class HealthScreen(BvaScreen):
         self.probe_count += 1
         if self._monitor is not None:
             self._monitor.apply_health(results, self.bva.clock())
+            self.post_message(HealthChanged())
         # Re-arm only after the sweep finished, and only while the screen is shown. While a
         # service is not UP (a start-up, an incident) look again sooner, to see it recover.
         delay = self.bva.settings.poll_interval
@@ -179,21 +217,52 @@ class HealthScreen(BvaScreen):
 
     def on_screen_suspend(self) -> None:
         self._active = False
+        self._ages.pause()
         if self._probe_timer is not None:
             self._probe_timer.stop()
             self._probe_timer = None
+        # The detail follows the selected service only while it can be seen.
+        self.workers.cancel_group(self, "health-detail")
+        self.workers.cancel_group(self, "health-events")
+        self.detail_loaded = None
 
     def on_screen_resume(self) -> None:
         if not self._active:
             self._active = True
+            self._ages.resume()
             if self._monitor is not None:
                 self._probe()
                 self._redraw()
+            if self._selected is not None:
+                self._watch_detail(self._selected)
 
     # -- drawing ----------------------------------------------------------------------------
-    def _redraw_if_changed(self) -> None:
+    def on_health_changed(self, message: HealthChanged) -> None:
         if self._monitor is not None and self._monitor.version != self._drawn_version:
             self._redraw()
+
+    def on_pods_changed(self, message: PodsChanged) -> None:
+        if message.service == self._selected:
+            self._draw_pods(message.pods)
+            self._pods_for = message.service
+            self._detail_done()
+
+    def on_events_loaded(self, message: EventsLoaded) -> None:
+        if message.service == self._selected:
+            self._draw_events(list(message.events))
+            self._events_for = message.service
+            self._detail_done()
+
+    def on_detail_failed(self, message: DetailFailed) -> None:
+        if message.service == self._selected:
+            self.query_one("#detail-title", Static).update(
+                Text(f" {message.service}: {message.text}", style="red")
+            )
+            self.detail_loaded = message.service  # what there is to show is the failure
+
+    def _detail_done(self) -> None:
+        if self._pods_for == self._selected and self._events_for == self._selected:
+            self.detail_loaded = self._selected
 
     def _redraw(self) -> None:
         # A hidden screen is not drawn: its table work would only delay the keys of the one
@@ -220,7 +289,7 @@ class HealthScreen(BvaScreen):
             header.connection = f"{src.name} unreachable{age}"
         else:
             header.connected = True
-            header.connection = f"live · {self.bva.kube_target}"
+            header.connection = f"live · {self.bva.platform_target}"
 
     def on_resize(self) -> None:
         self._apply_layout(self.size.width)
@@ -317,7 +386,8 @@ class HealthScreen(BvaScreen):
         if service != self._selected:
             self._selected = service
             self._draw_detail_title()
-            self._load_detail(service)
+            self.detail_loaded = None
+            self._watch_detail(service)
 
     def _draw_detail_title(self) -> None:
         title = self.query_one("#detail-title", Static)
@@ -357,71 +427,110 @@ class HealthScreen(BvaScreen):
                 )
 
     @work(exclusive=True, group="health-detail")
-    async def _load_detail(self, service: str) -> None:
+    async def _watch_detail(self, service: str) -> None:
+        """The selected service's pods from the orchestrator's watch; its events are read
+        again when the pods change, not on a timer."""
         platform = await self.bva.platform()
         deployment = dict(platform.services()).get(service, service)
-        while self._selected == service:
-            try:
-                pods = await platform.kube.list_pods(service)
-                batches = await asyncio.gather(
-                    platform.kube.events("Deployment", deployment, 20),
-                    *(platform.kube.events("Pod", p.name, 10) for p in pods[:10]),
-                    return_exceptions=True,
-                )
-            except BvaError as exc:
-                self.query_one("#detail-title", Static).update(
-                    Text(f" {service}: {sanitize_text(str(exc), 100)}", style="red")
-                )
-            else:
-                events = [e for b in batches if isinstance(b, list) for e in b]
-                self._draw_pods(pods)
-                self._draw_events(events)
-                self.detail_loaded = service
-            await asyncio.sleep(DETAIL_REFRESH_S)
+        pods: dict[str, Pod] = {}
+        stream = platform.orchestrator.watch_instances(service)
+        async with contextlib.aclosing(stream) as events:
+            async for event in events:
+                if self._selected != service:
+                    return
+                if event.kind == "ERROR":
+                    self.post_message(DetailFailed(service, sanitize_text(event.message, 100)))
+                    continue
+                if event.kind == "RESYNC":
+                    pods = {p.name: p for p in event.items}
+                elif event.obj is not None and event.kind == "DELETED":
+                    pods.pop(event.obj.name, None)
+                elif event.obj is not None:
+                    pods[event.obj.name] = event.obj
+                self.post_message(PodsChanged(service, list(pods.values())))
+                self._load_events(service, deployment, sorted(pods))
+
+    @work(exclusive=True, group="health-events")
+    async def _load_events(self, service: str, deployment: str, pods: list[str]) -> None:
+        await asyncio.sleep(EVENTS_SETTLE_S)
+        platform = await self.bva.platform()
+        batches = await asyncio.gather(
+            platform.orchestrator.events("Deployment", deployment, 20),
+            *(platform.orchestrator.events("Pod", name, 10) for name in pods[:10]),
+            return_exceptions=True,
+        )
+        failed = next((b for b in batches if isinstance(b, BvaError)), None)
+        if failed is not None:
+            self.post_message(DetailFailed(service, sanitize_text(str(failed), 100)))
+        events = tuple(e for b in batches if isinstance(b, list) for e in b)
+        self.post_message(EventsLoaded(service, events))
+
+    def _pod_cells(self, p: Pod, now: float) -> tuple[Any, ...]:
+        wide = self._layout == "wide"
+        bad = not p.is_ready or p.status not in ("Running",)
+        status = Text(
+            ("✖ " if bad else "✔ ") + sanitize_text(p.status, 24),
+            style="red" if bad else "green",
+        )
+        restarts = str(p.restarts)
+        if p.last_termination_reason:
+            restarts += f" ({sanitize_text(p.last_termination_reason, 12)})"
+        # The service is in the title above; the pod's own suffix is what tells them apart.
+        name = p.name if wide else p.name.removeprefix(f"{p.service}-")
+        cells = [
+            sanitize_text(name, 48),
+            status,
+            p.ready,
+            restarts,
+            age_text(now - p.created) if p.created else "—",
+            p.track,
+        ]
+        if wide:
+            cells.append(sanitize_text(p.node or "—", 20))
+        return tuple(cells)
 
     def _draw_pods(self, pods: list[Pod]) -> None:
+        """Rows change cell by cell; only a pod that comes or goes rebuilds the order."""
         table: DataTable[Any] = self.query_one("#pods-table", DataTable)
         now = self.bva.clock()
-        self._pods_shown = pods
-        table.clear()
-        wide = self._layout == "wide"
-        for p in sorted(pods, key=lambda p: (p.track, p.name)):
-            bad = not p.is_ready or p.status not in ("Running",)
-            status = Text(
-                ("✖ " if bad else "✔ ") + sanitize_text(p.status, 24),
-                style="red" if bad else "green",
-            )
-            restarts = str(p.restarts)
-            if p.last_termination_reason:
-                restarts += f" ({sanitize_text(p.last_termination_reason, 12)})"
-            # The service is in the title above; the pod's own suffix is what tells them apart.
-            name = p.name if wide else p.name.removeprefix(f"{p.service}-")
-            cells = [
-                sanitize_text(name, 48),
-                status,
-                p.ready,
-                restarts,
-                age_text(now - p.created) if p.created else "—",
-                p.track,
-            ]
-            if wide:
-                cells.append(sanitize_text(p.node or "—", 20))
-            table.add_row(*cells, key=p.name)
+        ordered = sorted(pods, key=lambda p: (p.track, p.name))
+        self._pods_shown = ordered
+        rows = {p.name: self._pod_cells(p, now) for p in ordered}
+        columns = [c.key for c in table.ordered_columns]
+        with self.app.batch_update():
+            if list(table.rows) != list(rows) or len(columns) != len(
+                next(iter(rows.values()), columns)
+            ):
+                table.clear()
+                for name, cells in rows.items():
+                    table.add_row(*cells, key=name)
+                return
+            for name, cells in rows.items():
+                for col, new in zip(columns, cells, strict=True):
+                    if table.get_cell(name, col) != new:
+                        table.update_cell(name, col, new)
 
     def _draw_events(self, events: list[KubeEvent]) -> None:
         table: DataTable[Any] = self.query_one("#events-table", DataTable)
         now = self.bva.clock()
-        table.clear()
         events.sort(key=lambda e: e.last_timestamp or 0.0, reverse=True)
-        for e in events[:50]:
-            kind = Text(e.type, style="bold red" if e.type == "Warning" else "")
-            table.add_row(
+        rows = tuple(
+            (
                 age_text(now - e.last_timestamp) if e.last_timestamp else "—",
-                kind,
+                Text(e.type, style="bold red" if e.type == "Warning" else ""),
                 sanitize_text(e.reason, 24),
                 sanitize_text(f"{e.object_kind.lower()}/{e.object_name}", 48),
                 sanitize_text(e.message, 200),
             )
+            for e in events[:50]
+        )
+        if rows == self._events_shown:
+            return
+        self._events_shown = rows
+        with self.app.batch_update():
+            table.clear()
+            for row in rows:
+                table.add_row(*row)
 
     # -- actions ----------------------------------------------------------------------------
     @on(DataTable.RowHighlighted, "#services")

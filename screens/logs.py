@@ -17,6 +17,7 @@ from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
+from textual.message import Message
 from textual.widgets import Footer, Input, Static
 
 from backends.errors import BvaError
@@ -51,6 +52,14 @@ def count(n: int) -> str:
     if n < 1_000_000:
         return f"{n / 1000:.1f}k"
     return f"{n / 1_000_000:.2f}M"
+
+
+class LogBatch(Message):
+    """Lines from the log source; the tail waits for ``taken`` before it reads on."""
+
+    def __init__(self, lines: list[LineRow] | list[LogLine], taken: asyncio.Event) -> None:
+        super().__init__()
+        self.lines, self.taken = lines, taken
 
 
 class LogsScreen(BvaScreen):
@@ -136,9 +145,11 @@ class LogsScreen(BvaScreen):
             self._judged = getattr(self._source, "matched", None)
             self._tell_source()
             async for batch in self._source.stream():
-                self._take(batch)
-                # Keys and frames get their turn between batches, however fast they come.
-                await asyncio.sleep(0)
+                # One batch in the screen's queue at a time: keys and frames get their turn
+                # between batches, and a flood waits in the source (which sheds), not here.
+                taken = asyncio.Event()
+                self.post_message(LogBatch(batch, taken))
+                await taken.wait()
         except BvaError as exc:
             self.query_one("#logs-status", Static).update(
                 Text(f"✖ {sanitize_text(str(exc), 150)}", style="bold red")
@@ -149,6 +160,12 @@ class LogsScreen(BvaScreen):
             await self._source.aclose()
 
     # -- data -------------------------------------------------------------------------------
+    def on_log_batch(self, message: LogBatch) -> None:
+        try:
+            self._take(message.lines)
+        finally:
+            message.taken.set()
+
     def _take(self, lines: list[LineRow] | list[LogLine]) -> None:
         """A batch from the source (rows from the log reader's process, LogLines from one in
         this process): kept in the ring buffer, shown if it passes the filter."""

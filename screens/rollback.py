@@ -26,7 +26,7 @@ from widgets.app_header import AppHeader
 from widgets.confirm import TypeToConfirm
 
 if TYPE_CHECKING:
-    from backends.rollback.engine import RollbackPlan, ServiceCandidate
+    from backends.rollback.models import RollbackPlan, ServiceCandidate
 
 
 class RollbackScreen(BvaScreen):

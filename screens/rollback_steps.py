@@ -20,11 +20,11 @@ from backends.sanitize import sanitize_text
 from widgets.badges import age_text
 
 if TYPE_CHECKING:
-    from backends.rollback.engine import (
-        RollbackEngine,
+    from backends.rollback.models import (
         RollbackEvent,
         RollbackPlan,
         RollbackResult,
+        Rollbacks,
         ServiceCandidate,
     )
 
@@ -309,7 +309,7 @@ class ExecuteStep(ModalScreen[None]):
         Binding("escape,enter", "close", "Close", priority=True, id="rb5.close"),
     ]
 
-    def __init__(self, engine: RollbackEngine, plan: RollbackPlan) -> None:
+    def __init__(self, engine: Rollbacks, plan: RollbackPlan) -> None:
         super().__init__()
         self._engine = engine
         self._plan = plan

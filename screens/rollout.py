@@ -3,13 +3,14 @@ watch its phases, weights, pods and gates live; pause, resume, promote or abort 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
+from textual.message import Message
 from textual.widgets import (
     DataTable,
     Footer,
@@ -29,8 +30,18 @@ from widgets.badges import sparkline
 from widgets.confirm import TypeToConfirm
 from widgets.phase_stepper import PhaseStepper
 
-if TYPE_CHECKING:
-    pass
+
+class ReleaseChanged(Message):
+    """A release as it is now, from this console's driver or from the cluster: the one way
+    the screen learns of a change. A newer one replaces an older one still queued."""
+
+    def __init__(self, view: ReleaseView | None) -> None:
+        super().__init__()
+        self.view = view
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, ReleaseChanged)
+
 
 MUTATING = {"start", "pause", "resume", "promote", "promote_full", "abort", "take_over"}
 POLL_S = 1.0
@@ -140,7 +151,9 @@ class RolloutScreen(BvaScreen):
         try:
             platform = await self.bva.platform()
         except BvaError as exc:
-            self.query_one("#banner", Static).update(Text(f"✖ {exc}", style="bold red"))
+            self.query_one("#banner", Static).update(
+                Text(f"✖ {sanitize_text(str(exc), 160)}", style="bold red")
+            )
             return
         self.header_live(platform)
         services = self.query_one("#plan-services", SelectionList)
@@ -148,17 +161,15 @@ class RolloutScreen(BvaScreen):
         services.add_options([(s, s) for s, _ in platform.services()])
         self._update_preview()
         if self.bva.release_driver is not None:
-            self.show(self.bva.release_driver.view())
+            self.post_message(ReleaseChanged(self.bva.release_driver.view()))
         self._poll()
 
     @work(exclusive=True, group="rollout-poll")
     async def _poll(self) -> None:
-        from backends.release.control import read_release
-
-        platform = await self.bva.platform()
+        await self.bva.platform()
         if self.bva.release_driver is None or self.bva.release_driver.state.over:
             try:
-                view = await read_release(platform.kube, platform.services())
+                view = await self.bva.current_release()
             except BvaError as exc:
                 self.query_one("#banner", Static).update(
                     Text(f"✖ {sanitize_text(str(exc), 120)}", style="bold red")
@@ -167,7 +178,7 @@ class RolloutScreen(BvaScreen):
                 driven = self.bva.release_driver
                 if view is None and driven is not None:
                     view = driven.view()
-                self.show(view)
+                self.post_message(ReleaseChanged(view))
         self.polls += 1
         if self._active:
             self.set_timer(POLL_S, self._poll)
@@ -181,6 +192,9 @@ class RolloutScreen(BvaScreen):
             self._poll()
 
     # -- drawing ----------------------------------------------------------------------------
+    def on_release_changed(self, message: ReleaseChanged) -> None:
+        self.show(message.view)
+
     def show(self, view: ReleaseView | None) -> None:
         """Draw a release (or the planning form when there is none)."""
         self.view = view
@@ -370,7 +384,7 @@ class RolloutScreen(BvaScreen):
     def action_start(self) -> None:
         if self.view is not None and self.view.state.over:
             # The last release stays on screen until the captain asks for a new plan.
-            self.bva.release_driver = None
+            self.bva.forget_release()
             self.show(None)
             self.query_one("#plan-services", SelectionList).focus()
             return

@@ -88,3 +88,48 @@ def test_importing_all_backends_loads_no_ui() -> None:
         [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
     )
     assert out.stdout.strip() == ""
+
+
+# What a screen or widget may import from backends: contracts, models and the facade. Never an
+# adapter (kube/, health.prober, metrics.scrape, …) or an engine's insides.
+UI_MAY_IMPORT = {
+    "backends.errors",
+    "backends.sanitize",
+    "backends.models",
+    "backends.orchestrator",
+    "backends.sources",
+    "backends.platform",
+    "backends.health.models",
+    "backends.logs.models",
+    "backends.metrics.source",
+    "backends.release.models",
+    "backends.rollback.models",
+    "backends.status.monitor",
+}
+
+
+@pytest.mark.parametrize(
+    "path", _py("screens") + _py("widgets"), ids=lambda p: str(p.relative_to(ROOT))
+)
+def test_ui_imports_only_contracts_and_models(path: Path) -> None:
+    names = _imports(path)
+    bad = {n for n in names if _top(n) == "backends" and n not in UI_MAY_IMPORT}
+    assert not bad, f"{path.relative_to(ROOT)} imports {sorted(bad)}"
+    assert not {n for n in names if _top(n) == "tui"}, f"{path.relative_to(ROOT)} imports tui"
+
+
+def test_no_import_cycle_among_the_cli_modules() -> None:
+    modules = {p.stem: p for p in (ROOT / "tui").glob("cli*.py")}
+    edges = {
+        name: {n.split(".", 1)[1] for n in _imports(p) if n.startswith("tui.cli")}
+        for name, p in modules.items()
+    }
+
+    def reaches(start: str, goal: str, seen: set[str]) -> bool:
+        for nxt in edges.get(start, set()):
+            if nxt == goal or (nxt not in seen and reaches(nxt, goal, seen | {nxt})):
+                return True
+        return False
+
+    cyclic = sorted(name for name in edges if reaches(name, name, {name}))
+    assert not cyclic, f"import cycle among {cyclic}"

@@ -16,15 +16,18 @@ from textual.binding import Binding, BindingType
 from textual.screen import Screen
 
 from backends.errors import BvaError
-from backends.journal.store import Journal, journal_path
+from backends.journal.store import Journal, JournalError, journal_path
 from backends.platform import Platform
 from backends.release.driver import ReleaseDriver
 from backends.release.models import ReleaseView
+from backends.release.session import ReleaseSession
+from backends.rollback.models import Rollbacks
+from backends.sanitize import sanitize_text
 from screens.health import HealthScreen
 from screens.help import HelpScreen, binding_rows
 from screens.logs import LogsScreen
 from screens.rollback import RollbackScreen
-from screens.rollout import RolloutScreen
+from screens.rollout import ReleaseChanged, RolloutScreen
 from widgets.confirm import YesNo
 
 # Lines the Logs screen may be behind on before it skips new ones (about half a second of a
@@ -49,7 +52,7 @@ class AppSettings:
     environment_label: str = ""
     clock: Callable[[], float] = time.time
     open_platform: PlatformOpener | None = None
-    rollback_engine: Callable[[Platform], Any] | None = None  # tests: a stand-in engine
+    rollback_engine: Callable[[Platform], Rollbacks] | None = None  # tests: a stand-in engine
     log_source: Callable[[Platform], Any] | None = None  # tests: canned log lines
     log_buffer: int = 100_000
     # Move what exists once the platform is open (modules, clients, screens: it lives as
@@ -84,8 +87,9 @@ class BvaApp(App[int]):
         self.clock = settings.clock
         self._platform: Platform | None = None
         self._platform_task: asyncio.Task[Platform] | None = None
-        self.release_driver: ReleaseDriver | None = None
-        self._rollback_engine: Any = None
+        self._session: ReleaseSession | None = None
+        self._shown_driver: ReleaseDriver | None = None
+        self._rollback_engine: Rollbacks | None = None
         self._release_task: asyncio.Task[None] | None = None
         self._log_spare: asyncio.Future[Any] | None = None
 
@@ -98,8 +102,8 @@ class BvaApp(App[int]):
         return self._platform.env_name if self._platform else self.settings.environment_label
 
     @property
-    def kube_target(self) -> str:
-        return self._platform.kube_target if self._platform else ""
+    def platform_target(self) -> str:
+        return self._platform.target if self._platform else ""
 
     @property
     def loaded_platform(self) -> Platform | None:
@@ -137,7 +141,7 @@ class BvaApp(App[int]):
             gc.freeze()
         return self._platform
 
-    def rollback_engine(self) -> Any:
+    def rollback_engine(self) -> Rollbacks:
         """The rollback engine for the loaded platform (made once)."""
         if self._rollback_engine is None:
             platform = self._platform
@@ -161,7 +165,7 @@ class BvaApp(App[int]):
 
         spare, self._log_spare = self._log_spare, None
         return WorkerLogSource(
-            platform.kube,
+            platform.orchestrator,
             None,
             process=spare,
             follow=True,
@@ -176,66 +180,68 @@ class BvaApp(App[int]):
 
     # -- releases driven by this process -------------------------------------------------------
     def _journal(self, platform: Platform) -> Journal:
-
         return Journal(journal_path(platform.env_name), platform.env_name)
 
-    def _new_driver(self, platform: Platform, plan: object) -> ReleaseDriver:
-        from backends.release.lock import identity
+    @property
+    def release_driver(self) -> ReleaseDriver | None:
+        if self._session is not None and self._session.driver is not None:
+            return self._session.driver
+        return self._shown_driver
 
-        return ReleaseDriver(
-            platform.kube,
-            plan,  # type: ignore[arg-type]
-            deployments=dict(platform.services()),
-            containers={s.name: s.container_name for s in platform.config.services},
-            metrics=platform.metrics_source(),
-            journal=self._journal(platform),
-            environment=platform.env_name,
-            owner=identity().rsplit(" pid ", 1)[0],
-            on_change=self._release_changed,
-            clock=self.clock,
-        )
+    @release_driver.setter
+    def release_driver(self, driver: ReleaseDriver | None) -> None:
+        """Tests: a stand-in driver whose view the Rollout screen shows."""
+        self._shown_driver = driver
+
+    def release_session(self) -> ReleaseSession | None:
+        """This console's release session (made once the platform is open)."""
+        platform = self._platform
+        if platform is None:
+            return None
+        if self._session is None:
+            self._session = ReleaseSession(
+                platform, self._journal(platform), on_change=self._release_changed, clock=self.clock
+            )
+        return self._session
+
+    async def current_release(self) -> ReleaseView | None:
+        session = self.release_session()
+        if session is None:
+            return None
+        view, _ = await session.status()
+        return view
+
+    def forget_release(self) -> None:
+        """The screen has shown a finished release: the next one starts afresh."""
+        if not self.driving:
+            self._shown_driver = None
+            if self._session is not None:
+                self._session.driver = None
 
     def _release_changed(self, view: ReleaseView) -> None:
         shown = {
             id(s): s for s in [*self.screen_stack, self.screen] if isinstance(s, RolloutScreen)
         }
         for screen in shown.values():
-            screen.show(view)
+            screen.post_message(ReleaseChanged(view))
 
     def start_release(self, services: list[str], version: str) -> None:
-        from backends.release.plan import make_plan
-
-        platform = self._platform
-        if platform is None or self.driving:
+        session = self.release_session()
+        if session is None or self.driving:
             return
-        plan = make_plan(platform.config, platform.env_name, services, version)
-        self.release_driver = self._new_driver(platform, plan)
-        self._release_task = asyncio.ensure_future(self._drive(self.release_driver, False))
+        plan = session.plan(services, version)
+        self._release_task = asyncio.ensure_future(self._drive(session, session.start(plan)))
 
     def take_over_release(self) -> None:
-        platform = self._platform
-        if platform is None or self.driving:
+        session = self.release_session()
+        if session is None or self.driving:
             return
-        self._release_task = asyncio.ensure_future(self._take_over(platform))
+        self._release_task = asyncio.ensure_future(self._drive(session, session.take_over()))
 
-    async def _take_over(self, platform: Platform) -> None:
-        from backends.release.control import annotations_of, find_canaries
-        from backends.release.plan import A_PLAN, ReleasePlan
-
-        canaries = await find_canaries(platform.kube, platform.services())
-        if not canaries:
-            self.notify("no release to take over", severity="warning")
-            return
-        plan = ReleasePlan.from_json(annotations_of(next(iter(canaries.values())))[A_PLAN])
-        self.release_driver = self._new_driver(platform, plan)
-        await self._drive(self.release_driver, True)
-
-    async def _drive(self, driver: ReleaseDriver, resume: bool) -> None:
+    async def _drive(self, session: ReleaseSession, begin: Awaitable[ReleaseDriver]) -> None:
+        driver: ReleaseDriver | None = None
         try:
-            if resume:
-                await driver.resume()
-            else:
-                await driver.start()
+            driver = await begin
             state = await driver.run()
             self.notify(
                 f"release {driver.plan.release_id} {state.value}",
@@ -244,37 +250,22 @@ class BvaApp(App[int]):
         except BvaError as exc:
             self.notify(f"release: {exc}", severity="error", timeout=10)
         finally:
-            self._release_changed(driver.view())
+            driver = driver or session.driver
+            if driver is not None:
+                self._release_changed(driver.view())
 
     def control_release(self, action: str) -> None:
         self.run_worker(self._control(action), group="release-control")
 
     async def _control(self, action: str) -> None:
-        from backends.release.control import send_control
-
-        platform = self._platform
-        if platform is None:
+        session = self.release_session()
+        if session is None:
             return
-        journal = self._journal(platform)
-        target = f"release@{platform.env_name}"
         try:
-            journal.append(f"release.{action}", target, stage="before")
-            if action == "abort" and self.driving and self.release_driver is not None:
-                await self.release_driver.abort("aborted by the release captain")
-            else:
-                await send_control(
-                    platform.kube, platform.services(), action, reason=f"{action} from the console"
-                )
-            journal.append(f"release.{action}", target, stage="after", result="ok")
+            await session.control(action, f"{action} from the console")
             self.notify(f"{action}: done", timeout=3)
-        except BvaError as exc:
-            journal.append(
-                f"release.{action}",
-                target,
-                stage="after",
-                result=f"failed: {exc}",
-            )
-            self.notify(f"{action}: {exc}", severity="error", timeout=8)
+        except (BvaError, JournalError) as exc:
+            self.notify(f"{action}: {sanitize_text(str(exc), 200)}", severity="error", timeout=8)
 
     async def action_quit(self) -> None:
         if not self.driving or self.release_driver is None:

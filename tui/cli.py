@@ -11,11 +11,9 @@ from collections.abc import Sequence
 from importlib.metadata import PackageNotFoundError, version
 from typing import NoReturn
 
+from tui.cli_errors import UsageError
+
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
-
-
-class UsageError(Exception):
-    """Bad flags, files or values: one line on stderr, exit 2."""
 
 
 class _Parser(argparse.ArgumentParser):

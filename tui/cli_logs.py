@@ -103,7 +103,7 @@ def cmd_logs(args: argparse.Namespace) -> int:
     from backends.config.loader import load_platform, resolve_config_path
     from backends.errors import BvaError
     from backends.sandbox.state import sandbox_environment
-    from tui.cli import UsageError
+    from tui.cli_errors import UsageError
 
     path = resolve_config_path(getattr(args, "config", None))
     cfg = load_platform(path)
@@ -146,7 +146,7 @@ async def _run(cfg: Any, env_name: str, opts: dict[str, Any], out: _Printer, emb
     state = embedded.start() if embedded is not None else None
     platform = open_platform(cfg, env_name, read_only=True, sandbox=state)
     source = LogSource(
-        platform.kube,
+        platform.orchestrator,
         opts["services"],
         follow=opts["follow"],
         since=opts["since"],

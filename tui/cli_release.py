@@ -9,7 +9,13 @@ import json
 import re
 import sys
 import time
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from backends.config.loader import PlatformConfig
+    from backends.release.models import ReleaseView
+    from backends.release.session import ReleaseSession
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
 VERSION_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
@@ -86,7 +92,7 @@ class _Usage(Exception):
     pass
 
 
-def _setup(args: argparse.Namespace) -> tuple[Any, Any, Any]:
+def _setup(args: argparse.Namespace) -> tuple[PlatformConfig, ReleaseSession]:
     from backends.config.loader import load_platform, resolve_config_path
     from backends.journal.store import Journal, journal_path
     from backends.platform import open_platform
@@ -99,7 +105,9 @@ def _setup(args: argparse.Namespace) -> tuple[Any, Any, Any]:
     journal = Journal(
         journal_path(platform.env_name, getattr(args, "journal", None)), platform.env_name
     )
-    return cfg, platform, journal
+    from backends.release.session import ReleaseSession
+
+    return cfg, ReleaseSession(platform, journal, on_change=_printer())
 
 
 def cmd_release(args: argparse.Namespace) -> int:
@@ -126,25 +134,21 @@ def cmd_release(args: argparse.Namespace) -> int:
 
 
 async def _run(args: argparse.Namespace, action: str) -> int:
-    cfg, platform, journal = _setup(args)
+    cfg, session = _setup(args)
     try:
         if action == "start":
-            return await _start(args, cfg, platform, journal)
+            return await _start(args, cfg, session)
         if action == "status":
-            return await _status(args, platform)
-        return await _control(args, cfg, platform, journal, action)
+            return await _status(args, session)
+        return await _control(args, session, action)
     finally:
-        await platform.aclose()
+        await session.platform.aclose()
 
 
-def _metrics(platform: Any) -> Any:
-    return platform.metrics_source()
-
-
-def _printer() -> Any:
+def _printer() -> Callable[[ReleaseView], None]:
     seen = [0]
 
-    def on_change(view: Any) -> None:
+    def on_change(view: ReleaseView) -> None:
         for entry in view.timeline[seen[0] :]:
             stamp = time.strftime("%H:%M:%S", time.localtime(entry.ts))
             who = f" [{entry.service}]" if entry.service else ""
@@ -154,28 +158,8 @@ def _printer() -> Any:
     return on_change
 
 
-def _driver(cfg: Any, platform: Any, journal: Any, plan: Any, metrics: Any) -> Any:
-    from backends.release.driver import ReleaseDriver
-    from backends.release.lock import identity
-
-    deployments = dict(platform.services())
-    containers = {s.name: s.container_name for s in cfg.services}
-    return ReleaseDriver(
-        platform.kube,
-        plan,
-        deployments=deployments,
-        containers=containers,
-        metrics=metrics,
-        journal=journal,
-        environment=platform.env_name,
-        owner=identity().rsplit(" pid ", 1)[0],
-        on_change=_printer(),
-    )
-
-
-async def _start(args: argparse.Namespace, cfg: Any, platform: Any, journal: Any) -> int:
-    from backends.release.plan import make_plan
-
+async def _start(args: argparse.Namespace, cfg: PlatformConfig, session: ReleaseSession) -> int:
+    platform = session.platform
     known = [s.name for s in cfg.services]
     unknown = [s for s in args.service if s not in known]
     if unknown:
@@ -184,9 +168,7 @@ async def _start(args: argparse.Namespace, cfg: Any, platform: Any, journal: Any
         raise _Usage(f"{args.version!r} is not a valid image tag")
     rollout = cfg.rollout_for(platform.env_name)
     holds = [args.hold] * len(rollout.holds) if args.hold else None
-    plan = make_plan(
-        cfg,
-        platform.env_name,
+    plan = session.plan(
         args.service,
         args.version,
         strategy=args.strategy,
@@ -215,25 +197,17 @@ async def _start(args: argparse.Namespace, cfg: Any, platform: Any, journal: Any
         if typed != platform.env_name:
             print("bva: not confirmed; nothing was changed", file=sys.stderr)
             return EXIT_FAIL
-    metrics = _metrics(platform)
-    driver = _driver(cfg, platform, journal, plan, metrics)
-    try:
-        await driver.start()
-        state = await driver.run()
-    finally:
-        await metrics.aclose()
+    driver = await session.start(plan)
+    state = await driver.run()
     print(
         f"release {plan.release_id} {state.value}" + (f": {driver.reason}" if driver.reason else "")
     )
     return EXIT_OK if state.value == "finished" else EXIT_FAIL
 
 
-async def _status(args: argparse.Namespace, platform: Any) -> int:
-    from backends.release.control import read_release
-    from backends.release.lock import LEASE_NAME, holder_of
-
-    view = await read_release(platform.kube, platform.services())
-    holder = holder_of(await platform.kube.get_lease(LEASE_NAME))
+async def _status(args: argparse.Namespace, session: ReleaseSession) -> int:
+    platform = session.platform
+    view, holder = await session.status()
     now = time.time()
     if args.json:
         doc: dict[str, Any] = {
@@ -300,32 +274,18 @@ async def _status(args: argparse.Namespace, platform: Any) -> int:
     return EXIT_OK
 
 
-async def _control(
-    args: argparse.Namespace, cfg: Any, platform: Any, journal: Any, action: str
-) -> int:
-    from backends.release.control import read_release, send_control
+async def _control(args: argparse.Namespace, session: ReleaseSession, action: str) -> int:
     from backends.release.models import ReleaseState
-    from backends.release.plan import ReleasePlan
 
-    view = await read_release(platform.kube, platform.services())
+    platform = session.platform
+    view, _ = await session.status()
     if view is None:
         print("bva: no release is in progress", file=sys.stderr)
         return EXIT_FAIL
     if action == "resume" and view.state is ReleaseState.DRIVER_LOST:
-        from backends.release.control import find_canaries
-        from backends.release.plan import A_PLAN
-
-        canaries = await find_canaries(platform.kube, platform.services())
-        ann = next(iter(canaries.values()))["metadata"]["annotations"]
-        plan = ReleasePlan.from_json(ann[A_PLAN])
-        metrics = _metrics(platform)
-        driver = _driver(cfg, platform, journal, plan, metrics)
-        try:
-            await driver.resume()
-            state = await driver.run()
-        finally:
-            await metrics.aclose()
-        print(f"release {plan.release_id} {state.value}")
+        driver = await session.take_over()
+        state = await driver.run()
+        print(f"release {driver.plan.release_id} {state.value}")
         return EXIT_OK if state.value == "finished" else EXIT_FAIL
     if action == "abort" and not getattr(args, "yes", False):
         if not sys.stdin.isatty():
@@ -336,21 +296,6 @@ async def _control(
             print("bva: not confirmed; nothing was changed", file=sys.stderr)
             return EXIT_FAIL
     verb = "promote-full" if action == "promote" and getattr(args, "full", False) else action
-    target = f"{view.release_id}@{platform.env_name}"
-    journal.append(f"release.{verb}", target, stage="before")
-    try:
-        done = await send_control(
-            platform.kube, platform.services(), verb, reason=f"{verb} from the command line"
-        )
-    except Exception as exc:
-        journal.append(f"release.{verb}", target, stage="after", result=f"failed: {exc}")
-        raise
-    journal.append(f"release.{verb}", target, stage="after", result="ok")
+    done = await session.control(verb, f"{verb} from the command line")
     print(f"{verb}: sent to the release {view.release_id} ({done})")
-    if verb == "abort":
-        from backends.release.lock import LEASE_NAME, holder_of
-
-        holder = holder_of(await platform.kube.get_lease(LEASE_NAME))
-        if holder is not None and holder.expired(time.time()):
-            await platform.kube.delete_lease(LEASE_NAME)
     return EXIT_OK

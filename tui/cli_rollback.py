@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from backends.models import Revision
-    from backends.rollback.engine import RollbackEvent, RollbackPlan, RollbackResult
+    from backends.rollback.models import RollbackEvent, RollbackPlan, RollbackResult
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
 
@@ -81,7 +81,7 @@ def cmd_rollback(args: argparse.Namespace) -> int:
     from backends.config.loader import load_platform, resolve_config_path
     from backends.errors import BvaError
     from backends.journal.store import JournalError
-    from tui.cli import UsageError
+    from tui.cli_errors import UsageError
 
     if getattr(args, "sandbox", False):
         raise UsageError(

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import threading
 from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
+from dataclasses import replace
 from typing import Any, TypeVar
 
 from backends.errors import BvaError, NotFound, ReadOnlyError
@@ -25,10 +26,28 @@ from backends.kube.client import (
     map_error,
     read_json,
 )
-from backends.kube.convert import event_from, pod_from, revision_from, workload_from
+from backends.kube.convert import (
+    container_images,
+    event_from,
+    pod_from,
+    revision_from,
+    workload_from,
+)
+from backends.kube.log_stream import LogReader
+from backends.kube.release_objects import (
+    LEASE_NAME,
+    canary_from,
+    canary_manifest,
+    lease_body,
+    lock_from,
+)
 from backends.kube.watch import WatchConfig, watch_events
+from backends.logs.inbox import Inbox, StreamRequest
+from backends.logs.parse import Joiner
 from backends.models import (
+    Canary,
     KubeEvent,
+    LockRecord,
     Pod,
     Revision,
     RolloutStatus,
@@ -69,10 +88,20 @@ class KubeAdapter:
         self._load_lock = threading.Lock()
         self._watch_stops: set[Callable[[], None]] = set()
 
+    @property
+    def kind(self) -> str:
+        return "kubernetes"
+
+    @property
+    def target(self) -> str:
+        context = f" (context {self._context})" if self._context else ""
+        return f"namespace {self.namespace}{context}"
+
     def connection(self) -> dict[str, Any]:
         """How to build this adapter again in another process (JSON; the kubeconfig by path,
         so no credential is copied): ``KubeAdapter(**connection)``."""
         return {
+            "kind": self.kind,
             "namespace": self.namespace,
             "kubeconfig": self._kubeconfig,
             "context": self._context,
@@ -191,7 +220,7 @@ class KubeAdapter:
     async def get_workload(self, deployment: str) -> Workload:
         return self._any_workload(await self._get_deployment(deployment))
 
-    async def list_pods(self, service: str | None = None) -> list[Pod]:
+    async def list_instances(self, service: str | None = None) -> list[Pod]:
         selector = self._pod_selector(service)
 
         def list_(kube: KubeClient) -> list[Json]:
@@ -298,7 +327,7 @@ class KubeAdapter:
             resource_version,
         )
 
-    def watch_pods(
+    def watch_instances(
         self, service: str | None = None, *, resource_version: str | None = None
     ) -> AsyncGenerator[WatchEvent[Pod], None]:
         """Pod changes (of one service, or all platform services); as watch_workloads."""
@@ -389,18 +418,49 @@ class KubeAdapter:
         await self._patch(deployment, rollout_rules.undo_patch(dep, target), JSON_PATCH)
         return message
 
-    # -- raw objects for the release engine ------------------------------------------------
-
-    async def deployment_json(self, deployment: str) -> Json | None:
-        """The Deployment as the API returns it, None when it does not exist."""
+    async def current_revision(self, deployment: str) -> Revision | None:
+        """The history entry running the Deployment's template, or one made from the
+        Deployment itself (a paused Deployment whose new template has no ReplicaSet yet)."""
         try:
-            return await self._get_deployment(deployment)
+            dep = await self._get_deployment(deployment)
         except NotFound:
             return None
+        current = next((r for r in await self.history(deployment) if r.is_current), None)
+        if current is not None:
+            return current
+        meta = dep.get("metadata") or {}
+        template = (dep.get("spec") or {}).get("template") or {}
+        return Revision(
+            revision=rollout_rules.revision_of(dep) or 0,
+            replicaset="",
+            images=container_images(template.get("spec")),
+            change_cause=(meta.get("annotations") or {}).get(rollout_rules.CHANGE_CAUSE_ANNOTATION),
+            created=None,
+            is_current=True,
+            template=dict(template),
+        )
 
-    async def create_deployment(self, body: Json) -> Workload:
-        name = str((body.get("metadata") or {}).get("name", ""))
+    # -- canaries: the release's state in their annotations --------------------------------
+
+    async def canaries(self, services: Sequence[tuple[str, str]]) -> dict[str, Canary]:
+        found = {}
+        for service, deployment in services:
+            try:
+                dep = await self._get_deployment(deployment + CANARY_SUFFIX)
+            except NotFound:
+                continue
+            found[service] = canary_from(dep, service)
+        return found
+
+    async def create_canary(
+        self, service: str, stable: str, *, container: str, image: str, replicas: int,
+        marks: dict[str, str],
+    ) -> Canary:  # fmt: skip
+        name = stable + CANARY_SUFFIX
         self._guard(f"create deployment/{name}")
+        body = canary_manifest(
+            await self._get_deployment(stable), name, service, container, image, replicas, marks
+        )
 
         def create(kube: KubeClient) -> Json:
             return dict(
@@ -409,40 +469,50 @@ class KubeAdapter:
                 )
             )
 
-        return self._any_workload(await self._call(create))
+        return canary_from(await self._call(create), service)
 
-    async def delete_deployment(self, deployment: str) -> None:
-        self._guard(f"delete deployment/{deployment}")
+    async def scale_canary(self, canary: str, replicas: int) -> None:
+        await self.scale(canary, replicas)
+
+    async def mark_canary(self, canary: str, marks: dict[str, str]) -> None:
+        self._guard(f"annotate deployment/{canary}")
+        await self._patch(canary, {"metadata": {"annotations": marks}}, MERGE)
+
+    async def remove_canary(self, canary: str) -> None:
+        self._guard(f"delete deployment/{canary}")
 
         def delete(kube: KubeClient) -> None:
             read_json(
                 kube.apps.delete_namespaced_deployment(
-                    deployment, self.namespace, propagation_policy="Background", **self._raw()
-                )
-            )
-
-        await self._call(delete)
-
-    async def patch_deployment(self, deployment: str, body: Json) -> Workload:
-        """A JSON merge patch (annotations, replicas): the release engine's small changes."""
-        self._guard(f"patch deployment/{deployment}")
-        return self._any_workload(await self._patch(deployment, body, MERGE))
-
-    async def get_lease(self, name: str) -> Json | None:
-        def get(kube: KubeClient) -> Json:
-            return dict(
-                read_json(
-                    kube.coordination.read_namespaced_lease(name, self.namespace, **self._raw())
+                    canary, self.namespace, propagation_policy="Background", **self._raw()
                 )
             )
 
         try:
-            return await self._call(get)
+            await self._call(delete)
+        except NotFound:
+            return
+
+    # -- the release lock: a Lease -----------------------------------------------------------
+
+    async def read_lock(self) -> LockRecord | None:
+        def get(kube: KubeClient) -> Json:
+            return dict(
+                read_json(
+                    kube.coordination.read_namespaced_lease(
+                        LEASE_NAME, self.namespace, **self._raw()
+                    )
+                )
+            )
+
+        try:
+            return lock_from(await self._call(get))
         except NotFound:
             return None
 
-    async def create_lease(self, body: Json) -> Json:
+    async def create_lock(self, record: LockRecord) -> LockRecord:
         self._guard("take the release lock")
+        body = lease_body(replace(record, version=""))
 
         def create(kube: KubeClient) -> Json:
             return dict(
@@ -451,35 +521,57 @@ class KubeAdapter:
                 )
             )
 
-        return await self._call(create)
+        return lock_from(await self._call(create))
 
-    async def replace_lease(self, name: str, body: Json) -> Json:
-        """PUT with the body's resourceVersion: a Conflict means someone else got there first."""
+    async def replace_lock(self, record: LockRecord) -> LockRecord:
+        """PUT with the record's resourceVersion: a Conflict means someone else got there."""
         self._guard("update the release lock")
+        body = lease_body(record)
 
-        def replace(kube: KubeClient) -> Json:
+        def put(kube: KubeClient) -> Json:
             return dict(
                 read_json(
                     kube.coordination.replace_namespaced_lease(
-                        name, self.namespace, body, **self._raw()
+                        LEASE_NAME, self.namespace, body, **self._raw()
                     )
                 )
             )
 
-        return await self._call(replace)
+        return lock_from(await self._call(put))
 
-    async def delete_lease(self, name: str) -> None:
+    async def delete_lock(self) -> None:
         self._guard("release the release lock")
 
         def delete(kube: KubeClient) -> None:
             read_json(
-                kube.coordination.delete_namespaced_lease(name, self.namespace, **self._raw())
+                kube.coordination.delete_namespaced_lease(LEASE_NAME, self.namespace, **self._raw())
             )
 
         try:
             await self._call(delete)
         except NotFound:
             return
+
+    # -- logs ------------------------------------------------------------------------------
+
+    async def prepare_logs(self) -> None:
+        await self._kube()
+
+    def open_log_reader(
+        self, sid: int, request: StreamRequest, inbox: Inbox, joiner: Joiner,
+        parse_lock: threading.Lock, *, shed_after: float | None = None,
+    ) -> LogReader:  # fmt: skip
+        if self._client is None:
+            raise BvaError("log readers need prepare_logs() first")
+        return LogReader(
+            sid,
+            self._client,
+            replace(request, namespace=self.namespace),
+            inbox,
+            joiner,
+            parse_lock,
+            shed_after=shed_after,
+        )
 
     async def close(self) -> None:
         for stop in list(self._watch_stops):

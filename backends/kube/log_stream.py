@@ -23,62 +23,24 @@ parsing what would be dropped anyway.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import math
 import threading
 import time
-from collections import deque
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from backends.errors import BvaError
 from backends.kube.client import KubeClient, StreamHandle, http_status, map_error
+from backends.logs.inbox import CaughtUp, Chunk, Ended, Inbox, StreamRequest
 from backends.logs.models import LogLine
-from backends.logs.parse import Dedupe, Joiner, Resume, parse_kubelet_time
+from backends.logs.parse import Dedupe, Joiner, parse_kubelet_time
 
-__all__ = ["Chunk", "Inbox", "LogReader", "Resume", "StreamRequest"]
+__all__ = ["LogReader", "open_log"]
 
 CHUNK_BYTES = 65_536
 # Longest line kept whole; a longer one is cut here (and sanitising cuts it further).
 MAX_RAW_LINE = 1_048_576
-
-
-@dataclass(frozen=True, slots=True)
-class StreamRequest:
-    namespace: str
-    pod: str
-    container: str
-    follow: bool = True
-    tail: int | None = None
-    since_seconds: int | None = None
-    since_time: float | None = None
-    previous: bool = False
-    resume: Resume | None = None
-
-    def query(self, *, follow: bool, resume: Resume | None) -> list[tuple[str, str]]:
-        q = [("container", self.container), ("timestamps", "true")]
-        if follow:
-            q.append(("follow", "true"))
-        if self.previous:
-            q.append(("previous", "true"))
-        if resume is not None:
-            q.append(("sinceTime", rfc3339_seconds(resume.ts)))
-            return q
-        if self.tail is not None and self.tail >= 0:
-            q.append(("tailLines", str(self.tail)))
-        # The API takes one of sinceSeconds and sinceTime, not both.
-        if self.since_time is not None:
-            q.append(("sinceTime", rfc3339_seconds(self.since_time)))
-        elif self.since_seconds is not None:
-            q.append(("sinceSeconds", str(max(1, self.since_seconds))))
-        return q
-
-
-def rfc3339_seconds(ts: float) -> str:
-    return datetime.fromtimestamp(math.floor(ts), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def open_log(
@@ -129,105 +91,6 @@ def _blocks(response: Any, stop: threading.Event | None = None) -> Iterator[str]
         yield block.decode("utf-8", "replace")
     if buffer:
         yield buffer.decode("utf-8", "replace")
-
-
-# --- the handoff to asyncio ------------------------------------------------------------------
-
-
-@dataclass(slots=True)
-class Chunk:
-    """What one read of a reader completed: ``entries`` built from ``lines`` raw lines (an
-    entry still waiting for its continuation lines stays in the joiner). ``catch_up``
-    chunks (history the caller asked for) are never dropped; the inbox's bound applies to
-    live lines, which keep coming."""
-
-    sid: int
-    entries: list[LogLine]
-    lines: int
-    arrival: float
-    catch_up: bool = False
-
-
-@dataclass(slots=True)
-class CaughtUp:
-    sid: int
-
-
-@dataclass(slots=True)
-class Ended:
-    """The reader is done. ``error`` is None for a normal end of stream. ``reason`` names
-    the API's expected refusals: "waiting" (the container has not started yet) and
-    "no-previous" (``previous`` asked of a container that never restarted)."""
-
-    sid: int
-    error: str | None
-    resume: Resume | None
-    reason: str = ""
-    received: bool = False
-
-
-Item = Chunk | CaughtUp | Ended
-
-
-class Inbox:
-    """Thread -> event loop. ``put`` from any thread; ``drain`` and ``wait`` on the loop."""
-
-    def __init__(self, loop: asyncio.AbstractEventLoop, limit_lines: int) -> None:
-        self._loop = loop
-        self._limit = limit_lines
-        self._lock = threading.Lock()
-        self._items: deque[Item] = deque()
-        self._lines = 0
-        self._signalled = False
-        self._closed = False
-        self.dropped = 0
-        self.event = asyncio.Event()
-
-    def put(self, item: Item) -> None:
-        with self._lock:
-            if self._closed:
-                return
-            if isinstance(item, Chunk) and not item.catch_up:
-                n = item.lines
-                if self._lines + n > self._limit:
-                    self.dropped += n
-                    return
-                self._lines += n
-            self._items.append(item)
-            if self._signalled:
-                return
-            self._signalled = True
-        # A closed loop raises RuntimeError: nobody will read this any more.
-        with contextlib.suppress(RuntimeError):
-            self._loop.call_soon_threadsafe(self.event.set)
-
-    @property
-    def full(self) -> bool:
-        """The consumer is this far behind: new live lines would only be dropped."""
-        return self._lines >= self._limit
-
-    def skip(self, lines: int) -> None:
-        """Live lines a reader threw away unparsed because the inbox was full."""
-        with self._lock:
-            self.dropped += lines
-
-    def wake(self) -> None:
-        """From the loop: make the consumer look again (a pod event, a notice)."""
-        self.event.set()
-
-    def drain(self) -> list[Item]:
-        self.event.clear()
-        with self._lock:
-            items = list(self._items)
-            self._items.clear()
-            self._lines = 0
-            self._signalled = False
-        return items
-
-    def close(self) -> None:
-        with self._lock:
-            self._closed = True
-            self._items.clear()
 
 
 class _Stopped(Exception):
@@ -318,9 +181,9 @@ class LogReader(threading.Thread):
                 # Nothing in the window yet: the same window again (tail 0 means "from
                 # now", as with kubectl); whatever it holds now is new.
                 else StreamRequest(
-                    req.namespace,
                     req.pod,
                     req.container,
+                    namespace=req.namespace,
                     tail=req.tail,
                     since_seconds=req.since_seconds,
                     since_time=req.since_time,

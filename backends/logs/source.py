@@ -47,20 +47,19 @@ from collections.abc import AsyncGenerator, Iterable, Sequence
 from dataclasses import dataclass, field
 from operator import attrgetter
 
-from backends.kube.adapter import KubeAdapter
-from backends.kube.client import KubeClient
-from backends.kube.log_stream import (
+from backends.logs.inbox import (
     CaughtUp,
     Chunk,
     Ended,
     Inbox,
-    LogReader,
+    LogReaderHandle,
     Resume,
     StreamRequest,
 )
 from backends.logs.models import LogLine, LogStats
 from backends.logs.parse import MAX_FIELD_CHARS, Joiner, clean
 from backends.models import Pod, WatchEvent
+from backends.orchestrator import Orchestrator
 
 __all__ = ["DEFAULT_MAX_STREAMS", "LogSource"]
 
@@ -99,7 +98,7 @@ class _Container:
     joiner: Joiner
     state: int = _NEW
     admitted: bool = False
-    reader: LogReader | None = None
+    reader: LogReaderHandle | None = None
     resume: Resume | None = None
     started_once: bool = False
     retry_at: float | None = None
@@ -127,7 +126,7 @@ class LogSource:
 
     def __init__(
         self,
-        kube: KubeAdapter,
+        orchestrator: Orchestrator,
         services: Sequence[str] | None = None,
         *,
         follow: bool = True,
@@ -150,7 +149,7 @@ class LogSource:
             raise ValueError("previous logs cannot be followed")
         if max_streams < 1:
             raise ValueError("max_streams must be at least 1")
-        self._kube = kube
+        self._orch = orchestrator
         self.services = tuple(services) if services is not None else None
         self.follow = follow
         self.since = since
@@ -192,7 +191,7 @@ class LogSource:
         # with one parser instead of many competing for it, the event loop (the screen, the
         # keys) keeps its share of the CPU when the streams outrun it.
         self._parse_lock = threading.Lock()
-        self._client: KubeClient | None = None
+        self._prepared = False
         self._watch_task: asyncio.Task[None] | None = None
         self._closed = False
         self._dropped_seen = 0
@@ -241,7 +240,9 @@ class LogSource:
         inbox = await self._open()
         try:
             pods = [
-                p for p in await self._kube.list_pods(None) if self._matches(p) and _has_started(p)
+                p
+                for p in await self._orch.list_instances(None)
+                if self._matches(p) and _has_started(p)
             ]
             for pod in sorted(pods, key=self._pod_order):
                 self._add_pod(pod, initial=True)
@@ -300,7 +301,8 @@ class LogSource:
     async def _open(self) -> Inbox:
         if self._inbox is not None:
             raise RuntimeError("a LogSource is used once: stream() or snapshot()")
-        self._client = await self._kube._kube()
+        await self._orch.prepare_logs()
+        self._prepared = True
         self._inbox = Inbox(asyncio.get_running_loop(), self.queue_limit)
         return self._inbox
 
@@ -322,7 +324,7 @@ class LogSource:
     # -- the pod watch --------------------------------------------------------------------
 
     async def _watch(self) -> None:
-        async with contextlib.aclosing(self._kube.watch_pods(None)) as events:
+        async with contextlib.aclosing(self._orch.watch_instances(None)) as events:
             async for event in events:
                 if self._closed:
                     return
@@ -473,7 +475,7 @@ class LogSource:
                 c.retry_at = now
 
     def _start(self, c: _Container, now: float) -> None:
-        assert self._client is not None and self._inbox is not None
+        assert self._prepared and self._inbox is not None
         ps = c.pod
         pod = ps.pod
         since_time: float | None = None
@@ -485,7 +487,6 @@ class LogSource:
             since_time = pod.started or pod.created
             tail, since_seconds = None, None
         req = StreamRequest(
-            namespace=self._kube.namespace,
             pod=pod.name,
             container=c.name,
             follow=self.follow,
@@ -496,14 +497,8 @@ class LogSource:
             resume=c.resume,
         )
         sid = self._sid()
-        reader = LogReader(
-            sid,
-            self._client,
-            req,
-            self._inbox,
-            c.joiner,
-            self._parse_lock,
-            shed_after=self.shed_after,
+        reader = self._orch.open_log_reader(
+            sid, req, self._inbox, c.joiner, self._parse_lock, shed_after=self.shed_after
         )
         c.reader, c.state, c.retry_at, c.kill_at = reader, _READING, None, None
         self._by_sid[sid] = c

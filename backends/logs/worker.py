@@ -41,9 +41,9 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from backends.errors import BvaError, SourceUnavailable
-from backends.kube.adapter import KubeAdapter
 from backends.kube.client import preload
 from backends.logs.models import LineRow, LogFilter, LogLine, LogStats, line_row
+from backends.orchestrator import Orchestrator, reconnect
 
 __all__ = ["WorkerLogSource", "WorkerSpec"]
 
@@ -116,7 +116,7 @@ class WorkerLogSource:
 
     def __init__(
         self,
-        kube: KubeAdapter,
+        kube: Orchestrator,
         services: Sequence[str] | None = None,
         *,
         process: Awaitable[Process] | None = None,
@@ -327,7 +327,7 @@ async def _serve(spec: WorkerSpec, frames: _Frames) -> None:
         loop.call_soon_threadsafe(stop.set)
 
     threading.Thread(target=watch_stdin, name="bva-log-worker-stdin", daemon=True).start()
-    kube = KubeAdapter(**{**spec.kube, "read_only": True})
+    kube = reconnect({**spec.kube, "read_only": True})
     source = LogSource(kube, spec.services, **spec.options)
 
     async def pump() -> None:

@@ -1,18 +1,17 @@
-"""Reading a release from the cluster and steering it from any terminal: the canaries'
-annotations are the release's state, so pause/resume/promote reach whichever process drives
+"""Reading a release from the orchestrator and steering it from any terminal: the canaries'
+marks are the release's state, so pause/resume/promote reach whichever process drives
 it, and abort works even when no driver is left."""
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Sequence
-from typing import Any, Protocol
 
 from backends.errors import BvaError
-from backends.models import Pod, RolloutStatus, Workload
-from backends.release.lock import LEASE_NAME, LeaseApi, holder_of
+from backends.models import Canary
+from backends.orchestrator import Orchestrator
 from backends.release.models import (
-    GateTally,
     ReleaseState,
     ReleaseView,
     ServiceProgress,
@@ -20,7 +19,6 @@ from backends.release.models import (
 from backends.release.plan import (
     A_COMMAND,
     A_FAILED,
-    A_GATES,
     A_OWNER,
     A_PASSED,
     A_PHASE,
@@ -30,57 +28,36 @@ from backends.release.plan import (
     A_STATE,
     ReleasePlan,
     actual_weight,
-    canary_name,
-    gates_from_json,
+    tallies_from_marks,
 )
-
-
-class ReleaseKube(LeaseApi, Protocol):
-    async def deployment_json(self, deployment: str) -> dict[str, Any] | None: ...
-    async def get_workload(self, deployment: str) -> Workload: ...
-    async def list_pods(self, service: str | None = None) -> list[Pod]: ...
-    async def patch_deployment(self, deployment: str, body: dict[str, Any]) -> Workload: ...
-    async def delete_deployment(self, deployment: str) -> None: ...
-    async def create_deployment(self, body: dict[str, Any]) -> Workload: ...
-    async def set_image(
-        self, deployment: str, container: str, image: str, change_cause: str | None = None
-    ) -> Workload: ...
-    async def rollout_status(self, deployment: str) -> RolloutStatus: ...
+from backends.sanitize import sanitize_text
 
 
 class NoRelease(BvaError):
     """No release is in progress."""
 
 
-async def find_canaries(
-    kube: ReleaseKube, services: Sequence[tuple[str, str]]
-) -> dict[str, dict[str, Any]]:
-    """service -> its canary Deployment (JSON), for the services that have one."""
-    found = {}
-    for service, deployment in services:
-        canary = await kube.deployment_json(canary_name(deployment))
-        if canary is not None:
-            found[service] = canary
-    return found
-
-
-def annotations_of(obj: dict[str, Any]) -> dict[str, str]:
-    return dict((obj.get("metadata") or {}).get("annotations") or {})
+def release_plan(canary: Canary) -> ReleasePlan:
+    """The plan a canary carries; BvaError when there is none, or it does not read."""
+    try:
+        return ReleasePlan.from_json(canary.marks[A_PLAN])
+    except KeyError:
+        raise BvaError(f"canary {canary.name} carries no bva release plan") from None
+    except ValueError as exc:
+        raise BvaError(f"canary {canary.name}: {exc}") from None
 
 
 async def read_release(
-    kube: ReleaseKube, services: Sequence[tuple[str, str]]
+    orchestrator: Orchestrator, services: Sequence[tuple[str, str]]
 ) -> ReleaseView | None:
     """The release in progress as any bva sees it, or None."""
-    canaries = await find_canaries(kube, services)
+    canaries = await orchestrator.canaries(services)
     if not canaries:
         return None
-    first = annotations_of(next(iter(canaries.values())))
-    try:
-        plan = ReleasePlan.from_json(first[A_PLAN])
-    except (KeyError, ValueError, TypeError):
-        raise BvaError("a canary exists but carries no readable bva release plan") from None
-    holder = holder_of(await kube.get_lease(LEASE_NAME))
+    lead = next(iter(canaries.values()))
+    plan = release_plan(lead)
+    first = lead.marks
+    holder = await orchestrator.read_lock()
     now = time.time()
     alive = holder is not None and holder.release_id == plan.release_id and not holder.expired(now)
     state = (
@@ -91,14 +68,14 @@ async def read_release(
     if not alive and not state.over:
         state = ReleaseState.DRIVER_LOST
     deployments = dict(services)
+    phase = min(_int(first, A_PHASE), len(plan.phases) - 1)
     progress = []
     for service in plan.services:
         canary = canaries.get(service)
-        stable = await kube.get_workload(deployments[service])
-        ann = annotations_of(canary) if canary else {}
-        status = (canary or {}).get("status") or {}
-        c_ready = int(status.get("readyReplicas") or 0)
-        gates = tuple(GateTally(r.gate, 0, 0, 0, r) for r in gates_from_json(ann.get(A_GATES, "")))
+        stable = await orchestrator.get_workload(deployments[service])
+        marks = canary.marks if canary else {}
+        c_ready = canary.ready if canary else 0
+        gates = tallies_from_marks(marks)
         progress.append(
             ServiceProgress(
                 service=service,
@@ -106,28 +83,27 @@ async def read_release(
                 stable_ready=stable.ready,
                 stable_desired=stable.desired,
                 canary_ready=c_ready,
-                canary_desired=int(((canary or {}).get("spec") or {}).get("replicas") or 0),
+                canary_desired=canary.desired if canary else 0,
                 canary_restarts=0,
-                set_weight=plan.phases[int(first.get(A_PHASE, "0"))],
+                set_weight=plan.phases[phase],
                 actual_weight=actual_weight(c_ready, stable.ready),
                 gates=gates,
             )
         )
-    phase = int(first.get(A_PHASE, "0"))
     return ReleaseView(
         release_id=plan.release_id,
         version=plan.version,
-        owner=first.get(A_OWNER, ""),
+        owner=sanitize_text(first.get(A_OWNER, ""), 120),
         strategy=plan.strategy,
         services=plan.services,
         phases=plan.phases,
         holds=plan.holds,
         phase_index=phase,
-        phase_started=float(first.get(A_PHASE_START, "0") or 0),
+        phase_started=_float(first, A_PHASE_START),
         state=state,
-        reason=first.get(A_REASON, ""),
-        samples_passed=int(first.get(A_PASSED, "0")),
-        samples_failed=int(first.get(A_FAILED, "0")),
+        reason=sanitize_text(first.get(A_REASON, ""), 300),
+        samples_passed=_int(first, A_PASSED),
+        samples_failed=_int(first, A_FAILED),
         failure_limit=plan.failure_limit,
         gate_interval=plan.gate_interval,
         next_sample_at=None,
@@ -136,42 +112,52 @@ async def read_release(
     )
 
 
-async def annotate_all(
-    kube: ReleaseKube, canaries: dict[str, dict[str, Any]], values: dict[str, str]
+def _int(marks: dict[str, str], key: str) -> int:
+    """A counter from the marks; what anyone else wrote there may not be a number."""
+    try:
+        return max(0, int(marks.get(key, "0")))
+    except ValueError:
+        return 0
+
+
+def _float(marks: dict[str, str], key: str) -> float:
+    try:
+        value = float(marks.get(key, "0") or 0)
+    except ValueError:
+        return 0.0
+    return value if math.isfinite(value) else 0.0
+
+
+async def mark_all(
+    orchestrator: Orchestrator, canaries: dict[str, Canary], values: dict[str, str]
 ) -> None:
     for canary in canaries.values():
-        await kube.patch_deployment(
-            canary["metadata"]["name"], {"metadata": {"annotations": values}}
-        )
+        await orchestrator.mark_canary(canary.name, values)
 
 
 async def send_control(
-    kube: ReleaseKube, services: Sequence[tuple[str, str]], action: str, reason: str = ""
+    orchestrator: Orchestrator, services: Sequence[tuple[str, str]], action: str, reason: str = ""
 ) -> str:
     """pause | resume | promote | promote-full | abort, for whoever drives the release."""
-    canaries = await find_canaries(kube, services)
+    canaries = await orchestrator.canaries(services)
     if not canaries:
         raise NoRelease("no release is in progress")
     if action == "pause":
-        await annotate_all(kube, canaries, {A_STATE: "paused", A_REASON: reason or "paused"})
+        await mark_all(orchestrator, canaries, {A_STATE: "paused", A_REASON: reason or "paused"})
     elif action == "resume":
-        await annotate_all(kube, canaries, {A_STATE: "running", A_REASON: ""})
+        await mark_all(orchestrator, canaries, {A_STATE: "running", A_REASON: ""})
     elif action in ("promote", "promote-full"):
-        await annotate_all(
-            kube, canaries, {A_COMMAND: f"{action}@{time.time():.3f}", A_STATE: "running"}
+        await mark_all(
+            orchestrator, canaries, {A_COMMAND: f"{action}@{time.time():.3f}", A_STATE: "running"}
         )
     elif action == "abort":
-        await abort_canaries(kube, canaries)
+        await abort_canaries(orchestrator, canaries)
     else:
         raise BvaError(f"unknown release action {action!r}")
     return ", ".join(sorted(canaries))
 
 
-async def abort_canaries(kube: ReleaseKube, canaries: dict[str, dict[str, Any]]) -> None:
+async def abort_canaries(orchestrator: Orchestrator, canaries: dict[str, Canary]) -> None:
     """Traffic back on stable at once: the canaries go; stable was never touched."""
     for canary in canaries.values():
-        try:
-            await kube.delete_deployment(canary["metadata"]["name"])
-        except BvaError as exc:
-            if "not found" not in str(exc).lower():
-                raise
+        await orchestrator.remove_canary(canary.name)

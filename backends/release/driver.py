@@ -10,18 +10,14 @@ import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 from backends.errors import BvaError, SourceUnavailable
+from backends.journal.store import Journal
 from backends.metrics.source import MetricsSource
-from backends.models import RolloutState
-from backends.release.control import (
-    ReleaseKube,
-    abort_canaries,
-    annotate_all,
-    annotations_of,
-    find_canaries,
-)
+from backends.models import Canary, RolloutState
+from backends.orchestrator import Orchestrator
+from backends.release.control import abort_canaries, mark_all
 from backends.release.lock import ReleaseLock
 from backends.release.models import (
     GateReading,
@@ -43,24 +39,19 @@ from backends.release.plan import (
     A_STATE,
     ReleasePlan,
     actual_weight,
-    canary_manifest,
     canary_replicas,
     evaluate_gates,
-    gates_json,
     image_with_tag,
+    release_marks,
+    release_target,
     round_result,
+    tallies_json,
 )
 from backends.sanitize import sanitize_text
 
 TICK_S = 0.5
 RENEW_S = 5.0
 HISTORY = 30
-
-
-class JournalLike(Protocol):
-    def append(
-        self, action: str, target: str, *, stage: str, result: str = "", details: Any = None
-    ) -> Any: ...
 
 
 @dataclass
@@ -75,20 +66,20 @@ class _Tally:
 class ReleaseDriver:
     def __init__(
         self,
-        kube: ReleaseKube,
+        orchestrator: Orchestrator,
         plan: ReleasePlan,
         *,
         deployments: dict[str, str],
         containers: dict[str, str],
         metrics: MetricsSource,
-        journal: JournalLike | None,
+        journal: Journal | None,
         environment: str,
         owner: str,
         lock: ReleaseLock | None = None,
         on_change: Callable[[ReleaseView], None] | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self.kube = kube
+        self.orchestrator = orchestrator
         self.plan = plan
         self._deployments = deployments
         self._containers = containers
@@ -96,7 +87,7 @@ class ReleaseDriver:
         self._journal_file = journal
         self._env = environment
         self.owner = owner
-        self.lock = lock or ReleaseLock(kube, plan.release_id)
+        self.lock = lock or ReleaseLock(orchestrator, plan.release_id)
         self._on_change = on_change
         self._clock = clock
         self.state = ReleaseState.RUNNING
@@ -118,31 +109,32 @@ class ReleaseDriver:
     # -- bookkeeping ------------------------------------------------------------------------
     @property
     def _target(self) -> str:
-        return f"{','.join(self.plan.services)}@{self._env}"
+        return release_target(self.plan.release_id, self._env)
+
+    def _details(self, details: dict[str, Any]) -> dict[str, Any]:
+        return {"version": self.plan.version, "services": list(self.plan.services), **details}
 
     def _log(self, text: str, service: str = "", level: str = "info") -> None:
         self.timeline.append(TimelineEntry(self._clock(), sanitize_text(text, 300), service, level))
 
-    def _journal(self, action: str, stage: str, result: str = "", **details: Any) -> None:
+    async def _journal(self, action: str, result: str, **details: Any) -> None:
+        """A record of something the driver saw happen (a gate failed, a pause arrived)."""
         if self._journal_file is not None:
-            self._journal_file.append(
+            await asyncio.to_thread(
+                self._journal_file.append,
                 action,
                 self._target,
-                stage=stage,
+                stage="after",
                 result=result,
-                details={"release": self.plan.release_id, "version": self.plan.version, **details},
+                details=self._details(details),
             )
 
     async def _journaled(self, action: str, work: Callable[[], Any], **details: Any) -> Any:
         """Before and after records around a mutating step, as the safety rules require."""
-        self._journal(action, "before", **details)
-        try:
-            result = await work()
-        except BaseException as exc:
-            self._journal(action, "after", f"failed: {sanitize_text(str(exc), 200)}", **details)
-            raise
-        self._journal(action, "after", "ok", **details)
-        return result
+        if self._journal_file is None:
+            return await work()
+        async with self._journal_file.arecord(action, self._target, self._details(details)):
+            return await work()
 
     def view(self) -> ReleaseView:
         return ReleaseView(
@@ -195,7 +187,7 @@ class ReleaseDriver:
     async def start(self) -> None:
         await self.lock.acquire()
         services = [(s, self._deployments[s]) for s in self.plan.services]
-        existing = await find_canaries(self.kube, services)
+        existing = await self.orchestrator.canaries(services)
         if existing:
             await self.lock.release()
             raise BvaError(
@@ -212,8 +204,7 @@ class ReleaseDriver:
             )
             self._log(f"phase 1/{len(self.plan.phases)}: weight {self.plan.phases[0]}%")
         else:
-            self._journal("release.start", "before", services=list(self.plan.services))
-            self._journal("release.start", "after", "ok")
+            await self._journaled("release.start", _nothing)
         self._publish()
 
     async def _create_canaries(self) -> None:
@@ -221,30 +212,27 @@ class ReleaseDriver:
         self.phase_start = now
         self._next_sample = now + self.plan.gate_interval
         for service in self.plan.services:
-            stable = await self.kube.deployment_json(self._deployments[service])
-            if stable is None:
-                raise BvaError(f"deployment {self._deployments[service]} not found")
-            body = canary_manifest(
-                stable,
-                self.plan,
+            stable = await self.orchestrator.get_workload(self._deployments[service])
+            container = self._containers[service]
+            await self.orchestrator.create_canary(
                 service,
-                self._containers[service],
-                self.plan.phases[0],
-                self.owner,
-                now,
+                stable.name,
+                container=container,
+                image=image_with_tag(stable.images.get(container, stable.image), self.plan.version),
+                replicas=canary_replicas(self.plan.phases[0], stable.desired),
+                marks=release_marks(self.plan, self.owner, phase=0, phase_start=now),
             )
-            await self.kube.create_deployment(body)
             self._restart_base[service] = 0
 
     async def resume(self) -> None:
         """Take over a release whose driver is gone, from the state in its canaries."""
         await self.lock.acquire(take_over=True)
         services = [(s, self._deployments[s]) for s in self.plan.services]
-        canaries = await find_canaries(self.kube, services)
+        canaries = await self.orchestrator.canaries(services)
         if not canaries:
             await self.lock.release()
             raise BvaError("nothing to resume: no canary is left")
-        ann = annotations_of(next(iter(canaries.values())))
+        ann = next(iter(canaries.values())).marks
         self.phase = int(ann.get(A_PHASE, "0"))
         self.phase_start = float(ann.get(A_PHASE_START, "0") or self._clock())
         self.passed = int(ann.get(A_PASSED, "0"))
@@ -258,10 +246,9 @@ class ReleaseDriver:
                 self._clock(),
             )
         for service in self.plan.services:
-            pods = await self.kube.list_pods(service)
+            pods = await self.orchestrator.list_instances(service)
             self._restart_base[service] = sum(p.restarts for p in pods if p.track == "canary")
-        self._journal("release.resume", "before")
-        self._journal("release.resume", "after", "ok", phase=self.phase)
+        await self._journal("release.resume", "ok", phase=self.phase + 1, taken_over=True)
         self._log(f"resumed by {self.owner} at phase {self.phase + 1}/{len(self.plan.phases)}")
         self._publish()
 
@@ -292,14 +279,14 @@ class ReleaseDriver:
     async def _tick(self) -> None:
         await self._renew()
         services = [(s, self._deployments[s]) for s in self.plan.services]
-        canaries = await find_canaries(self.kube, services)
+        canaries = await self.orchestrator.canaries(services)
         if len(canaries) < len(services):
-            await abort_canaries(self.kube, canaries)
+            await abort_canaries(self.orchestrator, canaries)
             self.state = ReleaseState.ABORTED
             self.reason = self.reason or "aborted from another terminal (canary removed)"
             self._log(self.reason, level="warning")
             return
-        ann = annotations_of(next(iter(canaries.values())))
+        ann = next(iter(canaries.values())).marks
         await self._observe(canaries)
         # Show what was just observed before anything slow (a metrics sample waits for its
         # window), so the screen follows the cluster, not the gate interval.
@@ -321,7 +308,7 @@ class ReleaseDriver:
                 ann.get(A_REASON, "paused"),
                 now,
             )
-            self._journal("release.pause", "after", "ok", reason=self.reason)
+            await self._journal("release.pause", "ok", reason=self.reason)
             self._log(f"paused: {self.reason}", level="warning")
         elif wanted == "running" and self.state is ReleaseState.PAUSED:
             # The hold does not run while paused: a pause must not shorten the monitoring.
@@ -329,8 +316,8 @@ class ReleaseDriver:
                 self.phase_start += now - self._paused_at
                 self._next_sample = now + self.plan.gate_interval
             self.state, self.reason, self._paused_at = ReleaseState.RUNNING, "", None
-            await annotate_all(self.kube, canaries, {A_PHASE_START: f"{self.phase_start:.3f}"})
-            self._journal("release.resume", "after", "ok")
+            await mark_all(self.orchestrator, canaries, {A_PHASE_START: f"{self.phase_start:.3f}"})
+            await self._journal("release.resume", "ok")
             self._log("resumed")
         if self.state in (ReleaseState.PAUSED, ReleaseState.AWAITING_APPROVAL):
             return
@@ -351,8 +338,10 @@ class ReleaseDriver:
             if self.plan.manual_approval:
                 self.state = ReleaseState.AWAITING_APPROVAL
                 self.reason = f"approve the increase to {self.plan.phases[self.phase + 1]}%"
-                await annotate_all(
-                    self.kube, canaries, {A_STATE: "awaiting approval", A_REASON: self.reason}
+                await mark_all(
+                    self.orchestrator,
+                    canaries,
+                    {A_STATE: "awaiting approval", A_REASON: self.reason},
                 )
                 self._log(
                     f"hold done: waiting for approval to go to {self.plan.phases[self.phase + 1]}%"
@@ -360,14 +349,13 @@ class ReleaseDriver:
             else:
                 await self._advance(self.phase + 1, canaries)
 
-    async def _observe(self, canaries: dict[str, dict[str, Any]]) -> None:
+    async def _observe(self, canaries: dict[str, Canary]) -> None:
         for service in self.plan.services:
             dep = self._deployments[service]
-            stable = await self.kube.get_workload(dep)
+            stable = await self.orchestrator.get_workload(dep)
             canary = canaries[service]
-            status = canary.get("status") or {}
-            ready = int(status.get("readyReplicas") or 0)
-            pods = await self.kube.list_pods(service)
+            ready = canary.ready
+            pods = await self.orchestrator.list_instances(service)
             restarts = sum(p.restarts for p in pods if p.track == "canary")
             self._progress[service] = ServiceProgress(
                 service,
@@ -375,25 +363,23 @@ class ReleaseDriver:
                 stable.ready,
                 stable.desired,
                 ready,
-                int((canary.get("spec") or {}).get("replicas") or 0),
+                canary.desired,
                 restarts - self._restart_base.get(service, 0),
                 self.plan.phases[self.phase],
                 actual_weight(ready, stable.ready),
             )
 
-    async def _scale_canaries(self, canaries: dict[str, dict[str, Any]]) -> None:
+    async def _scale_canaries(self, canaries: dict[str, Canary]) -> None:
         weight = self.plan.phases[self.phase]
         for service, canary in canaries.items():
             progress = self._progress.get(service)
             if progress is None:
                 continue
             want = canary_replicas(weight, progress.stable_desired)
-            if int((canary.get("spec") or {}).get("replicas") or 0) != want:
-                await self.kube.patch_deployment(
-                    canary["metadata"]["name"], {"spec": {"replicas": want}}
-                )
+            if canary.desired != want:
+                await self.orchestrator.scale_canary(canary.name, want)
 
-    async def _sample(self, canaries: dict[str, dict[str, Any]]) -> None:
+    async def _sample(self, canaries: dict[str, Canary]) -> None:
         self._next_sample = self._clock() + self.plan.gate_interval
         readings_by_service: dict[str, tuple[GateReading, ...]] = {}
         for service in self.plan.services:
@@ -422,9 +408,9 @@ class ReleaseDriver:
                     t.failed += 1
                 else:
                     t.inconclusive += 1
-            await self.kube.patch_deployment(
-                canaries[service]["metadata"]["name"],
-                {"metadata": {"annotations": {A_GATES: gates_json(readings)}}},
+            self._progress[service] = self._with_tallies(service)
+            await self.orchestrator.mark_canary(
+                canaries[service].name, {A_GATES: tallies_json(self._progress[service].gates)}
             )
         outcome = round_result([r for rs in readings_by_service.values() for r in rs])
         if outcome is GateResult.FAILED:
@@ -436,9 +422,8 @@ class ReleaseDriver:
                 if r.result is GateResult.FAILED
             ]
             self.reason = "; ".join(f"{s} {_describe(r)}" for s, r in bad[:3])
-            self._journal(
+            await self._journal(
                 "release.gate_failed",
-                "after",
                 f"failed: {sanitize_text(self.reason, 200)}",
                 count=self.failed,
             )
@@ -459,25 +444,25 @@ class ReleaseDriver:
                 f"inconclusive: {why}",
                 self._clock(),
             )
-            await annotate_all(self.kube, canaries, {A_STATE: "paused", A_REASON: self.reason})
-            self._journal("release.pause", "after", "ok", reason=self.reason)
+            await mark_all(self.orchestrator, canaries, {A_STATE: "paused", A_REASON: self.reason})
+            await self._journal("release.pause", "ok", reason=self.reason)
             self._log(f"paused for a human: {self.reason}", level="warning")
         else:
             self.passed += 1
             self._passed_in_phase += 1
-        await annotate_all(
-            self.kube, canaries, {A_PASSED: str(self.passed), A_FAILED: str(self.failed)}
+        await mark_all(
+            self.orchestrator, canaries, {A_PASSED: str(self.passed), A_FAILED: str(self.failed)}
         )
 
-    async def _advance(self, phase: int, canaries: dict[str, dict[str, Any]]) -> None:
+    async def _advance(self, phase: int, canaries: dict[str, Canary]) -> None:
         if self.plan.phases[phase] >= 100:
             await self._promote_stable()
             return
         now = self._clock()
 
         async def step() -> None:
-            await annotate_all(
-                self.kube,
+            await mark_all(
+                self.orchestrator,
                 canaries,
                 {
                     A_PHASE: str(phase),
@@ -507,24 +492,28 @@ class ReleaseDriver:
         self._log(f"promoting: stable deployments to {self.plan.version}")
         self._publish()
         services = [(s, self._deployments[s]) for s in self.plan.services]
-        canaries = await find_canaries(self.kube, services)
-        await annotate_all(self.kube, canaries, {A_STATE: "promoting", A_PHASE: str(self.phase)})
+        canaries = await self.orchestrator.canaries(services)
+        await mark_all(
+            self.orchestrator, canaries, {A_STATE: "promoting", A_PHASE: str(self.phase)}
+        )
         failed = await self._journaled("release.promote", self._roll_stable)
-        await self._journaled("release.cleanup", lambda: abort_canaries(self.kube, canaries))
+        await self._journaled(
+            "release.cleanup", lambda: abort_canaries(self.orchestrator, canaries)
+        )
         if failed:
             self.state, self.reason = ReleaseState.FAILED, failed
             self._log(failed, level="error")
         else:
             self.state = ReleaseState.FINISHED
             self._log(f"finished: {', '.join(self.plan.services)} on {self.plan.version}")
-        self._journal("release.finish", "after", "ok" if not failed else f"failed: {failed}")
+        await self._journal("release.finish", "ok" if not failed else f"failed: {failed}")
         await self._observe_after_promotion()
 
     async def _observe_after_promotion(self) -> None:
         """No canary is left: all traffic is on the (now promoted) stable pods."""
         for service in self.plan.services:
             dep = self._deployments[service]
-            stable = await self.kube.get_workload(dep)
+            stable = await self.orchestrator.get_workload(dep)
             self._progress[service] = ServiceProgress(
                 service, dep, stable.ready, stable.desired, 0, 0, 0, 100, 100.0
             )
@@ -533,19 +522,9 @@ class ReleaseDriver:
         """Set the image on each stable Deployment and watch it with kubectl's rules."""
         for service in self.plan.services:
             dep = self._deployments[service]
-            stable = await self.kube.deployment_json(dep)
-            containers = (stable or {}).get("spec", {}).get("template", {}).get("spec", {}).get(
-                "containers"
-            ) or []
-            current = next(
-                (
-                    c.get("image", "")
-                    for c in containers
-                    if c.get("name") == self._containers[service]
-                ),
-                "",
-            )
-            await self.kube.set_image(
+            stable = await self.orchestrator.get_workload(dep)
+            current = stable.images.get(self._containers[service], "")
+            await self.orchestrator.set_image(
                 dep,
                 self._containers[service],
                 image_with_tag(str(current), self.plan.version),
@@ -561,7 +540,7 @@ class ReleaseDriver:
         service = next((s for s, d in self._deployments.items() if d == deployment), "")
         while self._clock() < deadline:
             await self._renew()
-            status = await self.kube.rollout_status(deployment)
+            status = await self.orchestrator.rollout_status(deployment)
             if service in self._progress:
                 # The promotion is watched step by step on screen, not only its end.
                 p = self._progress[service]
@@ -593,15 +572,15 @@ class ReleaseDriver:
         else:
             self.state = ReleaseState.FINISHED
             self._log(f"finished: {', '.join(self.plan.services)} on {self.plan.version}")
-        self._journal("release.finish", "after", "ok" if not failed else f"failed: {failed}")
+        await self._journal("release.finish", "ok" if not failed else f"failed: {failed}")
 
     # -- human controls for the driving process ----------------------------------------------
     async def abort(self, reason: str, *, automatic: bool = False) -> None:
         services = [(s, self._deployments[s]) for s in self.plan.services]
-        canaries = await find_canaries(self.kube, services)
+        canaries = await self.orchestrator.canaries(services)
         await self._journaled(
             "release.abort",
-            lambda: abort_canaries(self.kube, canaries),
+            lambda: abort_canaries(self.orchestrator, canaries),
             reason=reason,
             automatic=automatic,
         )
@@ -610,6 +589,10 @@ class ReleaseDriver:
             f"aborted{' automatically' if automatic else ''}: {reason}; traffic is back on stable",
             level="error",
         )
+
+
+async def _nothing() -> None:
+    return None
 
 
 def _describe(r: GateReading) -> str:

@@ -1,25 +1,28 @@
-"""A release's plan (phases, holds, gates) and the canary Deployment that carries it.
+"""A release's plan (phases, holds, gates), the marks its canaries carry, and the gates' math.
 
-Canary without a service mesh, as Argo Rollouts' basic canary: `<deployment>-canary` runs the
-new version beside the stable Deployment under the same Service; the weight is approximated
-by replicas. The release's state lives in the canary's annotations, so any bva sees it."""
+Canary without a service mesh, as Argo Rollouts' basic canary: `<workload>-canary` runs the
+new version beside the stable workload under the same service; the weight is approximated
+by replicas. The release's state lives in the canaries' marks (annotations on Kubernetes),
+so any bva sees it."""
 
 from __future__ import annotations
 
-import copy
 import json
 import math
 import secrets
 import time
-from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 from backends.config.loader import PlatformConfig
 from backends.metrics.source import MetricSample
-from backends.release.models import GateReading, GateResult
+from backends.release.models import GateReading, GateResult, GateTally
+from backends.sanitize import sanitize_text
 
 CANARY_SUFFIX = "-canary"
+# Values a gate keeps for its sparkline.
+HISTORY = 30
 P = "bva.io/"
 A_RELEASE = P + "release-id"
 A_VERSION = P + "version"
@@ -33,11 +36,6 @@ A_COMMAND = P + "command"
 A_PASSED = P + "samples-passed"
 A_FAILED = P + "samples-failed"
 A_GATES = P + "last-gates"
-DROP_ANNOTATIONS = (
-    "deployment.kubernetes.io/revision",
-    "kubectl.kubernetes.io/last-applied-configuration",
-    "kubernetes.io/change-cause",
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,10 +58,52 @@ class ReleasePlan:
 
     @classmethod
     def from_json(cls, text: str) -> ReleasePlan:
-        data = json.loads(text)
-        for key in ("services", "phases", "holds"):
-            data[key] = tuple(data[key])
-        return cls(**data)
+        """The plan a canary carries, checked field by field: it comes from the cluster, where
+        anyone with access may have written it. Raises ValueError saying what is wrong."""
+        try:
+            data = json.loads(text)
+        except (TypeError, ValueError):
+            raise ValueError("the release plan is not JSON") from None
+        if not isinstance(data, dict):
+            raise ValueError("the release plan is not a JSON object")
+        names = {f.name: f.type for f in fields(cls)}
+        if set(data) != set(names):
+            odd = sorted(set(data) ^ set(names))
+            raise ValueError(f"the release plan has unexpected or missing fields: {odd}")
+        out: dict[str, Any] = {}
+        for name, kind in names.items():
+            value = data[name]
+            if kind == "str":
+                ok = isinstance(value, str) and 0 < len(value) <= 253 and value.isprintable()
+            elif kind == "bool":
+                ok = isinstance(value, bool)
+            elif kind == "int":
+                ok = isinstance(value, int) and not isinstance(value, bool) and value >= 0
+            elif kind == "float":
+                ok = isinstance(value, int | float) and not isinstance(value, bool)
+                ok = ok and math.isfinite(value) and value >= 0
+                value = float(value) if ok else value
+            else:  # tuples; a plan may hold nowhere, but it has services and phases
+                ok = isinstance(value, list) and (len(value) > 0 or name == "holds")
+                ok = ok and len(value) <= 64
+                value = tuple(value) if ok else value
+            if not ok:
+                raise ValueError(f"the release plan's {name} is not valid")
+            out[name] = value
+        plan = cls(**out)
+        if not all(isinstance(s, str) and s.isprintable() and s for s in plan.services):
+            raise ValueError("the release plan's services are not valid")
+        if not all(isinstance(w, int) and 0 < w <= 100 for w in plan.phases) or (
+            list(plan.phases) != sorted(plan.phases) or plan.phases[-1] != 100
+        ):
+            raise ValueError("the release plan's phases are not ascending weights up to 100")
+        if len(plan.holds) > len(plan.phases) or not all(
+            isinstance(h, int | float) and math.isfinite(h) and h >= 0 for h in plan.holds
+        ):
+            raise ValueError("the release plan's holds do not match its phases")
+        if plan.strategy not in ("canary", "rolling"):
+            raise ValueError(f"the release plan's strategy {plan.strategy!r} is unknown")
+        return plan
 
 
 def new_release_id(version: str) -> str:
@@ -101,6 +141,11 @@ def make_plan(
     )
 
 
+def release_target(release_id: str, environment: str) -> str:
+    """How the journal names a release, whoever writes the record (driver, console, CLI)."""
+    return f"{release_id}@{environment}"
+
+
 def canary_name(deployment: str) -> str:
     return deployment + CANARY_SUFFIX
 
@@ -123,44 +168,7 @@ def image_with_tag(image: str, version: str) -> str:
     return f"{repo.split('@', 1)[0]}:{version}"
 
 
-def canary_manifest(
-    stable: dict[str, Any],
-    plan: ReleasePlan,
-    service: str,
-    container: str,
-    weight: int,
-    owner: str,
-    now: float,
-) -> dict[str, Any]:
-    meta = stable["metadata"]
-    spec = copy.deepcopy(stable["spec"])
-    labels = {"app": service, "track": "canary"}
-    spec["selector"] = {"matchLabels": dict(labels)}
-    template_meta = spec["template"].setdefault("metadata", {})
-    template_meta["labels"] = {**(template_meta.get("labels") or {}), **labels}
-    template_meta["labels"].pop("pod-template-hash", None)
-    for c in spec["template"]["spec"].get("containers") or []:
-        if c.get("name") == container:
-            c["image"] = image_with_tag(str(c.get("image", "")), plan.version)
-    spec["replicas"] = canary_replicas(weight, int(stable["spec"].get("replicas", 1)))
-    spec.pop("paused", None)
-    annotations = {
-        k: v for k, v in (meta.get("annotations") or {}).items() if k not in DROP_ANNOTATIONS
-    }
-    annotations.update(release_annotations(plan, owner, phase=0, phase_start=now))
-    return {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": {
-            "name": canary_name(str(meta["name"])),
-            "labels": {**(meta.get("labels") or {}), **labels},
-            "annotations": annotations,
-        },
-        "spec": spec,
-    }
-
-
-def release_annotations(
+def release_marks(
     plan: ReleasePlan, owner: str, *, phase: int, phase_start: float
 ) -> dict[str, str]:
     return {
@@ -244,18 +252,61 @@ def round_result(readings: Sequence[GateReading]) -> GateResult:
     return GateResult.PASSED
 
 
-def gates_json(readings: Sequence[GateReading]) -> str:
-    return json.dumps(
-        [[r.gate, r.result.value, r.value, r.threshold, r.unit] for r in readings],
-        separators=(",", ":"),
-    )
+def tallies_json(tallies: Sequence[GateTally]) -> str:
+    """Each gate's last reading, pass/fail tally and recent values, for the canary's marks:
+    a console watching from another process shows what the driver's own console shows."""
+    rows = []
+    for t in tallies:
+        r = t.last
+        last = [r.result.value, r.value, r.threshold, r.unit] if r is not None else None
+        history = [round(v, 3) for v in t.history]
+        rows.append([t.gate, last, t.passed, t.failed, t.inconclusive, history])
+    return json.dumps(rows, separators=(",", ":"))
 
 
-def gates_from_json(text: str) -> tuple[GateReading, ...]:
+def _number(value: object) -> float | None:
+    if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+        return float(value)
+    return None
+
+
+def _count(value: object) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else 0
+
+
+def tallies_from_marks(marks: Mapping[str, str]) -> tuple[GateTally, ...]:
+    """The gates as a canary's marks carry them; what does not read is left out, and names
+    are sanitised here, where they enter from the cluster."""
     try:
-        rows = json.loads(text or "[]")
-        return tuple(
-            GateReading(str(g), GateResult(res), v, float(t), str(u)) for g, res, v, t, u in rows
-        )
-    except (ValueError, TypeError):
+        rows = json.loads(marks.get(A_GATES) or "[]")
+    except ValueError:
         return ()
+    out = []
+    for row in rows if isinstance(rows, list) else []:
+        if not (isinstance(row, list) and len(row) == 6 and isinstance(row[0], str)):
+            continue
+        gate, last, passed, failed, inconclusive, history = row
+        reading = None
+        if isinstance(last, list) and len(last) == 4 and last[0] in GateResult._value2member_map_:
+            threshold = _number(last[2])
+            reading = GateReading(
+                sanitize_text(gate, 40),
+                GateResult(last[0]),
+                _number(last[1]),
+                threshold if threshold is not None else 0.0,
+                sanitize_text(str(last[3]), 10),
+            )
+        values = [
+            v for v in map(_number, history if isinstance(history, list) else []) if v is not None
+        ]
+        out.append(
+            GateTally(
+                sanitize_text(gate, 40),
+                _count(passed),
+                _count(failed),
+                _count(inconclusive),
+                reading,
+                tuple(values[-HISTORY:]),
+            )
+        )
+    return tuple(out)

@@ -11,44 +11,36 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 from backends.errors import BvaError, NotFound, ReadOnlyError, RolloutRefused
 from backends.health.models import ProbeStatus, ServiceHealth
 from backends.journal.store import Journal, JournalError
-from backends.kube.convert import container_images
-from backends.kube.rollout_rules import CHANGE_CAUSE_ANNOTATION, equal_ignore_hash, revision_of
-from backends.models import Revision, RolloutState, RolloutStatus, Workload, image_tag
+from backends.kube.rollout_rules import equal_ignore_hash
+from backends.models import Canary, Revision, RolloutState, RolloutStatus, Workload, image_tag
 from backends.platform import Platform
-from backends.release.control import abort_canaries, annotations_of, find_canaries, read_release
-from backends.release.lock import LEASE_NAME, LEASE_SECONDS, LockHeld, ReleaseLock, holder_of
+from backends.release.control import abort_canaries, read_release
+from backends.release.lock import LOCK_SECONDS, LockHeld, ReleaseLock
 from backends.release.models import ReleaseView
 from backends.release.plan import A_OWNER, A_RELEASE, A_VERSION
-from backends.rollback.diff import TemplateChange, referenced_objects, template_diff
+from backends.rollback.diff import referenced_objects, template_diff
+from backends.rollback.models import (
+    NOT_ROLLED_BACK,
+    PAUSED_WARNING,
+    Level,
+    RollbackEvent,
+    RollbackPlan,
+    RollbackResult,
+    ServiceCandidate,
+    ServiceOutcome,
+    ServicePlan,
+    UnknownService,
+)
 from backends.sanitize import sanitize_text
 from backends.status.monitor import rollout_text, workload_rollout
 
-__all__ = [
-    "NOT_ROLLED_BACK",
-    "PAUSED_WARNING",
-    "RollbackEngine",
-    "RollbackEvent",
-    "RollbackPlan",
-    "RollbackResult",
-    "ServiceCandidate",
-    "ServiceOutcome",
-    "ServicePlan",
-    "TemplateChange",
-    "UnknownService",
-]
+__all__ = ["RollbackEngine"]
 
-NOT_ROLLED_BACK: tuple[str, ...] = (
-    "ConfigMaps and Secrets the pods read",
-    "the database schema and data",
-    "Services, Ingresses, autoscalers and other objects",
-)
-PAUSED_WARNING = "paused: resume it first (kubectl refuses to roll back a paused deployment)"
 ACTION = "rollback.execute"
 ABORT_ACTION = "rollback.abort_release"
 RENEW_S = 5.0
@@ -57,89 +49,6 @@ RENEW_S = 5.0
 UP_STREAK = 2
 WATCH_SLACK_S = 30.0
 DEFAULT_DEADLINE_S = 600
-
-Action = Literal["rollback", "nothing", "refused"]
-Level = Literal["info", "warning", "error"]
-
-
-class UnknownService(BvaError):
-    """A service the platform file does not name."""
-
-
-@dataclass(frozen=True, slots=True)
-class ServiceCandidate:
-    service: str
-    deployment: str
-    revision: int
-    image_tag: str
-    rollout_text: str
-    health: str
-    degraded: bool
-    reason: str  # why it is degraded ("" when it is not)
-
-
-@dataclass(frozen=True, slots=True)
-class ServicePlan:
-    service: str
-    deployment: str
-    action: Action
-    current: Revision
-    target: Revision | None
-    history: tuple[Revision, ...]
-    changes: tuple[TemplateChange, ...]
-    warnings: tuple[str, ...]
-    message: str
-    paused: bool
-
-
-@dataclass(frozen=True, slots=True)
-class RollbackPlan:
-    environment: str
-    services: tuple[ServicePlan, ...]  # in execution order
-    release: ReleaseView | None  # the release in progress that blocks this rollback
-    lock_holder: str | None  # "who since when" while another live driver holds the lock
-    not_rolled_back: tuple[str, ...] = NOT_ROLLED_BACK
-
-    def confirmation_text(self) -> str:
-        """What the engineer types to confirm: ``<service>@<env>`` for one service, the
-        environment's name for several."""
-        if len(self.services) == 1:
-            return f"{self.services[0].service}@{self.environment}"
-        return self.environment
-
-    @property
-    def actionable(self) -> bool:
-        """True when at least one service would be changed."""
-        return any(sp.action == "rollback" for sp in self.services)
-
-
-@dataclass(frozen=True, slots=True)
-class RollbackEvent:
-    ts: float
-    service: str  # "" for the rollback as a whole (lock, release abort)
-    text: str
-    level: str  # info | warning | error
-
-
-@dataclass(frozen=True, slots=True)
-class ServiceOutcome:
-    service: str
-    outcome: str  # "rolled back to revision 2 (now revision 4)", "nothing to do", "failed: …"
-    ok: bool
-    duration_s: float
-
-
-@dataclass(frozen=True, slots=True)
-class RollbackResult:
-    ok: bool
-    outcomes: tuple[ServiceOutcome, ...]
-    started: float
-    finished: float
-    journal: str  # the journal file ("" without a journal)
-
-    @property
-    def duration_s(self) -> float:
-        return max(self.finished - self.started, 0.0)
 
 
 def _clean(text: str, limit: int = 300) -> str:
@@ -170,25 +79,6 @@ def _pick_target(history: Sequence[Revision], to_revision: int | None, name: str
     return previous
 
 
-def _current_revision(dep: Mapping[str, Any], history: Sequence[Revision]) -> Revision:
-    """The history entry running the Deployment's template, or one made from the Deployment
-    itself (a paused Deployment whose new template has no ReplicaSet yet)."""
-    current = next((r for r in history if r.is_current), None)
-    if current is not None:
-        return current
-    meta = dep.get("metadata") or {}
-    template = (dep.get("spec") or {}).get("template") or {}
-    return Revision(
-        revision=revision_of(dep) or 0,
-        replicaset="",
-        images=container_images(template.get("spec")),
-        change_cause=(meta.get("annotations") or {}).get(CHANGE_CAUSE_ANNOTATION),
-        created=None,
-        is_current=True,
-        template=dict(template),
-    )
-
-
 def _images_text(images: Mapping[str, str]) -> str:
     return ", ".join(images.values()) or "no image"
 
@@ -208,7 +98,7 @@ class RollbackEngine:
         poll: float = 0.5,
     ) -> None:
         self._platform = platform
-        self._kube = platform.kube
+        self._orch = platform.orchestrator
         self._journal = journal
         self._clock = clock
         self._health_wait = health_wait
@@ -237,7 +127,7 @@ class RollbackEngine:
 
     async def _workload_or_none(self, deployment: str) -> Workload | None:
         try:
-            return await self._kube.get_workload(deployment)
+            return await self._orch.get_workload(deployment)
         except NotFound:
             return None
 
@@ -339,18 +229,17 @@ class RollbackEngine:
     async def _plan_one(
         self, service: str, deployment: str, to_revision: int | None
     ) -> ServicePlan:
-        dep = await self._kube.deployment_json(deployment)
-        if dep is None:
+        current = await self._orch.current_revision(deployment)
+        if current is None:
             missing = Revision(revision=0, replicaset="")
             return ServicePlan(
                 service, deployment, "refused", missing, None, (), (), (),
                 f'deployments.apps "{deployment}" not found', False,
             )  # fmt: skip
-        history = tuple(await self._kube.history(deployment))
-        current = _current_revision(dep, history)
-        spec = dep.get("spec") or {}
-        template = spec.get("template") or {}
-        paused = bool(spec.get("paused"))
+        history = tuple(await self._orch.history(deployment))
+        template = current.template
+        workload = await self._orch.get_workload(deployment)
+        paused = workload.paused
         warnings: list[str] = [PAUSED_WARNING] if paused else []
         try:
             target = _pick_target(history, to_revision, deployment)
@@ -370,7 +259,7 @@ class RollbackEngine:
                 service, deployment, "nothing", current, target, history, changes,
                 tuple(warnings), message, paused,
             )  # fmt: skip
-        status = workload_rollout(await self._kube.get_workload(deployment))
+        status = workload_rollout(workload)
         if status.state is RolloutState.PROGRESSING:
             warnings.append(
                 _clean(f"a rollout is in progress ({status.message}): the rollback replaces it")
@@ -392,11 +281,11 @@ class RollbackEngine:
         )  # fmt: skip
 
     async def _blockers(self, services: Sequence[str]) -> tuple[ReleaseView | None, str | None]:
-        lease = holder_of(await self._kube.get_lease(LEASE_NAME))
+        lease = await self._orch.read_lock()
         now = time.time()
         live = lease if lease is not None and not lease.expired(now) else None
         try:
-            view = await read_release(self._kube, self._platform.services())
+            view = await read_release(self._orch, self._platform.services())
         except BvaError:
             view = None  # an unreadable canary: execute still finds it and refuses
         release = None
@@ -437,12 +326,12 @@ class RollbackEngine:
         if not todo:
             run.emit("", "nothing to roll back")
             return
-        if self._platform.read_only or self._kube.read_only:
+        if self._platform.read_only or self._orch.read_only:
             for sp in todo:
                 run.refuse(
                     sp.service,
                     f"read-only: refusing to roll back deployment/{sp.deployment} "
-                    f"in namespace {self._kube.namespace}",
+                    f"in {self._orch.target}",
                 )
             return
         try:
@@ -453,7 +342,7 @@ class RollbackEngine:
             for sp in todo:
                 run.refuse(sp.service, blocked)
             return
-        lock = ReleaseLock(self._kube, f"rollback-{int(run.started)}")
+        lock = ReleaseLock(self._orch, f"rollback-{int(run.started)}")
         refusal = await self._take_lock(run, lock, wait=run.aborted)
         if refusal:
             for sp in todo:
@@ -480,13 +369,13 @@ class RollbackEngine:
     async def _check_release(self, run: _Run, abort_release: bool) -> str:
         """ "" when the rollback may go on (aborting the release first if asked), else why not."""
         mine = [(sp.service, sp.deployment) for sp in run.plan.services]
-        canaries = await find_canaries(self._kube, mine)
-        lease = holder_of(await self._kube.get_lease(LEASE_NAME))
+        canaries = await self._orch.canaries(mine)
+        lease = await self._orch.read_lock()
         now = time.time()
         live = lease if lease is not None and not lease.expired(now) else None
         if not canaries and live is None:
             return ""
-        everywhere = await find_canaries(self._kube, self._platform.services())
+        everywhere = await self._orch.canaries(self._platform.services())
         release_id, text = _describe_release(everywhere or canaries)
         if not abort_release:
             if live is not None:
@@ -505,7 +394,7 @@ class RollbackEngine:
         run.emit("", f"aborting {text}: removing its canaries", "warning")
         await self._journal_append(ABORT_ACTION, target, "before", details=details)
         try:
-            await abort_canaries(self._kube, everywhere)
+            await abort_canaries(self._orch, everywhere)
         except BaseException as exc:
             await self._journal_append(
                 ABORT_ACTION, target, "after", _failure(exc), details=details
@@ -519,7 +408,7 @@ class RollbackEngine:
     async def _take_lock(self, run: _Run, lock: ReleaseLock, *, wait: bool) -> str:
         """Take the release lock ("" on success); after aborting a release, wait for its
         driver to notice and let go."""
-        deadline = time.monotonic() + (LEASE_SECONDS + 10 if wait else 0)
+        deadline = time.monotonic() + (LOCK_SECONDS + 10 if wait else 0)
         told = False
         while True:
             try:
@@ -600,7 +489,7 @@ class RollbackEngine:
     ) -> tuple[bool, str]:
         assert sp.target is not None
         name = sp.deployment
-        workload = await self._kube.get_workload(name)
+        workload = await self._orch.get_workload(name)
         if workload.revision != sp.current.revision:
             return False, (
                 f"refused: deployment/{name} changed since the plan (now revision "
@@ -610,20 +499,20 @@ class RollbackEngine:
             if not resume_paused:
                 return False, f"refused: {PAUSED_WARNING}"
             run.emit(sp.service, f"resuming deployment/{name}")
-            await self._kube.resume(name)
+            await self._orch.resume(name)
             extra["resumed"] = True
         run.emit(
             sp.service,
             f"rolling back deployment/{name} to revision {sp.target.revision} "
             f"({_images_text(sp.target.images)})",
         )
-        message = await self._kube.undo(name, to_revision=sp.target.revision or None)
+        message = await self._orch.undo(name, to_revision=sp.target.revision or None)
         run.emit(sp.service, message)
         if "skipped rollback" in message:
             return True, "nothing to do"
         deadline = float(workload.progress_deadline_s or DEFAULT_DEADLINE_S) + WATCH_SLACK_S
         status = await self._watch(run, sp.service, name, deadline)
-        now = await self._kube.get_workload(name)
+        now = await self._orch.get_workload(name)
         extra["now_revision"] = now.revision
         done = f"rolled back to revision {sp.target.revision} (now revision {now.revision})"
         if status.state is RolloutState.FAILED:
@@ -646,7 +535,7 @@ class RollbackEngine:
         end = time.monotonic() + timeout
         last = ""
         while True:
-            status = await self._kube.rollout_status(deployment)
+            status = await self._orch.rollout_status(deployment)
             if status.message != last:
                 level: Level = "error" if status.state is RolloutState.FAILED else "info"
                 run.emit(service, status.message, level)
@@ -759,10 +648,10 @@ def _with_warning(sp: ServicePlan, warning: str) -> ServicePlan:
     )  # fmt: skip
 
 
-def _describe_release(canaries: Mapping[str, Mapping[str, Any]]) -> tuple[str, str]:
-    """(release id, "release r-… (1.2.0 by alice)") from the canaries' annotations."""
+def _describe_release(canaries: Mapping[str, Canary]) -> tuple[str, str]:
+    """(release id, "release r-… (1.2.0 by alice)") from the canaries' marks."""
     for canary in canaries.values():
-        ann = annotations_of(dict(canary))
+        ann = canary.marks
         release_id = ann.get(A_RELEASE, "")
         if release_id:
             version, owner = ann.get(A_VERSION, ""), ann.get(A_OWNER, "")

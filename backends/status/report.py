@@ -29,7 +29,7 @@ async def collect(platform: Platform, *, settle: float = 0.0) -> HealthPicture:
     deadline = time.monotonic() + settle
     while True:
         workloads, health = await asyncio.gather(
-            platform.kube.list_workloads(),
+            platform.orchestrator.list_workloads(),
             platform.health.sweep(platform.health_targets()),
             return_exceptions=True,
         )

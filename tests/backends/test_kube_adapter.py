@@ -165,7 +165,7 @@ async def test_lists_the_platform_workloads_and_pods(
         assert w.created is not None and w.created <= time.time() + 1
         assert w.condition("Available") is not None
 
-    pods = await adapter.list_pods()
+    pods = await adapter.list_instances()
     assert {p.service for p in pods} == set(sandbox.services)
     assert len(pods) == sum(w.desired for w in workloads)
     for p in pods:
@@ -174,7 +174,7 @@ async def test_lists_the_platform_workloads_and_pods(
         assert p.owner_replicaset.endswith(p.pod_template_hash)
         assert p.created is not None and p.node
 
-    auth = await adapter.list_pods(AUTH)
+    auth = await adapter.list_instances(AUTH)
     assert auth and {p.service for p in auth} == {AUTH}
     assert len(auth) == (await adapter.get_workload(deployments(sandbox)[AUTH])).desired
 
@@ -217,7 +217,7 @@ async def test_set_image_history_and_undo(sandbox: RunningSandbox, adapter: Kube
     ]
     assert history[1].change_cause == "release 1.1.0"
     assert history[0].template_hash != history[1].template_hash
-    pods = await adapter.list_pods(AUTH)
+    pods = await adapter.list_instances(AUTH)
     # Old pods may still be terminating (graceful shutdown) once the rollout is complete.
     assert {p.pod_template_hash for p in pods if not p.deleting} == {history[1].template_hash}
     assert all(p.status == "Terminating" for p in pods if p.deleting)
@@ -293,7 +293,7 @@ async def test_scale(sandbox: RunningSandbox, adapter: KubeAdapter) -> None:
     )
     assert workload.revision == 1, "scaling is not a new revision"
     await eventually(
-        lambda: adapter.list_pods(AUTH),
+        lambda: adapter.list_instances(AUTH),
         lambda pods: len(pods) == 3 and all(p.status == "Running" for p in pods),
         what="3 running pods",
     )
@@ -305,7 +305,7 @@ async def test_scale(sandbox: RunningSandbox, adapter: KubeAdapter) -> None:
 
     await adapter.scale(deployment, 1)
     await eventually(
-        lambda: adapter.list_pods(AUTH),
+        lambda: adapter.list_instances(AUTH),
         lambda pods: len(pods) == 1,
         what="scale down to one pod",
     )
@@ -329,7 +329,7 @@ async def test_pause_and_resume(sandbox: RunningSandbox, adapter: KubeAdapter) -
     assert status.state is RolloutState.PAUSED and not status.done
     await asyncio.sleep(1.0)
     assert [r.revision for r in await adapter.history(deployment)] == [1], "paused: no rollout"
-    assert {p.pod_template_hash for p in await adapter.list_pods(AUTH)} == {
+    assert {p.pod_template_hash for p in await adapter.list_instances(AUTH)} == {
         (await adapter.history(deployment))[0].template_hash
     }
 
@@ -369,7 +369,7 @@ async def test_crash_image_exceeds_progress_deadline(
     assert progressing is not None
     assert (progressing.status, progressing.reason) == ("False", "ProgressDeadlineExceeded")
     pods = await eventually(
-        lambda: adapter.list_pods(AUTH),
+        lambda: adapter.list_instances(AUTH),
         lambda pods: any(p.status == "CrashLoopBackOff" and p.restarts > 0 for p in pods),
         what="a crash-looping pod",
     )
@@ -407,7 +407,7 @@ async def test_watch_workloads_starts_with_resync_then_changes(
 
 async def test_watch_pods_of_one_service(sandbox: RunningSandbox, adapter: KubeAdapter) -> None:
     deployment = deployments(sandbox)[AUTH]
-    async with aclosing(adapter.watch_pods(AUTH)) as events:
+    async with aclosing(adapter.watch_instances(AUTH)) as events:
         first = await next_event(events)
         assert first.kind == "RESYNC" and first.items
         assert {p.service for p in first.items} == {AUTH}
@@ -463,7 +463,7 @@ async def test_watch_relists_after_410_gone(sandbox: RunningSandbox, adapter: Ku
 
 
 async def test_closing_a_watch_stops_its_thread(adapter: KubeAdapter) -> None:
-    events = adapter.watch_pods()
+    events = adapter.watch_instances()
     assert (await next_event(events)).kind == "RESYNC"
     assert len(watch_threads()) == 1
     began = time.monotonic()

@@ -12,8 +12,8 @@ import re
 
 import pytest
 
-from backends.kube.log_stream import StreamRequest
 from backends.logs import models as log_models
+from backends.logs.inbox import StreamRequest
 from backends.logs.models import (
     FilterError,
     LogFilter,
@@ -552,7 +552,7 @@ def test_filter_errors_are_one_line(kwargs: dict[str, str], message: str) -> Non
 
 
 def test_resume_asks_from_the_second_and_skips_what_it_has() -> None:
-    req = StreamRequest("ns", "pod-1", "app", tail=10, since_seconds=600)
+    req = StreamRequest("pod-1", "app", namespace="ns", tail=10, since_seconds=600)
     assert req.query(follow=False, resume=None) == [
         ("container", "app"),
         ("timestamps", "true"),
@@ -570,7 +570,7 @@ def test_resume_asks_from_the_second_and_skips_what_it_has() -> None:
 
 
 def test_since_time_wins_over_since_seconds_on_the_wire() -> None:
-    req = StreamRequest("ns", "p", "c", since_seconds=60, since_time=T0, previous=True)
+    req = StreamRequest("p", "c", namespace="ns", since_seconds=60, since_time=T0, previous=True)
     q = dict(req.query(follow=False, resume=None))
     assert q["sinceTime"] == "2026-11-26T05:20:47Z" and "sinceSeconds" not in q
     assert q["previous"] == "true"

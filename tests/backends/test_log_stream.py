@@ -6,7 +6,8 @@ from __future__ import annotations
 import asyncio
 import time
 
-from backends.kube.log_stream import Chunk, Inbox, LogReader, StreamRequest
+from backends.kube.log_stream import LogReader
+from backends.logs.inbox import Chunk, Inbox, StreamRequest
 from backends.logs.parse import Joiner
 from backends.sandbox.logs import kubelet_timestamp
 

@@ -33,7 +33,7 @@ SERVICES = [s.name for s in CFG.services]
 
 def kube_on(sandbox: RunningSandbox) -> KubeAdapter:
     state = SandboxState(**json.loads((sandbox.runtime_dir / "sandbox.json").read_text()))
-    return open_platform(CFG, "sandbox", sandbox=state, read_only=True).kube
+    return open_platform(CFG, "sandbox", sandbox=state, read_only=True).orchestrator
 
 
 def gone(pid: int, within: float = 5.0) -> bool:
@@ -114,10 +114,10 @@ def test_child_stops_when_its_parent_goes(sandbox: RunningSandbox, tmp_path: Pat
     script = tmp_path / "parent.py"
     script.write_text(
         "import asyncio, json, sys\n"
-        "from backends.kube.adapter import KubeAdapter\n"
+        "from backends.orchestrator import reconnect\n"
         "from backends.logs.worker import WorkerLogSource\n"
         "async def main():\n"
-        "    kube = KubeAdapter(**json.loads(sys.argv[1]))\n"
+        "    kube = reconnect(json.loads(sys.argv[1]))\n"
         "    source = WorkerLogSource(kube, None, follow=True, tail=1)\n"
         "    async for _ in source.stream():\n"
         "        print(source.pid, flush=True)\n"

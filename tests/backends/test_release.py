@@ -28,7 +28,7 @@ from backends.release.models import ReleaseState
 from backends.release.plan import make_plan
 from backends.sandbox.state import SandboxState
 from tests.support.sandbox_proc import RunningSandbox
-from tests.support.sandbox_release import ready, release_driver, wait_until
+from tests.support.sandbox_release import exists, ready, release_driver, wait_until
 
 CFG = load_platform(builtin_platform_path())
 
@@ -69,7 +69,7 @@ def driver_for(
 
 
 async def image_of(platform: Platform, deployment: str) -> str:
-    return (await platform.kube.get_workload(deployment)).image
+    return (await platform.orchestrator.get_workload(deployment)).image
 
 
 async def test_good_version_goes_all_the_way(platform: Platform, tmp_path: Path) -> None:
@@ -88,14 +88,14 @@ async def test_good_version_goes_all_the_way(platform: Platform, tmp_path: Path)
         100,
     ]
     assert await image_of(platform, "auth-service") == "bharathva/auth-service:1.1.0"
-    assert await platform.kube.deployment_json("auth-service-canary") is None
-    workload = await platform.kube.get_workload("auth-service")
+    assert not await exists(platform, "auth-service-canary")
+    workload = await platform.orchestrator.get_workload("auth-service")
     assert workload.change_cause and driver.plan.release_id in workload.change_cause
     actions = [(r.action, r.stage) for r in journal.records()]
     assert ("release.start", "before") in actions and ("release.finish", "after") in actions
     assert ("release.phase", "after") in actions and ("release.promote", "after") in actions
     assert journal.verify().ok
-    assert await platform.kube.get_lease("bva-release") is None
+    assert await platform.orchestrator.read_lock() is None
 
 
 @pytest.mark.parametrize(
@@ -108,16 +108,16 @@ async def test_bad_versions_are_aborted_and_stable_untouched(
     platform: Platform, tmp_path: Path, version: str, gates: tuple[str, ...]
 ) -> None:
     await ready(platform)
-    before = await platform.kube.get_workload("user-service")
+    before = await platform.orchestrator.get_workload("user-service")
     driver, metrics, journal = driver_for(platform, tmp_path, ["user-service"], version, hold=30)
     await driver.start()
     state = await driver.run()
     await metrics.aclose()
     assert state is ReleaseState.ABORTED
     assert any(gate in driver.reason for gate in gates)
-    after = await platform.kube.get_workload("user-service")
+    after = await platform.orchestrator.get_workload("user-service")
     assert after.image == before.image and after.revision == before.revision
-    assert await platform.kube.deployment_json("user-service-canary") is None
+    assert not await exists(platform, "user-service-canary")
     failures = [r for r in journal.records() if r.action == "release.gate_failed"]
     assert len(failures) == 3
     assert any(r.action == "release.abort" and r.stage == "after" for r in journal.records())
@@ -129,12 +129,12 @@ async def test_pause_holds_and_promote_skips_the_hold(platform: Platform, tmp_pa
     await driver.start()
     task = asyncio.create_task(driver.run())
     try:
-        await send_control(platform.kube, platform.services(), "pause", "looking at logs")
+        await send_control(platform.orchestrator, platform.services(), "pause", "looking at logs")
         await asyncio.sleep(4)  # longer than the hold: a paused release stays in its phase
         assert driver.phase == 0 and driver.state is ReleaseState.PAUSED
-        view = await read_release(platform.kube, platform.services())
+        view = await read_release(platform.orchestrator, platform.services())
         assert view is not None and view.state is ReleaseState.PAUSED
-        await send_control(platform.kube, platform.services(), "resume")
+        await send_control(platform.orchestrator, platform.services(), "resume")
         await wait_until(lambda: _true(driver.phase >= 1), 20, "phase 2 after resume")
         # A long hold, skipped by promote.
         # From now on the holds are ten minutes: only promote can move the release on.
@@ -142,13 +142,13 @@ async def test_pause_holds_and_promote_skips_the_hold(platform: Platform, tmp_pa
         phase = driver.phase
         await asyncio.sleep(2)
         assert driver.phase == phase
-        await send_control(platform.kube, platform.services(), "promote")
+        await send_control(platform.orchestrator, platform.services(), "promote")
         await wait_until(
             lambda: _true(driver.phase > phase or driver.state.over),
             20,
             "promote moves to the next phase",
         )
-        await send_control(platform.kube, platform.services(), "promote-full")
+        await send_control(platform.orchestrator, platform.services(), "promote-full")
         assert await asyncio.wait_for(task, 60) is ReleaseState.FINISHED
     finally:
         task.cancel()
@@ -176,13 +176,13 @@ async def test_second_driver_is_refused_and_abort_from_elsewhere(
             await second.start()
         assert "release lock held by" in str(refused.value)
         assert first.plan.release_id in str(refused.value)
-        await send_control(platform.kube, platform.services(), "abort")
+        await send_control(platform.orchestrator, platform.services(), "abort")
         assert await asyncio.wait_for(task, 20) is ReleaseState.ABORTED
     finally:
         task.cancel()
         await m1.aclose()
         await m2.aclose()
-    assert await platform.kube.deployment_json("tweet-service-canary") is None
+    assert not await exists(platform, "tweet-service-canary")
     assert await image_of(platform, "tweet-service") == "bharathva/tweet-service:1.0.0"
 
 
@@ -195,7 +195,7 @@ async def test_read_only_sends_no_mutation(sandbox: RunningSandbox, tmp_path: Pa
             await driver.start()
         for action in ("pause", "resume", "promote", "abort"):
             try:
-                await send_control(platform.kube, platform.services(), action)
+                await send_control(platform.orchestrator, platform.services(), action)
             except Exception as exc:
                 assert "no release" in str(exc) or isinstance(exc, ReadOnlyError)
         await metrics.aclose()
@@ -240,7 +240,7 @@ async def test_killed_driver_is_resumed_from_a_new_process(
     try:
 
         async def in_phase_two() -> bool:
-            view = await read_release(platform.kube, platform.services())
+            view = await read_release(platform.orchestrator, platform.services())
             return view is not None and view.phase_index >= 1
 
         await wait_until(in_phase_two, 40, "the driver reaches phase 2")
@@ -248,7 +248,7 @@ async def test_killed_driver_is_resumed_from_a_new_process(
         proc.wait(5)
 
         async def lost() -> bool:
-            view = await read_release(platform.kube, platform.services())
+            view = await read_release(platform.orchestrator, platform.services())
             return view is not None and view.state is ReleaseState.DRIVER_LOST
 
         await wait_until(lost, 30, "the release shows the driver lost")
@@ -263,7 +263,7 @@ async def test_killed_driver_is_resumed_from_a_new_process(
         if proc.poll() is None:
             proc.kill()
     assert await image_of(platform, "auth-service") == "bharathva/auth-service:1.5.0"
-    assert await platform.kube.deployment_json("auth-service-canary") is None
+    assert not await exists(platform, "auth-service-canary")
     journal = Journal(tmp_path / "journal" / "sandbox.jsonl", "sandbox")
     assert journal.verify().ok
     assert any(r.action == "release.resume" for r in journal.records())
@@ -329,11 +329,11 @@ async def test_manual_approval_waits_for_promote(platform: Platform, tmp_path: P
         )
         await asyncio.sleep(2)
         assert driver.phase == 0 and driver.state is ReleaseState.AWAITING_APPROVAL
-        view = await read_release(platform.kube, platform.services())
+        view = await read_release(platform.orchestrator, platform.services())
         assert view is not None and view.state is ReleaseState.AWAITING_APPROVAL
-        await send_control(platform.kube, platform.services(), "promote")
+        await send_control(platform.orchestrator, platform.services(), "promote")
         await wait_until(lambda: _true(driver.phase == 1), 20, "approved: phase 2")
-        await send_control(platform.kube, platform.services(), "abort")
+        await send_control(platform.orchestrator, platform.services(), "abort")
         assert await asyncio.wait_for(task, 20) is ReleaseState.ABORTED
     finally:
         task.cancel()
@@ -345,10 +345,21 @@ async def test_manual_approval_waits_for_promote(platform: Platform, tmp_path: P
     [("1.9.0", ReleaseState.FINISHED), ("1.9.0-crash", ReleaseState.FAILED)],
 )
 async def test_rolling_strategy(
-    platform: Platform, tmp_path: Path, version: str, expected: ReleaseState
+    platform: Platform,
+    sandbox: RunningSandbox,
+    tmp_path: Path,
+    version: str,
+    expected: ReleaseState,
 ) -> None:
     await ready(platform)
-    await platform.kube.patch_deployment("user-service", {"spec": {"progressDeadlineSeconds": 3}})
+    patch = json.dumps({"spec": {"progressDeadlineSeconds": 3}})
+    await asyncio.to_thread(
+        subprocess.run,
+        ["kubectl", "patch", "deployment/user-service", "--type=merge", "-p", patch],
+        env=sandbox.env,
+        check=True,
+        capture_output=True,
+    )
     driver, metrics, journal = driver_for(
         platform, tmp_path, ["user-service"], version, strategy="rolling"
     )
@@ -356,11 +367,11 @@ async def test_rolling_strategy(
     state = await driver.run()
     await metrics.aclose()
     assert state is expected, driver.reason
-    workload = await platform.kube.get_workload("user-service")
+    workload = await platform.orchestrator.get_workload("user-service")
     assert workload.image == f"bharathva/user-service:{version}"
     if expected is ReleaseState.FAILED:
         assert "exceeded its progress deadline" in driver.reason
-    assert await platform.kube.deployment_json("user-service-canary") is None
+    assert not await exists(platform, "user-service-canary")
     assert journal.verify().ok
 
 
@@ -396,9 +407,9 @@ async def test_no_data_is_inconclusive_and_pauses_for_a_human(
         )
         assert driver.reason.startswith("inconclusive")
         assert driver.failed == 0
-        view = await read_release(platform.kube, platform.services())
+        view = await read_release(platform.orchestrator, platform.services())
         assert view is not None and view.state is ReleaseState.PAUSED
-        await send_control(platform.kube, platform.services(), "abort")
+        await send_control(platform.orchestrator, platform.services(), "abort")
         assert await asyncio.wait_for(task, 20) is ReleaseState.ABORTED
     finally:
         task.cancel()

@@ -26,16 +26,16 @@ from backends.release.driver import ReleaseDriver
 from backends.release.models import ReleaseState
 from backends.release.plan import make_plan
 from backends.rollback.diff import template_diff
-from backends.rollback.engine import (
+from backends.rollback.engine import RollbackEngine
+from backends.rollback.models import (
     NOT_ROLLED_BACK,
     PAUSED_WARNING,
-    RollbackEngine,
     RollbackEvent,
     UnknownService,
 )
 from backends.sandbox.state import SandboxState
 from tests.support.sandbox_proc import RunningSandbox
-from tests.support.sandbox_release import ready, release_driver, wait_until
+from tests.support.sandbox_release import exists, ready, release_driver, wait_until
 
 CFG = load_platform(builtin_platform_path())
 AUTH, USER, TWEET = "auth-service", "user-service", "tweet-service"
@@ -66,7 +66,7 @@ def engine_for(platform: Platform, tmp_path: Path, **kw: Any) -> tuple[RollbackE
 
 async def state_is(platform: Platform, deployment: str, state: RolloutState) -> None:
     async def check() -> bool:
-        return (await platform.kube.rollout_status(deployment)).state is state
+        return (await platform.orchestrator.rollout_status(deployment)).state is state
 
     await wait_until(check, 60, f"{deployment} {state}")
 
@@ -92,7 +92,7 @@ async def run_kubectl(sandbox: RunningSandbox, *args: str, stdin: str | None = N
 
 
 async def set_image(platform: Platform, deployment: str, tag: str, cause: str = "") -> None:
-    await platform.kube.set_image(
+    await platform.orchestrator.set_image(
         deployment, deployment, f"bharathva/{deployment}:{tag}", cause or f"release {tag}"
     )
     await state_is(platform, deployment, RolloutState.COMPLETE)
@@ -173,10 +173,10 @@ async def test_crash_and_unhealthy_releases_are_rolled_back_until_healthy(
     first_user = min(i for i, e in enumerate(events) if e.service == USER)
     assert last_auth < first_user
     for service in (AUTH, USER):
-        workload = await platform.kube.get_workload(service)
+        workload = await platform.orchestrator.get_workload(service)
         assert workload.image_tag() == "1.0.0" and workload.revision == 3
         assert await health_of(platform, service) is ProbeStatus.UP
-    assert await platform.kube.get_lease("bva-release") is None
+    assert await platform.orchestrator.read_lock() is None
 
     records = journal.records()
     assert journal.verify().ok
@@ -216,16 +216,16 @@ async def test_to_an_older_revision(platform: Platform, tmp_path: Path) -> None:
 
     result = await engine.execute(plan)
     assert result.ok and result.outcomes[0].outcome == "rolled back to revision 1 (now revision 4)"
-    workload = await platform.kube.get_workload(AUTH)
+    workload = await platform.orchestrator.get_workload(AUTH)
     assert workload.image_tag() == "1.0.0" and workload.change_cause == "initial release 1.0.0"
-    assert [r.revision for r in await platform.kube.history(AUTH)] == [2, 3, 4]
+    assert [r.revision for r in await platform.orchestrator.history(AUTH)] == [2, 3, 4]
 
 
 async def test_paused_deployment_is_refused_unless_resumed(
     sandbox: RunningSandbox, platform: Platform, tmp_path: Path
 ) -> None:
     await set_image(platform, AUTH, "1.1.0")
-    await platform.kube.pause(AUTH)
+    await platform.orchestrator.pause(AUTH)
     engine, journal = engine_for(platform, tmp_path)
     plan = await engine.plan([AUTH])
     (sp,) = plan.services
@@ -234,13 +234,13 @@ async def test_paused_deployment_is_refused_unless_resumed(
     refused = await engine.execute(plan)
     assert not refused.ok
     assert refused.outcomes[0].outcome == f"refused: {PAUSED_WARNING}"
-    workload = await platform.kube.get_workload(AUTH)
+    workload = await platform.orchestrator.get_workload(AUTH)
     assert workload.paused and workload.image_tag() == "1.1.0" and workload.revision == 2
     assert journal.records()[-1].result == f"refused: {PAUSED_WARNING}"
 
     resumed = await engine.execute(plan, resume_paused=True)
     assert resumed.ok, resumed
-    workload = await platform.kube.get_workload(AUTH)
+    workload = await platform.orchestrator.get_workload(AUTH)
     assert not workload.paused and workload.image_tag() == "1.0.0" and workload.revision == 3
     assert journal.records()[-1].details.get("resumed") is True
     assert journal.verify().ok
@@ -274,7 +274,7 @@ async def test_pruned_revision_is_not_offered_and_refused(
         await set_image(platform, AUTH, tag)
 
     async def pruned() -> bool:
-        return [r.revision for r in await platform.kube.history(AUTH)] == [2, 3]
+        return [r.revision for r in await platform.orchestrator.history(AUTH)] == [2, 3]
 
     await wait_until(pruned, 30, "revision 1 pruned")
     engine, _ = engine_for(platform, tmp_path)
@@ -314,8 +314,8 @@ async def test_canary_release_is_aborted_only_when_asked(
         assert not refused.ok
         outcome = refused.outcomes[0].outcome
         assert outcome.startswith("refused: release lock held by") and driver.lock.me in outcome
-        assert await platform.kube.deployment_json(f"{TWEET}-canary") is not None
-        assert (await platform.kube.get_workload(TWEET)).image_tag() == "1.1.0"
+        assert await exists(platform, f"{TWEET}-canary")
+        assert (await platform.orchestrator.get_workload(TWEET)).image_tag() == "1.1.0"
         assert not task.done()
 
         events: list[RollbackEvent] = []
@@ -323,8 +323,8 @@ async def test_canary_release_is_aborted_only_when_asked(
         assert result.ok, result
         assert result.outcomes[0].outcome == "rolled back to revision 1 (now revision 3)"
         assert await asyncio.wait_for(task, 30) is ReleaseState.ABORTED
-        assert await platform.kube.deployment_json(f"{TWEET}-canary") is None
-        assert (await platform.kube.get_workload(TWEET)).image_tag() == "1.0.0"
+        assert not await exists(platform, f"{TWEET}-canary")
+        assert (await platform.orchestrator.get_workload(TWEET)).image_tag() == "1.0.0"
         assert any("traffic back on stable" in e.text for e in events)
         actions = [(r.action, r.stage, r.result) for r in journal.records()]
         assert actions[:2] == [
@@ -332,7 +332,7 @@ async def test_canary_release_is_aborted_only_when_asked(
             ("rollback.abort_release", "after", "ok"),
         ]
         assert journal.records()[0].details["release"] == driver.plan.release_id
-        assert await platform.kube.get_lease("bva-release") is None
+        assert await platform.orchestrator.read_lock() is None
     finally:
         task.cancel()
         await metrics.aclose()
@@ -355,9 +355,9 @@ async def test_rollback_racing_another_driver_is_refused_with_who(
         outcome = result.outcomes[0].outcome
         assert outcome.startswith("refused: release lock held by")
         assert driver.lock.me in outcome and driver.plan.release_id in outcome
-        assert (await platform.kube.get_workload(AUTH)).image_tag() == "1.1.0"
+        assert (await platform.orchestrator.get_workload(AUTH)).image_tag() == "1.1.0"
         assert not task.done()
-        await send_control(platform.kube, platform.services(), "abort")
+        await send_control(platform.orchestrator, platform.services(), "abort")
         assert await asyncio.wait_for(task, 30) is ReleaseState.ABORTED
     finally:
         task.cancel()
@@ -374,7 +374,7 @@ async def test_read_only_sends_no_mutation(
     sandbox: RunningSandbox, platform: Platform, tmp_path: Path
 ) -> None:
     await set_image(platform, AUTH, "1.1.0")
-    await platform.kube.pause(AUTH)
+    await platform.orchestrator.pause(AUTH)
     ro = platform_on(sandbox, read_only=True)
     try:
         engine, journal = engine_for(ro, tmp_path)

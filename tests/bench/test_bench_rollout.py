@@ -449,7 +449,7 @@ async def test_rollout_screen_vs_kubectl(
             platform = await app.platform()
             deadline = time.monotonic() + 30
             while True:
-                w = await platform.kube.get_workload(stable_name)
+                w = await platform.orchestrator.get_workload(stable_name)
                 if w.available == w.desired:
                     break
                 if time.monotonic() > deadline:

@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from backends.journal.store import Journal
-from tui.cli import UsageError, _Parser
+from tui.cli import _Parser
+from tui.cli_errors import UsageError
 from tui.cli_journal import add_journal_parser, cmd_journal
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -4,11 +4,28 @@ Everything else in the suite runs against real servers."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Sequence
+import threading
+from collections.abc import AsyncGenerator, Sequence
+from typing import Any, NoReturn
 
 from backends.config.loader import builtin_platform_path, load_platform
+from backends.errors import NotFound, ReadOnlyError
 from backends.health.models import HealthComponent, ProbeResult, ProbeStatus, ServiceHealth
-from backends.models import Condition, KubeEvent, Pod, WatchEvent, Workload
+from backends.logs.inbox import Inbox, LogReaderHandle, StreamRequest
+from backends.logs.parse import Joiner
+from backends.metrics.source import MetricSample
+from backends.models import (
+    Canary,
+    Condition,
+    KubeEvent,
+    LockRecord,
+    Pod,
+    Revision,
+    RolloutState,
+    RolloutStatus,
+    WatchEvent,
+    Workload,
+)
 from backends.platform import Platform
 
 NOW = 1_800_000_000.0
@@ -147,7 +164,11 @@ def pods_for(service: str, *, crash: bool = False) -> list[Pod]:
     return out
 
 
-class FakeKube:
+class FakeOrchestrator:
+    """The Orchestrator contract over canned workloads, pods and events: reads answer from
+    them, watches send one RESYNC (or one ERROR) and then stay quiet, every change is
+    refused (snapshots never mutate)."""
+
     def __init__(
         self,
         workloads: Sequence[Workload],
@@ -160,34 +181,131 @@ class FakeKube:
         self.error = error
         self.pods = pods or {s: pods_for(s) for s in SERVICES}
         self._events = list(events)
-        self.read_only = False
 
-    async def watch_workloads(self) -> AsyncIterator[WatchEvent[Workload]]:
+    @property
+    def kind(self) -> str:
+        return "kubernetes"
+
+    @property
+    def target(self) -> str:
+        return "snapshot stand-in"
+
+    @property
+    def read_only(self) -> bool:
+        return False
+
+    def connection(self) -> dict[str, Any]:
+        return {"kind": "snapshot"}
+
+    def _refuse(self, what: str) -> NoReturn:
+        raise ReadOnlyError(f"the snapshot stand-in does not {what}")
+
+    async def _watch(self, items: Sequence[Any]) -> AsyncGenerator[WatchEvent[Any], None]:
         if self.error is None:
-            yield WatchEvent("RESYNC", items=tuple(self.workloads))
+            yield WatchEvent("RESYNC", items=tuple(items))
         else:
             yield WatchEvent("ERROR", message=self.error, last_good=NOW - 42)
         await asyncio.Event().wait()
 
+    def watch_workloads(self) -> AsyncGenerator[WatchEvent[Workload], None]:
+        return self._watch(self.workloads)
+
+    def watch_instances(self, service: str | None = None) -> AsyncGenerator[WatchEvent[Pod], None]:
+        pods = [p for s, ps in self.pods.items() if service in (None, s) for p in ps]
+        return self._watch(pods)
+
     async def list_workloads(self) -> list[Workload]:
         return list(self.workloads)
 
-    async def list_pods(self, service: str | None = None) -> list[Pod]:
-        return list(self.pods.get(service or "", []))
+    async def get_workload(self, name: str) -> Workload:
+        found = next((w for w in self.workloads if w.name == name), None)
+        if found is None:
+            raise NotFound(f'deployments.apps "{name}" not found')
+        return found
+
+    async def list_instances(self, service: str | None = None) -> list[Pod]:
+        return [p for s, ps in self.pods.items() if service in (None, s) for p in ps]
 
     async def events(self, kind: str, name: str, limit: int = 50) -> list[KubeEvent]:
         return [e for e in self._events if e.object_kind == kind and e.object_name == name]
 
-    async def deployment_json(self, deployment: str) -> dict[str, object] | None:
-        return None  # no canary: no release in progress
+    async def rollout_status(self, name: str) -> RolloutStatus:
+        w = await self.get_workload(name)
+        return RolloutStatus(name, RolloutState.COMPLETE, True, "", w.updated, w.desired)
 
-    async def get_lease(self, name: str) -> dict[str, object] | None:
+    async def history(self, name: str) -> list[Revision]:
+        return []
+
+    async def current_revision(self, name: str) -> Revision | None:
         return None
 
-    async def get_workload(self, deployment: str) -> Workload:
-        return next(w for w in self.workloads if w.name == deployment)
+    async def set_image(
+        self, name: str, container: str, image: str, change_cause: str | None = None
+    ) -> Workload:
+        self._refuse("set images")
+
+    async def scale(self, name: str, replicas: int) -> None:
+        self._refuse("scale")
+
+    async def pause(self, name: str) -> None:
+        self._refuse("pause")
+
+    async def resume(self, name: str) -> None:
+        self._refuse("resume")
+
+    async def undo(self, name: str, to_revision: int | None = None) -> str:
+        self._refuse("roll back")
+
+    async def canaries(self, services: Sequence[tuple[str, str]]) -> dict[str, Canary]:
+        return {}  # no canary: no release in progress
+
+    async def create_canary(
+        self, service: str, stable: str, *, container: str, image: str, replicas: int,
+        marks: dict[str, str],
+    ) -> Canary:  # fmt: skip
+        self._refuse("create canaries")
+
+    async def scale_canary(self, canary: str, replicas: int) -> None:
+        self._refuse("scale canaries")
+
+    async def mark_canary(self, canary: str, marks: dict[str, str]) -> None:
+        self._refuse("mark canaries")
+
+    async def remove_canary(self, canary: str) -> None:
+        self._refuse("remove canaries")
+
+    async def read_lock(self) -> LockRecord | None:
+        return None
+
+    async def create_lock(self, record: LockRecord) -> LockRecord:
+        self._refuse("take locks")
+
+    async def replace_lock(self, record: LockRecord) -> LockRecord:
+        self._refuse("take locks")
+
+    async def delete_lock(self) -> None:
+        self._refuse("release locks")
+
+    async def prepare_logs(self) -> None:
+        return None
+
+    def open_log_reader(
+        self, sid: int, request: StreamRequest, inbox: Inbox, joiner: Joiner,
+        parse_lock: threading.Lock, *, shed_after: float | None = None,
+    ) -> LogReaderHandle:  # fmt: skip
+        self._refuse("read logs")
 
     async def close(self) -> None:
+        return None
+
+
+class FakeMetrics:
+    """No traffic: every sample is empty (a gate on it is Inconclusive)."""
+
+    async def sample(self, service: str, track: str) -> MetricSample:
+        return MetricSample(service, track, 0.0, 0.0, None, None, 30.0, NOW, "scrape")
+
+    async def aclose(self) -> None:
         return None
 
 
@@ -199,6 +317,9 @@ class FakeHealth:
     async def sweep(self, targets: Sequence[tuple[str, Sequence[str]]]) -> list[ServiceHealth]:
         self.sweeps += 1
         return [self.results[name] for name, _ in targets]
+
+    async def probe(self, service: str, url: str) -> ProbeResult:
+        return self.results[service].probes[0]
 
     async def aclose(self) -> None:
         return None
@@ -251,16 +372,17 @@ def scenario(name: str) -> Platform:
         }
     elif name == "read_only":
         env, read_only = "production", True
-    kube = FakeKube(workloads, error=kube_error, pods=pods, events=events)
+    orchestrator = FakeOrchestrator(workloads, error=kube_error, pods=pods, events=events)
     return Platform(
         config=cfg,
         env_name=env,
         env=cfg.environment(env),
         read_only=read_only,
-        kube=kube,  # type: ignore[arg-type]
-        health=FakeHealth(health),  # type: ignore[arg-type]
+        orchestrator=orchestrator,
+        health=FakeHealth(health),
+        metrics=FakeMetrics(),
         service_urls={},
-        kube_target="https://api.bharathva.example:6443"
+        target="https://api.bharathva.example:6443"
         if env == "production"
         else "http://127.0.0.1:6443",
     )

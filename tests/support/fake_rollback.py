@@ -9,7 +9,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from backends.models import Revision
-from backends.rollback.engine import (
+from backends.rollback.models import (
     RollbackEvent,
     RollbackPlan,
     RollbackResult,

@@ -8,6 +8,7 @@ import time
 from collections.abc import Awaitable, Callable
 
 from backends.config.models import PlatformConfig
+from backends.errors import NotFound
 from backends.journal.store import Journal
 from backends.metrics.scrape import ScrapeMetrics
 from backends.platform import Platform
@@ -26,11 +27,20 @@ async def wait_until(
     raise AssertionError(f"timed out: {what}")
 
 
+async def exists(platform: Platform, workload: str) -> bool:
+    """Whether the orchestrator has this workload (a canary, say) right now."""
+    try:
+        await platform.orchestrator.get_workload(workload)
+    except NotFound:
+        return False
+    return True
+
+
 async def ready(platform: Platform) -> None:
     """Every Deployment of the sandbox has all its replicas available."""
 
     async def all_available() -> bool:
-        workloads = await platform.kube.list_workloads()
+        workloads = await platform.orchestrator.list_workloads()
         return bool(workloads) and all(w.available == w.desired for w in workloads)
 
     await wait_until(all_available, what="sandbox ready")
@@ -45,7 +55,7 @@ def release_driver(
     owner: str,
 ) -> ReleaseDriver:
     return ReleaseDriver(
-        platform.kube,
+        platform.orchestrator,
         plan,
         deployments=dict(platform.services()),
         containers={s.name: s.container_name for s in cfg.services},
