@@ -98,6 +98,43 @@ async def test_good_version_goes_all_the_way(platform: Platform, tmp_path: Path)
     assert await platform.orchestrator.read_lock() is None
 
 
+async def test_an_observer_sees_the_gates_tallies_and_trends(
+    platform: Platform, tmp_path: Path
+) -> None:
+    """What another terminal reads from the cluster: the same gates, counted and with their
+    recent values, as the driving process shows."""
+    await ready(platform)
+    driver, metrics, _ = driver_for(platform, tmp_path, ["user-service"], "1.4.0", hold=600)
+    await driver.start()
+    task = asyncio.create_task(driver.run())
+    try:
+
+        async def sampled_twice() -> bool:
+            view = await read_release(platform.orchestrator, platform.services())
+            gates = view.progress[0].gates if view is not None and view.progress else ()
+            return bool(gates) and all(g.passed + g.failed + g.inconclusive >= 2 for g in gates)
+
+        await wait_until(sampled_twice, 30, "two samples in the canary's marks")
+        observed = await read_release(platform.orchestrator, platform.services())
+        assert observed is not None
+        mine = {g.gate: g for g in driver.view().progress[0].gates}
+        theirs = {g.gate: g for g in observed.progress[0].gates}
+        assert set(theirs) == set(mine) == {
+            "error rate", "p95 latency", "canary ready", "restarts",
+        }  # fmt: skip
+        for gate, tally in theirs.items():
+            assert tally.last is not None and tally.last.gate == gate
+            # The driver may have sampled once more since it wrote the marks.
+            assert mine[gate].passed - 1 <= tally.passed <= mine[gate].passed
+            if tally.last.value is not None:
+                assert tally.history, f"{gate}: no trend for the observer"
+        await send_control(platform.orchestrator, platform.services(), "abort")
+        assert await asyncio.wait_for(task, 30) is ReleaseState.ABORTED
+    finally:
+        task.cancel()
+        await metrics.aclose()
+
+
 @pytest.mark.parametrize(
     ("version", "gates"),
     # An unhealthy canary is slow and fails requests; which of the two trips the last sample
