@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Protocol, cast
+from typing import Any, ClassVar, Protocol, cast
 
+from textual.binding import Binding, BindingType
 from textual.screen import Screen
+from textual.widgets import Footer
 
 from backends.platform import Platform
 from backends.release.models import ReleaseState, ReleaseView
@@ -74,6 +76,18 @@ class ConsoleApp(Protocol):
 
 
 class BvaScreen(Screen[None]):
+    # The screens' own keys come after these in every footer: at 80 columns a screen with many
+    # keys cuts its last ones, never the way to the other screens.
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("1", "app.switch_mode('health')", "Health", id="app.health"),
+        Binding("2", "app.switch_mode('rollout')", "Rollout", id="app.rollout"),
+        Binding("3", "app.switch_mode('rollback')", "Rollback", id="app.rollback"),
+        Binding("4", "app.switch_mode('logs')", "Logs", id="app.logs"),
+    ]
+
+    def compose_footer(self) -> Footer:
+        return Footer(compact=True)
+
     @property
     def bva(self) -> ConsoleApp:
         return cast(ConsoleApp, self.app)

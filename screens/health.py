@@ -14,7 +14,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.message import Message
 from textual.timer import Timer
-from textual.widgets import DataTable, Footer, Input, Static, TabbedContent, TabPane
+from textual.widgets import DataTable, Input, Static, TabbedContent, TabPane
 
 from backends.errors import BvaError
 from backends.health.models import ProbeStatus
@@ -97,7 +97,8 @@ class HealthScreen(BvaScreen):
         Binding("slash", "filter", "Filter", id="health.filter", priority=True),
         Binding("s", "cycle_sort", "Sort", id="health.sort"),
         Binding("S", "reverse_sort", "Reverse sort", show=False, id="health.reverse"),
-        Binding("r", "refresh", "Refresh", id="health.refresh"),
+        # In the help and the palette; the footer keeps its room for the screen keys.
+        Binding("r", "refresh", "Refresh", show=False, id="health.refresh"),
         # Priority: the table would otherwise take enter as "select row" and keep it.
         Binding("enter", "toggle_detail", "Detail", id="health.detail", priority=True),
         # enter in the filter box: done at once, so keys behind it are bindings again
@@ -144,7 +145,7 @@ class HealthScreen(BvaScreen):
                     yield DataTable(id="components-table", cursor_type="row")
                 with TabPane("Events", id="events"):
                     yield DataTable(id="events-table", cursor_type="row")
-        yield Footer()
+        yield self.compose_footer()
 
     def on_mount(self) -> None:
         self.init_header()

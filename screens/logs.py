@@ -18,7 +18,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.message import Message
-from textual.widgets import Footer, Input, Static
+from textual.widgets import Input, Static
 
 from backends.errors import BvaError
 from backends.logs.models import (
@@ -125,7 +125,7 @@ class LogsScreen(BvaScreen):
         yield Static("", id="logs-status")
         yield Input(id="logs-input")
         yield LogView(id="logs-view")
-        yield Footer()
+        yield self.compose_footer()
 
     def on_mount(self) -> None:
         self.init_header()

@@ -11,7 +11,7 @@ from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.widgets import DataTable, Footer, Static
+from textual.widgets import DataTable, Static
 
 from backends.errors import BvaError
 from backends.sanitize import sanitize_text
@@ -47,7 +47,7 @@ class RollbackScreen(BvaScreen):
         yield Static("… reading the services' revisions", id="rb-banner")
         yield DataTable(id="rb-services", cursor_type="row")
         yield Static("", id="rb-note")
-        yield Footer()
+        yield self.compose_footer()
 
     def on_mount(self) -> None:
         self.init_header()

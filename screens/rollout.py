@@ -13,7 +13,6 @@ from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.widgets import (
     DataTable,
-    Footer,
     Input,
     Log,
     ProgressBar,
@@ -117,7 +116,7 @@ class RolloutScreen(BvaScreen):
             yield DataTable(id="progress", cursor_type="row")
             yield DataTable(id="gates", cursor_type="row")
             yield Log(id="timeline", max_lines=500, highlight=False)
-        yield Footer()
+        yield self.compose_footer()
 
     def on_mount(self) -> None:
         self.init_header()

@@ -23,6 +23,7 @@ from backends.release.models import ReleaseView
 from backends.release.session import ReleaseSession
 from backends.rollback.models import Rollbacks
 from backends.sanitize import sanitize_text
+from screens.base import BvaScreen
 from screens.health import HealthScreen
 from screens.help import HelpScreen, binding_rows
 from screens.logs import LogsScreen
@@ -75,10 +76,6 @@ class BvaApp(App[int]):
         Binding("q", "quit", "Quit", id="app.quit"),
         Binding("question_mark", "help", "Help", id="app.help"),
         Binding("colon", "command_palette", "Commands", show=False, id="app.palette"),
-        Binding("1", "switch_mode('health')", "Health", id="app.health"),
-        Binding("2", "switch_mode('rollout')", "Rollout", id="app.rollout"),
-        Binding("3", "switch_mode('rollback')", "Rollback", id="app.rollback"),
-        Binding("4", "switch_mode('logs')", "Logs", id="app.logs"),
     ]
 
     def __init__(self, settings: AppSettings) -> None:
@@ -296,7 +293,13 @@ class BvaApp(App[int]):
                 type(self.screen).__name__.replace("Screen", "") + " screen",
                 binding_rows(list(getattr(self.screen, "BINDINGS", []))),
             ),
-            ("Everywhere", [*binding_rows(list(self.BINDINGS)), ("ctrl+p, :", "command palette")]),
+            (
+                "Everywhere",
+                [
+                    *binding_rows([*BvaScreen.BINDINGS, *self.BINDINGS]),
+                    ("ctrl+p, :", "command palette"),
+                ],
+            ),
         ]
         self.push_screen(HelpScreen(sections))
 
