@@ -15,9 +15,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-from backends.sandbox.state import SandboxState
+from backends.sandbox.state import SandboxState, ready_timeout
 
 PR_SET_PDEATHSIG = 1
+# For the child's interpreter to start and bind its ports, on top of the sandbox's own limit
+# for its platform to come up (past which it exits and says why).
+BOOT_S = 30.0
 
 
 def _die_with_parent() -> None:
@@ -35,7 +38,7 @@ class EmbeddedSandbox:
         self._proc: subprocess.Popen[bytes] | None = None
         self.log = self._dir / "sandbox.log"
 
-    def start(self, timeout: float = 30.0) -> SandboxState:
+    def start(self, timeout: float | None = None) -> SandboxState:
         self.launch()
         return self.wait_ready(timeout)
 
@@ -62,8 +65,11 @@ class EmbeddedSandbox:
                 preexec_fn=_die_with_parent,
             )
 
-    def wait_ready(self, timeout: float = 30.0) -> SandboxState:
+    def wait_ready(self, timeout: float | None = None) -> SandboxState:
+        """The sandbox once it has announced itself, which it does when its platform is up."""
         assert self._proc is not None, "launch() first"
+        if timeout is None:
+            timeout = BOOT_S + ready_timeout(self._speed)
         state_file = self._dir / "sandbox.json"
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

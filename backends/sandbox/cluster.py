@@ -16,7 +16,7 @@ from backends.sandbox.deployments import DeploymentController
 from backends.sandbox.events import EventRecorder
 from backends.sandbox.kubelet import NODES, Kubelet
 from backends.sandbox.logs import LogBook
-from backends.sandbox.podutil import pod_ready
+from backends.sandbox.podutil import pod_ready, spec_replicas, status_int
 from backends.sandbox.replicasets import ReplicaSetController
 from backends.sandbox.resources import SERVER_VERSION, default_deployment
 from backends.sandbox.store import Change, Store
@@ -215,6 +215,21 @@ class Cluster:
             started_at=_ts(started) if started else 0.0,
         )
 
+    # -- readiness --------------------------------------------------------------------
+    def unready_deployments(self) -> list[str]:
+        """The platform's deployments not yet up, each as "name ready/desired": up is what
+        `kubectl rollout status` and `bva status` call complete, Available and every replica
+        of the current template ready."""
+        waiting = []
+        for svc in self.services:
+            name = svc.deployment or svc.name
+            d = self.store.get("deployments", self.namespace, name)
+            if d is None:
+                waiting.append(f"{name} missing")
+            elif not _deployment_up(d):
+                waiting.append(f"{name} {status_int(d, 'readyReplicas')}/{spec_replicas(d)}")
+        return waiting
+
     # -- initial state ----------------------------------------------------------------
     def seed_objects(self) -> None:
         for ns in ("default", "kube-system", "kube-public", "kube-node-lease", self.namespace):
@@ -305,6 +320,20 @@ class Cluster:
         }
         default_deployment(d)
         return d
+
+
+def _deployment_up(d: Obj) -> bool:
+    want = spec_replicas(d)
+    status = d.get("status") or {}
+    if int(status.get("observedGeneration", 0) or 0) < int(d["metadata"].get("generation", 1)):
+        return False
+    counts = ("replicas", "updatedReplicas", "readyReplicas", "availableReplicas")
+    if any(status_int(d, field) != want for field in counts):
+        return False
+    return any(
+        c.get("type") == "Available" and c.get("status") == "True"
+        for c in status.get("conditions") or []
+    )
 
 
 def _tag(image: str) -> str:

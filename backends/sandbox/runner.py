@@ -9,19 +9,30 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+import aiohttp
 from aiohttp import web
 
 from backends.sandbox.api import Api
 from backends.sandbox.cluster import Cluster
 from backends.sandbox.endpoints import ServiceEndpoints
 from backends.sandbox.logfeed import LogFeeds
-from backends.sandbox.state import SandboxState, read_state, remove_state, runtime_dir, write_state
+from backends.sandbox.state import (
+    SandboxState,
+    read_state,
+    ready_timeout,
+    remove_state,
+    runtime_dir,
+    write_state,
+)
 from backends.sandbox.view import SandboxService
 
 CONTEXT = "bva-sandbox"
+READY_POLL_S = 0.05
 
 
 @dataclass
@@ -44,6 +55,10 @@ class SandboxSettings:
 
 
 class AlreadyRunning(Exception):
+    pass
+
+
+class NotReady(Exception):
     pass
 
 
@@ -99,13 +114,9 @@ class Sandbox:
         self.kubeconfig_path: Path | None = None
 
     async def start(self) -> None:
+        """The cluster, the API and the endpoints, listening; not yet announced."""
         if self.settings.announce:
-            running = read_state()
-            if running is not None and running.pid != os.getpid():
-                raise AlreadyRunning(
-                    f"a sandbox is already running (pid {running.pid}, "
-                    f"kubeconfig {running.kubeconfig})"
-                )
+            self._refuse_if_running()
         self.cluster.seed_objects()
         self._loop_task = asyncio.create_task(self.cluster.run())
         if self.settings.log_dir is not None:
@@ -122,19 +133,74 @@ class Sandbox:
         path.write_text(kubeconfig_text(self.api_url, self.settings.namespace))
         path.chmod(0o600)
         self.kubeconfig_path = path
-        if self.settings.announce:
-            write_state(
-                SandboxState(
-                    pid=os.getpid(),
-                    api_url=self.api_url,
-                    kubeconfig=str(path),
-                    namespace=self.settings.namespace,
-                    context=CONTEXT,
-                    services=dict(self.service_urls),
-                    platform=self.settings.platform_source,
-                    started=time.time(),
-                )
+
+    def _refuse_if_running(self) -> None:
+        running = read_state()
+        if running is not None and running.pid != os.getpid():
+            raise AlreadyRunning(
+                f"a sandbox is already running (pid {running.pid}, kubeconfig {running.kubeconfig})"
             )
+
+    async def wait_ready(self, timeout: float) -> None:
+        """Until the platform is up: every deployment rolled out, Available and all its
+        replicas ready, and every health endpoint of every service answering UP. Until then
+        `bva status` would call the sandbox degraded; raises NotReady after ``timeout`` s."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        per_probe = aiohttp.ClientTimeout(total=max(2.0, 2.0 / self.settings.speed))
+        async with aiohttp.ClientSession(timeout=per_probe) as session:
+            while True:
+                waiting = self.cluster.unready_deployments()
+                if not waiting:
+                    waiting = await self._unhealthy(session)
+                if not waiting:
+                    return
+                if loop.time() >= deadline:
+                    raise NotReady(
+                        f"the platform did not come up within {timeout:.0f}s, still waiting "
+                        f"for: {', '.join(waiting)}"
+                    )
+                await asyncio.sleep(READY_POLL_S)
+
+    async def _unhealthy(self, session: aiohttp.ClientSession) -> list[str]:
+        """The health endpoints not answering UP, each as "service path answer"."""
+        checks = [(s.name, path) for s in self.settings.services for path in s.health_paths]
+        answers = await asyncio.gather(*(self._health(session, n, p) for n, p in checks))
+        return [
+            f"{name} {path} {answer}"
+            for (name, path), answer in zip(checks, answers, strict=True)
+            if answer != "UP"
+        ]
+
+    async def _health(self, session: aiohttp.ClientSession, service: str, path: str) -> str:
+        # Asked over HTTP like `bva status` asks, so "UP" is what it will be told.
+        try:
+            async with session.get(self.service_urls[service] + path) as resp:
+                body = await resp.json(content_type=None)
+                code = resp.status
+        except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+            return type(exc).__name__
+        status = str(body.get("status")) if isinstance(body, dict) else "?"
+        return status if code == 200 else f"HTTP {code} {status}"
+
+    def announce(self) -> None:
+        """Write the state file: from now on other bva commands find this sandbox."""
+        if not self.settings.announce:
+            return
+        # Checked again: another sandbox may have announced itself while this one came up.
+        self._refuse_if_running()
+        write_state(
+            SandboxState(
+                pid=os.getpid(),
+                api_url=self.api_url,
+                kubeconfig=str(self.kubeconfig_path),
+                namespace=self.settings.namespace,
+                context=CONTEXT,
+                services=dict(self.service_urls),
+                platform=self.settings.platform_source,
+                started=time.time(),
+            )
+        )
 
     async def start_api(self) -> None:
         if self._runner is None:
@@ -187,24 +253,50 @@ async def serve(settings: SandboxSettings) -> int:
         return 2
     loop = asyncio.get_running_loop()
     done = asyncio.Event()
-    toggles: list[asyncio.Task[None]] = []
     loop.add_signal_handler(signal.SIGINT, done.set)
     loop.add_signal_handler(signal.SIGTERM, done.set)
-    # Outage drills for tests and demos: USR1 takes the API down, USR2 brings it back.
-    loop.add_signal_handler(
-        signal.SIGUSR1, lambda: toggles.append(loop.create_task(sandbox.stop_api()))
-    )
-    loop.add_signal_handler(
-        signal.SIGUSR2, lambda: toggles.append(loop.create_task(sandbox.start_api()))
-    )
-    print(
-        f"sandbox ready: api {sandbox.api_url} kubeconfig {sandbox.kubeconfig_path} "
-        f"namespace {settings.namespace} ({len(settings.services)} services)",
-        flush=True,
-    )
-    for name, url in sandbox.service_urls.items():
-        print(f"  {name:<24} {url}", flush=True)
-    await done.wait()
+    # "ready" and the state file mean the platform is up, so a `bva status` right after
+    # them reports it healthy.
+    try:
+        up = await _unless(sandbox.wait_ready(ready_timeout(settings.speed)), done)
+        if up:
+            sandbox.announce()
+    except (NotReady, AlreadyRunning) as exc:
+        await sandbox.stop()
+        print(f"bva sandbox: {exc}", file=sys.stderr)
+        return 1
+    if up:
+        toggles: list[asyncio.Task[None]] = []
+        # Outage drills for tests and demos: USR1 takes the API down, USR2 brings it back.
+        loop.add_signal_handler(
+            signal.SIGUSR1, lambda: toggles.append(loop.create_task(sandbox.stop_api()))
+        )
+        loop.add_signal_handler(
+            signal.SIGUSR2, lambda: toggles.append(loop.create_task(sandbox.start_api()))
+        )
+        print(
+            f"sandbox ready: api {sandbox.api_url} kubeconfig {sandbox.kubeconfig_path} "
+            f"namespace {settings.namespace} ({len(settings.services)} services)",
+            flush=True,
+        )
+        for name, url in sandbox.service_urls.items():
+            print(f"  {name:<24} {url}", flush=True)
+        await done.wait()
     await sandbox.stop()
     print("sandbox stopped", flush=True)
     return 0
+
+
+async def _unless(work: Coroutine[Any, Any, None], stop: asyncio.Event) -> bool:
+    """Run ``work`` unless ``stop`` is set first; whether it ran to its end."""
+    task = asyncio.create_task(work)
+    halt = asyncio.create_task(stop.wait())
+    await asyncio.wait({task, halt}, return_when=asyncio.FIRST_COMPLETED)
+    halt.cancel()
+    if not task.done():
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        return False
+    task.result()
+    return True
