@@ -38,3 +38,15 @@ def test_health_screen(snap_compare: Any, name: str, size: tuple[int, int]) -> N
             await settle(pilot)
 
     assert snap_compare(app, terminal_size=size, run_before=run_before)
+
+
+def test_health_screen_without_colour(snap_compare: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """NO_COLOR: health still reads from its symbols and words alone."""
+    monkeypatch.setenv("NO_COLOR", "1")
+    app = fake_app("one_down")
+    assert app.no_color
+
+    async def run_before(pilot: Any) -> None:
+        await settle(pilot)
+
+    assert snap_compare(app, terminal_size=(80, 24), run_before=run_before)
