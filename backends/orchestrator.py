@@ -22,7 +22,7 @@ from typing import Any, Protocol
 
 from backends.errors import BvaError
 from backends.logs.inbox import Inbox, LogReaderHandle, StreamRequest
-from backends.logs.parse import Joiner
+from backends.logs.join import Joiner
 from backends.models import (
     Canary,
     KubeEvent,

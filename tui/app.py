@@ -16,7 +16,8 @@ from textual.binding import Binding, BindingType
 from textual.screen import Screen
 
 from backends.errors import BvaError
-from backends.journal.store import Journal, JournalError, journal_path
+from backends.journal.records import JournalError
+from backends.journal.store import Journal, journal_path
 from backends.platform import Platform
 from backends.release.driver import ReleaseDriver
 from backends.release.models import ReleaseView

@@ -15,7 +15,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from backends.journal.store import Journal, JournalError, JournalRecord, VerifyResult, journal_path
+from backends.journal.records import JournalError, JournalRecord, VerifyResult
+from backends.journal.store import Journal, journal_path
 from backends.sanitize import sanitize_text
 
 __all__ = ["add_journal_parser", "cmd_journal"]

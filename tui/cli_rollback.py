@@ -80,7 +80,7 @@ def _seconds(text: str) -> float:
 def cmd_rollback(args: argparse.Namespace) -> int:
     from backends.config.loader import load_platform, resolve_config_path
     from backends.errors import BvaError
-    from backends.journal.store import JournalError
+    from backends.journal.records import JournalError
     from tui.cli_errors import UsageError
 
     if getattr(args, "sandbox", False):

@@ -27,223 +27,37 @@ import contextlib
 import errno
 import fcntl
 import getpass
-import hashlib
 import json
-import math
 import os
 import re
 import socket
 import time
 from collections.abc import AsyncIterator, Iterator, Mapping
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Literal, cast
+from typing import Any
 
 import platformdirs
 
-from backends.config.values import mask_dsn
-from backends.errors import ReadOnlyError, RolloutRefused
+from backends.journal.records import (
+    GENESIS_HASH,
+    STAGES,
+    JournalEntry,
+    JournalError,
+    JournalRecord,
+    VerifyResult,
+    canonical_json,
+    chain_problem,
+    parse_line,
+    record_from_dict,
+    record_hash,
+    shape_problem,
+)
+from backends.journal.scrub import MAX_TEXT, failure_text, one_line, scrub_details
 
-__all__ = [
-    "GENESIS_HASH",
-    "JOURNAL_DIR_ENV_VAR",
-    "Journal",
-    "JournalEntry",
-    "JournalError",
-    "JournalRecord",
-    "Stage",
-    "VerifyResult",
-    "canonical_json",
-    "default_actor",
-    "failure_text",
-    "is_secret_key",
-    "journal_path",
-    "record_hash",
-    "scrub_details",
-    "scrub_text",
-]
-
-GENESIS_HASH = "0" * 64
 JOURNAL_DIR_ENV_VAR = "BVA_JOURNAL_DIR"
 
-Stage = Literal["before", "after"]
-_STAGES: tuple[str, ...] = ("before", "after")
-
-# Field name -> accepted JSON types, in the order they are checked.
-_FIELDS: dict[str, tuple[type, ...]] = {
-    "seq": (int,),
-    "ts": (int, float),
-    "actor": (str,),
-    "environment": (str,),
-    "action": (str,),
-    "stage": (str,),
-    "target": (str,),
-    "result": (str,),
-    "details": (dict,),
-    "prev_hash": (str,),
-    "hash": (str,),
-}
-_HEX64 = re.compile(r"[0-9a-f]{64}")
 _ENV_NAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9_.-]{0,61}[A-Za-z0-9])?")
-
-_MAX_TEXT = 1000  # characters kept of any one string (action, target, result, detail value)
-_MAX_RESULT_REASON = 300  # characters of an exception message in "failed: ..."
-_MAX_DEPTH = 6  # nesting kept in details; deeper values become their (masked) text
-_MAX_ITEMS = 100  # entries kept per dict/list in details
 _TAIL_CHUNK = 8192
-
-
-class JournalError(Exception):
-    """The journal cannot be read or written; ``str()`` is one line."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(" ".join(message.split()))
-
-
-@dataclass(frozen=True, slots=True)
-class JournalRecord:
-    seq: int
-    ts: float
-    actor: str
-    environment: str
-    action: str
-    stage: Stage
-    target: str
-    result: str
-    details: dict[str, Any]
-    prev_hash: str
-    hash: str
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    def to_json(self) -> str:
-        """The record as one canonical JSON line (no newline): what the file holds."""
-        return canonical_json(self.to_dict())
-
-    def computed_hash(self) -> str:
-        return record_hash(self.to_dict())
-
-
-@dataclass(frozen=True, slots=True)
-class VerifyResult:
-    ok: bool
-    count: int  # records in an intact journal; records checked good before the break otherwise
-    first_bad: int | None  # 1-based line number of the first broken record
-    reason: str  # "" when ok
-    last_hash: str = GENESIS_HASH  # hash of the last good record (anchor for the chain)
-
-
-@dataclass(slots=True)
-class JournalEntry:
-    """What ``Journal.record`` yields: the "before" record, and what the "after" will say.
-
-    The body may set ``result`` (e.g. ``"refused: deployment is paused"``) and add to
-    ``details``; on an exception the result is ``"failed: <message>"`` whatever was set.
-    """
-
-    before: JournalRecord
-    result: str = "ok"
-    details: dict[str, Any] = field(default_factory=dict)
-    after: JournalRecord | None = None
-
-
-# --- hashing -------------------------------------------------------------------------------
-
-
-def canonical_json(data: Mapping[str, Any]) -> str:
-    return json.dumps(
-        data, sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False
-    )
-
-
-def record_hash(data: Mapping[str, Any]) -> str:
-    """sha256 of the canonical JSON of every field except ``hash``."""
-    body = {k: v for k, v in data.items() if k != "hash"}
-    return hashlib.sha256(canonical_json(body).encode("ascii")).hexdigest()
-
-
-# --- secrets -------------------------------------------------------------------------------
-
-_SECRET_KEY = re.compile(
-    r"pass(?:word|wd|phrase)|pwd|token|secret|dsn|credential|api[_-]?key|private[_-]?key"
-    r"|access[_-]?key|auth(?:orization)?$|cookie|session[_-]?id|bearer",
-    re.IGNORECASE,
-)
-# URL userinfo: "scheme://user:pass@" is handled by mask_dsn; a lone "https://TOKEN@host" is
-# how tokens ride in clone URLs, so an http(s) userinfo without a password is masked too.
-_HTTP_LONE_USERINFO = re.compile(r"(?P<scheme>https?://)(?P<user>[^/?#\s:@]+)@", re.IGNORECASE)
-_SECRET_QUERY = re.compile(
-    r"(?P<key>[?&;][^=&;#\s]*(?:pass(?:word|wd)|pwd|token|secret|signature|sig|api[_-]?key"
-    r"|access[_-]?key|auth)[^=&;#\s]*=)(?P<value>[^&;#\s]*)",
-    re.IGNORECASE,
-)
-_BEARER = re.compile(r"\b(?P<kind>Bearer|Basic)\s+[A-Za-z0-9._~+/=-]{8,}", re.IGNORECASE)
-
-
-def is_secret_key(key: str) -> bool:
-    return _SECRET_KEY.search(key) is not None
-
-
-def scrub_text(text: str, limit: int = _MAX_TEXT) -> str:
-    """``text`` with URL credentials, ``password=`` values, secret query parameters and
-    bearer tokens masked as ``***``, cut to ``limit`` characters."""
-    masked = mask_dsn(text)
-    masked = _HTTP_LONE_USERINFO.sub(lambda m: f"{m.group('scheme')}***@", masked)
-    masked = _SECRET_QUERY.sub(lambda m: f"{m.group('key')}***", masked)
-    masked = _BEARER.sub(lambda m: f"{m.group('kind')} ***", masked)
-    if len(masked) > limit:
-        masked = masked[: limit - 1] + "…"
-    return masked
-
-
-def scrub_details(details: Mapping[str, Any] | None) -> dict[str, Any]:
-    """A JSON-safe copy of ``details`` with secret-named keys dropped (at any depth) and every
-    string masked. Values JSON cannot hold become their text; non-finite floats too."""
-    if not details:
-        return {}
-    return cast(dict[str, Any], _scrub_value(dict(details), 0))
-
-
-def _scrub_value(value: Any, depth: int) -> Any:
-    if value is None or isinstance(value, bool | int):
-        return value
-    if isinstance(value, float):
-        return value if math.isfinite(value) else str(value)
-    if isinstance(value, str):
-        return scrub_text(value)
-    if depth >= _MAX_DEPTH:
-        return scrub_text(str(value))
-    if isinstance(value, Mapping):
-        out: dict[str, Any] = {}
-        for key, item in value.items():
-            name = key if isinstance(key, str) else str(key)
-            if is_secret_key(name):
-                continue
-            if len(out) >= _MAX_ITEMS:
-                break
-            out[scrub_text(name, 200)] = _scrub_value(item, depth + 1)
-        return out
-    if isinstance(value, list | tuple | set | frozenset):
-        items = sorted(value, key=str) if isinstance(value, set | frozenset) else value
-        return [_scrub_value(item, depth + 1) for item in list(items)[:_MAX_ITEMS]]
-    return scrub_text(str(value))
-
-
-def _one_line(text: str, limit: int) -> str:
-    return scrub_text(" ".join(text.split()), limit)
-
-
-def failure_text(exc: BaseException) -> str:
-    """The "after" result for an action that raised: ``refused: ...`` for a refusal by the
-    rules or by read-only mode, ``failed: ...`` otherwise; one masked line."""
-    if isinstance(exc, asyncio.CancelledError):
-        return "failed: cancelled"
-    if isinstance(exc, KeyboardInterrupt):
-        return "failed: interrupted"
-    message = _one_line(str(exc), _MAX_RESULT_REASON) or type(exc).__name__
-    kind = "refused" if isinstance(exc, ReadOnlyError | RolloutRefused) else "failed"
-    return f"{kind}: {message}"
 
 
 # --- where ---------------------------------------------------------------------------------
@@ -308,7 +122,7 @@ class Journal:
         journal whose last line is not a whole record (truncated or corrupt): appending after
         it would hide the damage, so the action must not run until someone has looked.
         """
-        if stage not in _STAGES:
+        if stage not in STAGES:
             raise JournalError(f"journal stage must be 'before' or 'after', got {stage!r}")
         if not action.strip():
             raise JournalError("journal action must not be empty")
@@ -325,12 +139,12 @@ class Journal:
                 body: dict[str, Any] = {
                     "seq": seq + 1,
                     "ts": time.time(),
-                    "actor": _one_line(self.actor, 200),
-                    "environment": _one_line(self.environment, 200),
-                    "action": _one_line(action, 200),
+                    "actor": one_line(self.actor, 200),
+                    "environment": one_line(self.environment, 200),
+                    "action": one_line(action, 200),
                     "stage": stage,
-                    "target": _one_line(target, _MAX_TEXT),
-                    "result": _one_line(result, _MAX_TEXT),
+                    "target": one_line(target, MAX_TEXT),
+                    "result": one_line(result, MAX_TEXT),
                     "details": clean_details,
                     "prev_hash": prev_hash,
                 }
@@ -344,7 +158,7 @@ class Journal:
             raise JournalError(f"journal {self.path}: cannot write: {_os_reason(exc)}") from None
         finally:
             os.close(fd)
-        return _record_from_dict(body)
+        return record_from_dict(body)
 
     @contextlib.contextmanager
     def record(
@@ -444,7 +258,7 @@ class Journal:
             )
         try:
             data = json.loads(last)
-            problem = _shape_problem(data)
+            problem = shape_problem(data)
         except (ValueError, UnicodeDecodeError):
             problem = "not valid JSON"
         if problem is not None:
@@ -461,10 +275,10 @@ class Journal:
         Raises JournalError naming the line of a malformed record."""
         out: list[JournalRecord] = []
         for number, (raw, terminated) in enumerate(self._lines(), start=1):
-            data, problem = _parse_line(raw, terminated)
+            data, problem = parse_line(raw, terminated)
             if problem is not None:
                 raise JournalError(f"journal {self.path}: line {number}: {problem}")
-            out.append(_record_from_dict(data))
+            out.append(record_from_dict(data))
         return out
 
     def verify(self) -> VerifyResult:
@@ -473,9 +287,9 @@ class Journal:
         prev_hash = GENESIS_HASH
         count = 0
         for number, (raw, terminated) in enumerate(self._lines(), start=1):
-            data, problem = _parse_line(raw, terminated)
+            data, problem = parse_line(raw, terminated)
             if problem is None:
-                problem = _chain_problem(data, number, prev_hash)
+                problem = chain_problem(data, number, prev_hash)
             if problem is not None:
                 return VerifyResult(False, count, number, problem, prev_hash)
             prev_hash = data["hash"]
@@ -512,80 +326,6 @@ def _merge(base: Mapping[str, Any] | None, extra: Mapping[str, Any]) -> dict[str
     merged = dict(base or {})
     merged.update(extra)
     return merged
-
-
-def _parse_line(raw: bytes, terminated: bool = True) -> tuple[dict[str, Any], str | None]:
-    if not raw.strip():
-        return {}, "blank line"
-    try:
-        data = json.loads(raw.decode("utf-8"))
-    except UnicodeDecodeError:
-        return {}, "not valid UTF-8"
-    except ValueError:
-        return {}, "not valid JSON" + ("" if terminated else " (file cut short)")
-    if not terminated:
-        return {}, "no newline after the last record (file cut short)"
-    problem = _shape_problem(data)
-    if problem is not None:
-        return {}, problem
-    return cast(dict[str, Any], data), None
-
-
-def _shape_problem(data: object) -> str | None:
-    if not isinstance(data, dict):
-        return "not a JSON object"
-    for name, types in _FIELDS.items():
-        if name not in data:
-            return f"missing field {name!r}"
-        value = data[name]
-        if isinstance(value, bool) or not isinstance(value, types):
-            return f"field {name!r} has the wrong type"
-    extra = sorted(set(data) - set(_FIELDS))
-    if extra:
-        return f"unexpected field {extra[0][:40]!r}"
-    if data["stage"] not in _STAGES:
-        return "field 'stage' is not 'before' or 'after'"
-    if isinstance(data["ts"], float) and not math.isfinite(data["ts"]):
-        return "field 'ts' is not a finite number"
-    for name in ("prev_hash", "hash"):
-        if not _HEX64.fullmatch(data[name]):
-            return f"field {name!r} is not a sha256 hex digest"
-    return None
-
-
-def _chain_problem(data: dict[str, Any], number: int, prev_hash: str) -> str | None:
-    try:
-        computed = record_hash(data)
-    except ValueError:  # NaN/Infinity sneaked in a nested value
-        return "not valid canonical JSON"
-    if computed != data["hash"]:
-        return "hash mismatch"
-    seq = data["seq"]
-    if seq != number:
-        if seq > number:
-            return f"sequence gap: expected {number}, got {seq}"
-        return f"sequence out of order: expected {number}, got {seq}"
-    if data["prev_hash"] != prev_hash:
-        if number == 1:
-            return "previous hash of the first record is not the genesis hash (64 zeros)"
-        return f"previous hash does not match line {number - 1}"
-    return None
-
-
-def _record_from_dict(data: Mapping[str, Any]) -> JournalRecord:
-    return JournalRecord(
-        seq=int(data["seq"]),
-        ts=float(data["ts"]),
-        actor=str(data["actor"]),
-        environment=str(data["environment"]),
-        action=str(data["action"]),
-        stage=cast(Stage, data["stage"]),
-        target=str(data["target"]),
-        result=str(data["result"]),
-        details=dict(data["details"]),
-        prev_hash=str(data["prev_hash"]),
-        hash=str(data["hash"]),
-    )
 
 
 def _read_last_line(fd: int, size: int) -> bytes | None:

@@ -38,7 +38,7 @@ from backends.kube.release_objects import (
     lock_from,
 )
 from backends.logs.inbox import Inbox, StreamRequest
-from backends.logs.parse import Joiner
+from backends.logs.join import Joiner
 from backends.models import (
     Canary,
     KubeEvent,

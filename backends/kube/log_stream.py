@@ -33,8 +33,9 @@ from typing import Any
 from backends.errors import BvaError
 from backends.kube.client import KubeClient, StreamHandle, http_status, map_error
 from backends.logs.inbox import CaughtUp, Chunk, Ended, Inbox, StreamRequest
+from backends.logs.join import Dedupe, Joiner
 from backends.logs.models import LogLine
-from backends.logs.parse import Dedupe, Joiner, parse_kubelet_time
+from backends.logs.parse import parse_kubelet_time
 
 __all__ = ["LogReader", "open_log"]
 

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
 
+from backends.logs.join import Resume
 from backends.logs.models import LogLine
-from backends.logs.parse import Resume
 
 __all__ = ["CaughtUp", "Chunk", "Ended", "Inbox", "LogReaderHandle", "Resume", "StreamRequest"]
 

@@ -56,8 +56,9 @@ from backends.logs.inbox import (
     Resume,
     StreamRequest,
 )
+from backends.logs.join import Joiner
 from backends.logs.models import LogLine, LogStats
-from backends.logs.parse import MAX_FIELD_CHARS, Joiner, clean
+from backends.logs.parse import MAX_FIELD_CHARS, clean
 from backends.models import Pod, WatchEvent
 from backends.orchestrator import Orchestrator
 

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from backends.journal.store import scrub_text
+from backends.journal.scrub import scrub_text
 from backends.kube.rollout_rules import POD_TEMPLATE_HASH, semantic
 from backends.sanitize import sanitize_text
 

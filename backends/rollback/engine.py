@@ -15,7 +15,8 @@ from typing import Any
 
 from backends.errors import BvaError, NotFound, ReadOnlyError, RolloutRefused
 from backends.health.models import ProbeStatus, ServiceHealth
-from backends.journal.store import Journal, JournalError
+from backends.journal.records import JournalError
+from backends.journal.store import Journal
 from backends.kube.rollout_rules import equal_ignore_hash
 from backends.models import Canary, Revision, RolloutState, RolloutStatus, Workload, image_tag
 from backends.platform import Platform

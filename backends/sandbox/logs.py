@@ -17,17 +17,9 @@ from collections.abc import AsyncIterator, Callable, Iterable
 from datetime import UTC, datetime
 from itertools import islice
 
-from backends.sandbox.logtext import (
-    AppContext,
-    LogEvent,
-    app_context,
-    app_version,
-    crash_events,
-    render,
-    running_event,
-    shutdown_events,
-    startup_events,
-)
+from backends.sandbox.loglife import app_version, crash_events, shutdown_events, startup_events
+from backends.sandbox.logtext import AppContext, LogEvent, render, running_event
+from backends.sandbox.logvocab import app_context
 from backends.sandbox.view import Behaviour, LogFormat
 
 # A follower this far behind loses its oldest lines (one marker line says how many). Large

@@ -18,7 +18,7 @@ from bisect import bisect_right
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from backends.sandbox.logtext import service_kind
+from backends.sandbox.logvocab import service_kind
 from backends.sandbox.view import Behaviour, ClusterView, PodView, SandboxService
 
 BUCKETS: tuple[float, ...] = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)

@@ -16,14 +16,9 @@ from typing import Any
 import pytest
 
 from backends.errors import ReadOnlyError, RolloutRefused
-from backends.journal.store import (
-    GENESIS_HASH,
-    Journal,
-    JournalError,
-    journal_path,
-    record_hash,
-    scrub_text,
-)
+from backends.journal.records import GENESIS_HASH, JournalError, record_hash
+from backends.journal.scrub import scrub_text
+from backends.journal.store import Journal, journal_path
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -14,6 +14,7 @@ import pytest
 
 from backends.logs import models as log_models
 from backends.logs.inbox import StreamRequest
+from backends.logs.join import Dedupe, Joiner, Resume, parse_lines
 from backends.logs.models import (
     FilterError,
     LogFilter,
@@ -26,16 +27,14 @@ from backends.logs.parse import (
     MAX_EXTRA_LINES,
     MAX_LINE_CHARS,
     Classifier,
-    Dedupe,
-    Joiner,
     Kind,
-    Resume,
     classify,
     parse_kubelet_time,
-    parse_lines,
 )
+from backends.sandbox.loglife import crash_events
 from backends.sandbox.logs import kubelet_timestamp
-from backends.sandbox.logtext import app_context, crash_events, render, running_event
+from backends.sandbox.logtext import render, running_event
+from backends.sandbox.logvocab import app_context
 from backends.sandbox.view import LogFormat
 from backends.sanitize import _UNSAFE, is_printable
 

@@ -8,7 +8,7 @@ import time
 
 from backends.kube.log_stream import LogReader
 from backends.logs.inbox import Chunk, Inbox, StreamRequest
-from backends.logs.parse import Joiner
+from backends.logs.join import Joiner
 from backends.sandbox.logs import kubelet_timestamp
 
 

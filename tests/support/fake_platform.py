@@ -12,7 +12,7 @@ from backends.config.loader import builtin_platform_path, load_platform
 from backends.errors import NotFound, ReadOnlyError
 from backends.health.models import HealthComponent, ProbeResult, ProbeStatus, ServiceHealth
 from backends.logs.inbox import Inbox, LogReaderHandle, StreamRequest
-from backends.logs.parse import Joiner
+from backends.logs.join import Joiner
 from backends.metrics.source import MetricSample
 from backends.models import (
     Canary,
