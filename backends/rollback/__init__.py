@@ -1,2 +1,3 @@
-"""Rollbacks: the engine (engine.py, kubectl's `rollout undo` semantics through the orchestrator
+"""Rollbacks: planning (planner.py, kubectl's `rollout undo` rules: candidates, target revision,
+warnings, blockers), executing under the release lock (engine.py, through the orchestrator
 contract) and the pod-template diff a human reads (diff.py)."""

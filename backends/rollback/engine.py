@@ -1,6 +1,7 @@
-"""The rollback engine: plan a rollback with kubectl's ``rollout undo`` semantics, show what it
-changes and what it does not, then execute it service by service under the release lock,
-watching each rollout to the end and the service's health until it is UP.
+"""The rollback engine: execute a rollback service by service under the release lock, with
+kubectl's ``rollout undo`` semantics, watching each rollout to the end and the service's health
+until it is UP. Planning (what it changes and what it does not) is ``planner``'s; the engine
+hands it through so callers have one object.
 
 The Rollback screen and ``bva rollback`` both drive this; neither decides anything itself.
 """
@@ -13,20 +14,16 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from backends.errors import BvaError, NotFound, ReadOnlyError, RolloutRefused
-from backends.health.models import ProbeStatus, ServiceHealth
+from backends.errors import BvaError, ReadOnlyError, RolloutRefused
+from backends.health.models import ProbeStatus
 from backends.journal.records import JournalError
 from backends.journal.store import Journal
-from backends.kube.rollout_rules import equal_ignore_hash
-from backends.models import Canary, Revision, RolloutState, RolloutStatus, Workload, image_tag
+from backends.models import Canary, RolloutState, RolloutStatus
 from backends.platform import Platform
-from backends.release.control import abort_canaries, read_release
+from backends.release.control import abort_canaries
 from backends.release.lock import LOCK_SECONDS, LockHeld, ReleaseLock
-from backends.release.models import ReleaseView
 from backends.release.plan import A_OWNER, A_RELEASE, A_VERSION
-from backends.rollback.diff import referenced_objects, template_diff
 from backends.rollback.models import (
-    NOT_ROLLED_BACK,
     PAUSED_WARNING,
     Level,
     RollbackEvent,
@@ -35,10 +32,9 @@ from backends.rollback.models import (
     ServiceCandidate,
     ServiceOutcome,
     ServicePlan,
-    UnknownService,
 )
+from backends.rollback.planner import DEFAULT_DEADLINE_S, RollbackPlanner, health_detail
 from backends.sanitize import sanitize_text
-from backends.status.monitor import rollout_text, workload_rollout
 
 __all__ = ["RollbackEngine"]
 
@@ -49,43 +45,14 @@ RENEW_S = 5.0
 # to go is not "healthy".
 UP_STREAK = 2
 WATCH_SLACK_S = 30.0
-DEFAULT_DEADLINE_S = 600
 
 
 def _clean(text: str, limit: int = 300) -> str:
     return sanitize_text(text, limit)
 
 
-def _pick_target(history: Sequence[Revision], to_revision: int | None, name: str) -> Revision:
-    """rollback.go deploymentRevision over the owned ReplicaSets (kubectl's loop)."""
-    wanted = to_revision or 0
-    if wanted < 0:
-        raise RolloutRefused(f"unable to find specified revision {wanted} in history")
-    if wanted > 0:
-        for rev in history:
-            if rev.revision == wanted:
-                return rev
-        raise RolloutRefused(f"unable to find specified revision {wanted} in history")
-    latest_n, previous_n = -1, -1
-    latest: Revision | None = None
-    previous: Revision | None = None
-    for rev in history:
-        if latest_n < rev.revision:
-            previous_n, previous = latest_n, latest
-            latest_n, latest = rev.revision, rev
-        elif previous_n < rev.revision:
-            previous_n, previous = rev.revision, rev
-    if previous is None:
-        raise RolloutRefused(f'no rollout history found for deployment "{name}"')
-    return previous
-
-
 def _images_text(images: Mapping[str, str]) -> str:
     return ", ".join(images.values()) or "no image"
-
-
-def _tags(images: Mapping[str, str]) -> str:
-    return ", ".join(image_tag(i) for i in images.values()) or "?"
 
 
 class RollbackEngine:
@@ -104,96 +71,15 @@ class RollbackEngine:
         self._clock = clock
         self._health_wait = health_wait
         self._poll = poll
+        self._planner = RollbackPlanner(platform, clock=clock)
 
     @property
     def environment(self) -> str:
         return self._platform.env_name
 
-    # -- candidates --------------------------------------------------------------------------
-
     async def candidates(self) -> list[ServiceCandidate]:
         """Every platform service with its rollout and health; degraded ones first."""
-        services = self._platform.services()
-        workloads, health = await asyncio.gather(
-            asyncio.gather(*(self._workload_or_none(d) for _, d in services)),
-            self._platform.health.sweep(self._platform.health_targets()),
-        )
-        by_service = {h.service: h for h in health}
-        now = self._clock()
-        found = [
-            self._candidate(service, deployment, w, by_service.get(service), now)
-            for (service, deployment), w in zip(services, workloads, strict=True)
-        ]
-        return sorted(found, key=lambda c: not c.degraded)
-
-    async def _workload_or_none(self, deployment: str) -> Workload | None:
-        try:
-            return await self._orch.get_workload(deployment)
-        except NotFound:
-            return None
-
-    def _candidate(
-        self,
-        service: str,
-        deployment: str,
-        w: Workload | None,
-        health: ServiceHealth | None,
-        now: float,
-    ) -> ServiceCandidate:
-        status = health.status if health is not None else ProbeStatus.UNKNOWN
-        if w is None:
-            return ServiceCandidate(
-                service, deployment, 0, "", "—", status.value, True, "deployment not found"
-            )
-        rollout = workload_rollout(w)
-        reasons = []
-        if rollout.state is RolloutState.FAILED:
-            reasons.append("rollout failed: " + rollout_text(rollout, w).removeprefix("Failed: "))
-        elif rollout.state is RolloutState.PAUSED:
-            reasons.append("rollout paused")
-        elif rollout.state is RolloutState.PROGRESSING:
-            cond = w.condition("Progressing")
-            deadline = w.progress_deadline_s or DEFAULT_DEADLINE_S
-            if (
-                cond is not None
-                and cond.last_update
-                and now - cond.last_update > max(60.0, deadline / 2)
-            ):
-                reasons.append(f"rollout stuck for {now - cond.last_update:.0f}s")
-        if status is not ProbeStatus.UP:
-            detail = _health_detail(health)
-            reasons.append(f"health {status.value}" + (f" ({detail})" if detail else ""))
-        return ServiceCandidate(
-            service=service,
-            deployment=deployment,
-            revision=w.revision,
-            image_tag=_clean(w.image_tag(), 80),
-            rollout_text=_clean(rollout_text(rollout, w), 80),
-            health=status.value,
-            degraded=bool(reasons),
-            reason=_clean("; ".join(reasons)),
-        )
-
-    # -- plan --------------------------------------------------------------------------------
-
-    def _ordered(self, services: Sequence[str], order: Sequence[str] | None) -> list[str]:
-        known = dict(self._platform.services())
-        selected: list[str] = []
-        for service in services:
-            if service not in known:
-                raise UnknownService(
-                    f"unknown service {_clean(service, 80)!r} (known: {', '.join(known)})"
-                )
-            if service not in selected:
-                selected.append(service)
-        if not selected:
-            raise BvaError("no service to roll back")
-        start = [s.name for s in self._platform.config.services_in_start_order()]
-        rank = {name: i for i, name in enumerate(start)}
-        if order is not None:
-            given = {name: i for i, name in enumerate(dict.fromkeys(order))}
-            return sorted(selected, key=lambda s: (s not in given, given.get(s, 0), rank[s]))
-        return sorted(selected, key=lambda s: rank[s])
+        return await self._planner.candidates()
 
     async def plan(
         self,
@@ -204,98 +90,7 @@ class RollbackEngine:
     ) -> RollbackPlan:
         """What a rollback of ``services`` would do; reads only. ``to_revision`` None is
         kubectl's default (the previous revision)."""
-        ordered = self._ordered(services, order)
-        deployments = dict(self._platform.services())
-        plans = list(
-            await asyncio.gather(*(self._plan_one(s, deployments[s], to_revision) for s in ordered))
-        )
-        release, lock_holder = await self._blockers(ordered)
-        if release is not None:
-            touched = set(release.services)
-            note = (
-                f"release {release.release_id} ({release.version}, {release.state.value}) has a "
-                "canary of this service: it must be aborted first (traffic back on stable)"
-            )
-            plans = [
-                _with_warning(sp, _clean(note)) if sp.service in touched else sp for sp in plans
-            ]
-        return RollbackPlan(
-            environment=self._platform.env_name,
-            services=tuple(plans),
-            release=release,
-            lock_holder=lock_holder,
-            not_rolled_back=NOT_ROLLED_BACK,
-        )
-
-    async def _plan_one(
-        self, service: str, deployment: str, to_revision: int | None
-    ) -> ServicePlan:
-        current = await self._orch.current_revision(deployment)
-        if current is None:
-            missing = Revision(revision=0, replicaset="")
-            return ServicePlan(
-                service, deployment, "refused", missing, None, (), (), (),
-                f'deployments.apps "{deployment}" not found', False,
-            )  # fmt: skip
-        history = tuple(await self._orch.history(deployment))
-        template = current.template
-        workload = await self._orch.get_workload(deployment)
-        paused = workload.paused
-        warnings: list[str] = [PAUSED_WARNING] if paused else []
-        try:
-            target = _pick_target(history, to_revision, deployment)
-        except RolloutRefused as exc:
-            return ServicePlan(
-                service, deployment, "refused", current, None, history, (), tuple(warnings),
-                _clean(str(exc)), paused,
-            )  # fmt: skip
-        changes = template_diff(template, target.template)
-        if equal_ignore_hash(target.template, template):
-            shown = target.revision or (to_revision or 0)
-            message = (
-                f"deployment.apps/{deployment} skipped rollback "
-                f"(current template already matches revision {shown})"
-            )
-            return ServicePlan(
-                service, deployment, "nothing", current, target, history, changes,
-                tuple(warnings), message, paused,
-            )  # fmt: skip
-        status = workload_rollout(workload)
-        if status.state is RolloutState.PROGRESSING:
-            warnings.append(
-                _clean(f"a rollout is in progress ({status.message}): the rollback replaces it")
-            )
-        if not any(c.field == "image" for c in changes):
-            warnings.append("the image does not change: only the settings listed are restored")
-        refs = referenced_objects(target.template)
-        if refs:
-            warnings.append(
-                f"reads {', '.join(refs)}: not rolled back, the pods get their current contents"
-            )
-        message = (
-            f"roll back deployment/{deployment} from revision {current.revision} "
-            f"({_tags(current.images)}) to revision {target.revision} ({_tags(target.images)})"
-        )
-        return ServicePlan(
-            service, deployment, "rollback", current, target, history, changes,
-            tuple(warnings), _clean(message), paused,
-        )  # fmt: skip
-
-    async def _blockers(self, services: Sequence[str]) -> tuple[ReleaseView | None, str | None]:
-        lease = await self._orch.read_lock()
-        now = time.time()
-        live = lease if lease is not None and not lease.expired(now) else None
-        try:
-            view = await read_release(self._orch, self._platform.services())
-        except BvaError:
-            view = None  # an unreadable canary: execute still finds it and refuses
-        release = None
-        if view is not None and (
-            set(view.services) & set(services)
-            or (live is not None and live.release_id == view.release_id)
-        ):
-            release = view
-        return release, (_clean(live.describe(now)) if live is not None else None)
+        return await self._planner.plan(services, to_revision, order=order)
 
     # -- execute -----------------------------------------------------------------------------
 
@@ -558,7 +353,7 @@ class RollbackEngine:
         while True:
             (health,) = await self._platform.health.sweep(targets)
             if health.status is not last:
-                detail = _health_detail(health)
+                detail = health_detail(health)
                 level: Level = "info" if health.status is ProbeStatus.UP else "warning"
                 run.emit(
                     service,
@@ -642,13 +437,6 @@ class _Run:
         )
 
 
-def _with_warning(sp: ServicePlan, warning: str) -> ServicePlan:
-    return ServicePlan(
-        sp.service, sp.deployment, sp.action, sp.current, sp.target, sp.history, sp.changes,
-        (*sp.warnings, warning), sp.message, sp.paused,
-    )  # fmt: skip
-
-
 def _describe_release(canaries: Mapping[str, Canary]) -> tuple[str, str]:
     """(release id, "release r-… (1.2.0 by alice)") from the canaries' marks."""
     for canary in canaries.values():
@@ -660,13 +448,6 @@ def _describe_release(canaries: Mapping[str, Canary]) -> tuple[str, str]:
             text = f"release {release_id}" + (f" ({extra})" if extra else "")
             return _clean(release_id, 100), _clean(text)
     return "", "a canary release"
-
-
-def _health_detail(health: ServiceHealth | None) -> str:
-    if health is None:
-        return ""
-    bad = next((p for p in health.probes if p.status is not ProbeStatus.UP), None)
-    return _clean(bad.detail, 120) if bad is not None else ""
 
 
 def _failure(exc: BaseException) -> str:
