@@ -133,3 +133,22 @@ def test_no_import_cycle_among_the_cli_modules() -> None:
 
     cyclic = sorted(name for name in edges if reaches(name, name, {name}))
     assert not cyclic, f"import cycle among {cyclic}"
+
+
+_CODE = ("backends", "screens", "tui", "widgets")
+
+
+@pytest.mark.parametrize(
+    "path",
+    [p for folder in _CODE for p in _py(folder)],
+    ids=lambda p: str(p.relative_to(ROOT)),
+)
+def test_long_modules_say_why_at_the_top(path: Path) -> None:
+    lines = path.read_text().count("\n")
+    if lines <= 500:
+        return
+    doc = ast.get_docstring(ast.parse(path.read_text())) or ""
+    assert "Over 500 lines" in doc, (
+        f"{path.relative_to(ROOT)} has {lines} lines: split it by job, or say at its top "
+        "(\"Over 500 lines ...\") why it is one module"
+    )

@@ -7,6 +7,9 @@ of thousands of lines a second that alone takes a core. Here appending is a list
 and a frame renders the thirty-odd visible rows, each styled from the entry's fields (time,
 pod colour, canary marker, level, message, search hits) rather than re-parsed from text.
 Nothing from a log is read as markup: text goes into ``rich.text.Text`` as plain strings.
+
+Over 500 lines on purpose: the row store, scrolling, search hits and row rendering share the
+one row index that makes the pane virtual.
 """
 
 from __future__ import annotations

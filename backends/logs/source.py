@@ -1,5 +1,9 @@
 """The merged log tail: every container of every matching pod, one time-ordered stream.
 
+Over 500 lines on purpose: pod tracking, stream slots and the reorder window are one state
+machine stepped by one loop (each decision reads all three); the parsing (parse, join), the
+reader inbox (inbox) and the streams themselves (the orchestrator's) live elsewhere.
+
 How it works
 ------------
 A pod watch keeps the set of matching pods current. Each container of a matching pod gets

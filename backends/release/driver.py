@@ -1,6 +1,11 @@
 """The release driver: phased canary behind metric gates (or a plain rolling update), run by
 one process at a time under the release lock, leaving its state in the cluster at every step
-so that a second bva can watch, steer, resume or abort it."""
+so that a second bva can watch, steer, resume or abort it.
+
+Over 500 lines on purpose: it is one state machine (start, tick, sample the gates, advance,
+promote, abort) whose steps all read and write the same release state and journal; the plan,
+the lock, the control verbs and the session that builds it already live in their own modules.
+"""
 
 from __future__ import annotations
 
