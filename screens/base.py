@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, ClassVar, Protocol, cast
+from typing import ClassVar, Protocol, cast
 
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
 from textual.widgets import Footer
 
+from backends.logs.models import LogFeed
 from backends.platform import Platform
 from backends.release.models import ReleaseState, ReleaseView
 from backends.rollback.models import Rollbacks
@@ -60,7 +61,7 @@ class ConsoleApp(Protocol):
 
     def rollback_engine(self) -> Rollbacks: ...
 
-    def log_source(self, platform: Platform) -> Any: ...
+    def log_source(self, platform: Platform) -> LogFeed: ...
 
     def start_release(self, services: list[str], version: str) -> None: ...
 

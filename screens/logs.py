@@ -11,7 +11,7 @@ from collections import deque
 from collections.abc import Callable
 from itertools import islice
 from pathlib import Path
-from typing import Any, ClassVar, cast
+from typing import ClassVar, cast
 
 from rich.text import Text
 from textual import on, work
@@ -25,6 +25,7 @@ from backends.logs.models import (
     LEVEL,
     FilterError,
     LineRow,
+    LogFeed,
     LogFilter,
     LogLine,
     compile_pattern,
@@ -103,8 +104,7 @@ class LogsScreen(BvaScreen):
         self._filter = LogFilter()
         self._search_re: re.Pattern[str] | None = None
         self._cursor = 0
-        self._source: Any = None
-        self._judged: Callable[[list[LineRow]], list[LineRow] | None] | None = None
+        self._source: LogFeed | None = None
         self._status_due = False
         self.batches = 0
 
@@ -141,10 +141,9 @@ class LogsScreen(BvaScreen):
         try:
             platform = await self.bva.platform()
             self.header_live(platform)
-            self._source = self.bva.log_source(platform)
-            self._judged = getattr(self._source, "matched", None)
+            source = self._source = self.bva.log_source(platform)
             self._tell_source()
-            async for batch in self._source.stream():
+            async for batch in source.stream():
                 # One batch in the screen's queue at a time: keys and frames get their turn
                 # between batches, and a flood waits in the source (which sheds), not here.
                 taken = asyncio.Event()
@@ -190,7 +189,7 @@ class LogsScreen(BvaScreen):
         else:
             # A source that judges lines itself (in its own process) saves this process the
             # regex; batches it judged by an earlier filter are judged here.
-            judged = self._judged(batch) if self._judged is not None else None
+            judged = self._source.matched(batch) if self._source is not None else None
             matches = self._filter.matches_row
             view.append(judged if judged is not None else [x for x in batch if matches(x)])
         self._status_due = True
@@ -207,7 +206,7 @@ class LogsScreen(BvaScreen):
         self._status_due = False
         parts = [f"{count(self.received)} received", f"{count(self.shown)} shown"]
         source = self._source
-        stats = getattr(source, "stats", None) if source is not None else None
+        stats = source.stats if source is not None else None
         if stats is not None and stats.dropped:
             parts.append(f"{count(stats.dropped)} skipped (behind)")
         parts.append(f"{count(self.dropped)} out of the buffer")
@@ -322,9 +321,8 @@ class LogsScreen(BvaScreen):
         self._status()
 
     def _tell_source(self) -> None:
-        set_filter = getattr(self._source, "set_filter", None)
-        if set_filter is not None:
-            set_filter(self._filter)
+        if self._source is not None:
+            self._source.set_filter(self._filter)
 
     def action_cycle_level(self) -> None:
         self.level = LEVELS[(LEVELS.index(self.level) + 1) % len(LEVELS)]
@@ -350,7 +348,7 @@ class LogsScreen(BvaScreen):
         else:
             view.restyle()
 
-    def _jump(self, direction: int, hit: Any) -> None:
+    def _jump(self, direction: int, hit: Callable[[LineRow], bool]) -> None:
         rows = self.view.head_rows(hit)
         if not rows:
             self.notify("no match", severity="warning", timeout=2)

@@ -18,6 +18,7 @@ from textual.screen import Screen
 from backends.errors import BvaError
 from backends.journal.records import JournalError
 from backends.journal.store import Journal, journal_path
+from backends.logs.models import LogFeed
 from backends.platform import Platform
 from backends.release.driver import ReleaseDriver
 from backends.release.models import ReleaseView
@@ -55,7 +56,7 @@ class AppSettings:
     clock: Callable[[], float] = time.time
     open_platform: PlatformOpener | None = None
     rollback_engine: Callable[[Platform], Rollbacks] | None = None  # tests: a stand-in engine
-    log_source: Callable[[Platform], Any] | None = None  # tests: canned log lines
+    log_source: Callable[[Platform], LogFeed] | None = None  # tests: canned log lines
     log_buffer: int = 100_000
     # Move what exists once the platform is open (modules, clients, screens: it lives as
     # long as the console) out of the collector's reach, so a full collection walks only
@@ -153,7 +154,7 @@ class BvaApp(App[int]):
                 self._rollback_engine = RollbackEngine(platform, self._journal(platform))
         return self._rollback_engine
 
-    def log_source(self, platform: Platform) -> Any:
+    def log_source(self, platform: Platform) -> LogFeed:
         """A merged follow of every platform service's pods."""
         if self.settings.log_source is not None:
             return self.settings.log_source(platform)

@@ -9,16 +9,10 @@ import os
 import sys
 from collections.abc import Sequence
 from importlib.metadata import PackageNotFoundError, version
-from typing import NoReturn
 
-from tui.cli_errors import UsageError
+from tui.cli_errors import Parser, UsageError
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        raise UsageError(f"{message} (see '{self.prog} --help')")
 
 
 def _version() -> str:
@@ -73,7 +67,7 @@ def _env_flags(p: argparse.ArgumentParser, *, sub: bool = False) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(
+    parser = Parser(
         prog="bva",
         description="bva: the release console for the BharathVA platform.",
         epilog="Exit codes: 0 ok, 1 failed or degraded, 2 usage or config error.",
@@ -86,12 +80,10 @@ def build_parser() -> argparse.ArgumentParser:
         "./bva.toml, the user config dir, then the built-in BharathVA file)",
     )
     _env_flags(parser)
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
 
     config = sub.add_parser("config", help="platform file commands")
-    config_sub = config.add_subparsers(
-        dest="config_command", metavar="ACTION", parser_class=_Parser
-    )
+    config_sub = config.add_subparsers(dest="config_command", metavar="ACTION", parser_class=Parser)
     check = config_sub.add_parser("check", help="validate a platform file and summarise it")
     check.add_argument("file", nargs="?", metavar="FILE")
 

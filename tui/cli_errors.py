@@ -4,6 +4,25 @@ importing each other."""
 
 from __future__ import annotations
 
+import argparse
+from typing import NoReturn, Protocol, TypeAlias
+
 
 class UsageError(Exception):
     """Bad flags, files or values: one line on stderr, exit 2."""
+
+
+# What the entry point hands each command module to add its subcommand: the subparsers and
+# the function that adds the environment flags (--env, --platform, ...) to a parser.
+class Parser(argparse.ArgumentParser):
+    """Every bva parser: a bad flag is a UsageError (one line, exit 2), not argparse's exit."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{message} (see '{self.prog} --help')")
+
+
+Subcommands: TypeAlias = "argparse._SubParsersAction[Parser]"
+
+
+class EnvFlags(Protocol):
+    def __call__(self, p: argparse.ArgumentParser, *, sub: bool = False) -> None: ...

@@ -18,6 +18,7 @@ from typing import Any
 from backends.journal.records import JournalError, JournalRecord, VerifyResult
 from backends.journal.store import Journal, journal_path
 from backends.sanitize import sanitize_text
+from tui.cli_errors import Subcommands
 
 __all__ = ["add_journal_parser", "cmd_journal"]
 
@@ -42,7 +43,7 @@ def _limit(text: str) -> int:
     return int(text)
 
 
-def add_journal_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def add_journal_parser(sub: Subcommands) -> None:
     journal = sub.add_parser(
         "journal",
         help="list or verify the journal of mutating actions",

@@ -16,12 +16,14 @@ import sys
 import time
 from typing import Any, TextIO
 
+from tui.cli_errors import EnvFlags, Subcommands
+
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
 # kubectl's default when a selector picks many pods: the last 10 lines of each.
 DEFAULT_TAIL = 10
 
 
-def add_logs_parser(sub: Any, env_flags: Any) -> None:
+def add_logs_parser(sub: Subcommands, env_flags: EnvFlags) -> None:
     p = sub.add_parser(
         "logs",
         help="the merged log tail of the platform's pods (for scripts)",

@@ -12,6 +12,8 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from tui.cli_errors import EnvFlags, Subcommands
+
 if TYPE_CHECKING:
     from backends.config.loader import PlatformConfig
     from backends.release.models import ReleaseView
@@ -21,7 +23,7 @@ EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
 VERSION_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 
 
-def add_release_parser(sub: Any, env_flags: Any) -> None:
+def add_release_parser(sub: Subcommands, env_flags: EnvFlags) -> None:
     release = sub.add_parser("release", help="phased releases: start, status, steer")
     actions = release.add_subparsers(dest="release_command", metavar="ACTION")
     start = actions.add_parser("start", help="start a release and drive it to the end")

@@ -9,6 +9,8 @@ import sys
 import time
 from typing import TYPE_CHECKING, Any
 
+from tui.cli_errors import EnvFlags, Subcommands
+
 if TYPE_CHECKING:
     from backends.models import Revision
     from backends.rollback.models import RollbackEvent, RollbackPlan, RollbackResult
@@ -16,7 +18,7 @@ if TYPE_CHECKING:
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
 
 
-def add_rollback_parser(sub: Any, env_flags: Any) -> None:
+def add_rollback_parser(sub: Subcommands, env_flags: EnvFlags) -> None:
     p = sub.add_parser(
         "rollback",
         help="roll services back to an earlier revision (kubectl rollout undo)",

@@ -9,10 +9,10 @@ interpreting it as markup. No I/O and no third-party imports here.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field, fields
 from operator import attrgetter
-from typing import Final, Literal, cast
+from typing import Final, Literal, Protocol, cast
 
 from backends.errors import BvaError
 from backends.models import Track
@@ -259,3 +259,22 @@ def found_in_row(pattern: re.Pattern[str], row: LineRow) -> bool:
         return True
     extra = row[EXTRA]
     return any(search(text) for text in extra) if extra else False
+
+
+class LogFeed(Protocol):
+    """What the Logs screen follows: batches of entries (LogLines from a source in this
+    process, LineRows from the log worker's process), live counters, and the screen's filter
+    handed to the source so a flood is judged where it is parsed."""
+
+    stats: LogStats
+
+    def stream(self) -> AsyncIterator[list[LogLine] | list[LineRow]]: ...
+
+    def set_filter(self, f: LogFilter | None) -> None:
+        """Judge lines by ``f`` from now on; None or an inactive filter: no judging."""
+
+    def matched(self, batch: list[LineRow]) -> list[LineRow] | None:
+        """The lines of ``batch`` that pass the last filter set, when the source judged them
+        by it; None when the caller must judge them itself."""
+
+    async def aclose(self) -> None: ...

@@ -12,8 +12,7 @@ from pathlib import Path
 import pytest
 
 from backends.journal.store import Journal
-from tui.cli import _Parser
-from tui.cli_errors import UsageError
+from tui.cli_errors import Parser, UsageError
 from tui.cli_journal import add_journal_parser, cmd_journal
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -21,11 +20,11 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def parser() -> argparse.ArgumentParser:
     """The shape tui/cli.py gives it: --config/--env on the top, subcommands under it."""
-    top = _Parser(prog="bva")
+    top = Parser(prog="bva")
     top.add_argument("--config")
     top.add_argument("--env", default=None)
     top.add_argument("--sandbox", action="store_true")
-    sub = top.add_subparsers(dest="command", parser_class=_Parser)
+    sub = top.add_subparsers(dest="command", parser_class=Parser)
     add_journal_parser(sub)
     return top
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncGenerator
 
-from backends.logs.models import LogLine, LogStats
+from backends.logs.models import LineRow, LogFilter, LogLine, LogStats
 from backends.logs.parse import clean
 from backends.models import Track
 from tests.support.fake_platform import NOW
@@ -75,6 +75,7 @@ class FakeLogSource:
             pods=len(PODS),
         )
         self.closed = False
+        self.filter: LogFilter | None = None
         self._more: asyncio.Queue[list[LogLine]] = asyncio.Queue()
 
     def push(self, batch: list[LogLine]) -> None:
@@ -85,6 +86,12 @@ class FakeLogSource:
         yield list(self.lines)
         while True:
             yield await self._more.get()
+
+    def set_filter(self, f: LogFilter | None) -> None:
+        self.filter = f
+
+    def matched(self, batch: list[LineRow]) -> list[LineRow] | None:
+        return None  # judged by the screen, as for a source in the same process
 
     async def aclose(self) -> None:
         self.closed = True
