@@ -170,6 +170,15 @@ class Orchestrator(LockStore, Protocol):
     async def close(self) -> None: ...
 
 
+def preload(kind: str) -> None:
+    """Blocking: import what an orchestrator of ``kind`` needs to talk to its API (a client
+    library can take a second), so a spare process pays for it before it is asked."""
+    if kind == "kubernetes":
+        from backends.kube.client import preload as preload_kube
+
+        preload_kube()
+
+
 def reconnect(connection: dict[str, Any]) -> Orchestrator:
     """The orchestrator an ``Orchestrator.connection()`` describes, built in this process
     (the log reader's child process does this)."""

@@ -135,7 +135,8 @@ class BvaApp(App[int]):
             from backends.logs.worker import WorkerLogSource
 
             # The log reader's process loads its client now, so Logs shows lines at once.
-            self._log_spare = asyncio.ensure_future(WorkerLogSource.spawn())
+            kind = self._platform.orchestrator.kind
+            self._log_spare = asyncio.ensure_future(WorkerLogSource.spawn(kind))
         if self.settings.gc_freeze:
             gc.freeze()
         return self._platform

@@ -41,9 +41,8 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from backends.errors import BvaError, SourceUnavailable
-from backends.kube.client import preload
 from backends.logs.models import LineRow, LogFilter, LogLine, LogStats, line_row
-from backends.orchestrator import Orchestrator, reconnect
+from backends.orchestrator import Orchestrator, preload, reconnect
 
 __all__ = ["WorkerLogSource", "WorkerSpec"]
 
@@ -63,7 +62,7 @@ class WorkerSpec:
     """What the child needs to build its adapter and source: JSON, and no secrets (a
     kubeconfig is passed by path)."""
 
-    kube: dict[str, Any]
+    connection: dict[str, Any]
     services: list[str] | None
     options: dict[str, Any]
 
@@ -116,7 +115,7 @@ class WorkerLogSource:
 
     def __init__(
         self,
-        kube: Orchestrator,
+        orchestrator: Orchestrator,
         services: Sequence[str] | None = None,
         *,
         process: Awaitable[Process] | None = None,
@@ -125,7 +124,7 @@ class WorkerLogSource:
         """``process``: a child from ``spawn`` started earlier, so the client's imports (about
         a second) are done before anyone waits for lines."""
         self.spec = WorkerSpec(
-            kube=kube.connection(),
+            connection=orchestrator.connection(),
             services=list(services) if services is not None else None,
             options=options,
         )
@@ -167,8 +166,9 @@ class WorkerLogSource:
         return self._proc.pid if self._proc is not None else None
 
     @staticmethod
-    async def spawn() -> Process:
-        """A child that loads what it needs, then waits for its spec."""
+    async def spawn(kind: str) -> Process:
+        """A child that loads what an orchestrator of ``kind`` needs, then waits for its
+        spec."""
         root = str(Path(__file__).resolve().parents[2])
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
@@ -176,6 +176,7 @@ class WorkerLogSource:
             sys.executable,
             "-m",
             "backends.logs.worker",
+            kind,
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.DEVNULL,
@@ -246,7 +247,7 @@ class WorkerLogSource:
             with contextlib.suppress(Exception):
                 proc = await spare
         if proc is None or proc.returncode is not None:
-            proc = await self.spawn()
+            proc = await self.spawn(str(self.spec.connection.get("kind", "")))
         self._proc = proc
         assert proc.stdin is not None
         proc.stdin.write(json.dumps(asdict(self.spec)).encode() + b"\n")
@@ -327,8 +328,8 @@ async def _serve(spec: WorkerSpec, frames: _Frames) -> None:
         loop.call_soon_threadsafe(stop.set)
 
     threading.Thread(target=watch_stdin, name="bva-log-worker-stdin", daemon=True).start()
-    kube = reconnect({**spec.kube, "read_only": True})
-    source = LogSource(kube, spec.services, **spec.options)
+    orch = reconnect({**spec.connection, "read_only": True})
+    source = LogSource(orch, spec.services, **spec.options)
 
     async def pump() -> None:
         async with contextlib.aclosing(source.stream()) as batches:
@@ -353,7 +354,7 @@ async def _serve(spec: WorkerSpec, frames: _Frames) -> None:
             task.cancel()
         await asyncio.gather(pumping, reporting, stopping, return_exceptions=True)
         await source.aclose()
-        await kube.close()
+        await orch.close()
 
 
 def main() -> int:
@@ -367,7 +368,7 @@ def main() -> int:
         os.nice(WORKER_NICE)
     frames = _Frames(out)
     # Loaded before the spec is read: a spare child is ready by the time it is asked.
-    preload()
+    preload(sys.argv[1] if len(sys.argv) > 1 else "")
     import backends.logs.source  # noqa: F401
 
     try:
