@@ -28,12 +28,13 @@ import math
 import threading
 import time
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 from backends.errors import BvaError
 from backends.kube.client import KubeClient, StreamHandle, http_status, map_error
 from backends.logs.inbox import CaughtUp, Chunk, Ended, Inbox, StreamRequest
-from backends.logs.join import Dedupe, Joiner
+from backends.logs.join import Dedupe, Joiner, Resume
 from backends.logs.models import LogLine
 from backends.logs.parse import parse_kubelet_time
 
@@ -92,6 +93,30 @@ def _blocks(response: Any, stop: threading.Event | None = None) -> Iterator[str]
         yield block.decode("utf-8", "replace")
     if buffer:
         yield buffer.decode("utf-8", "replace")
+
+
+def log_query(req: StreamRequest, *, follow: bool, resume: Resume | None) -> list[tuple[str, str]]:
+    """The pods/log query string: what to read of ``req``, from ``resume`` when given."""
+    q = [("container", req.container), ("timestamps", "true")]
+    if follow:
+        q.append(("follow", "true"))
+    if req.previous:
+        q.append(("previous", "true"))
+    if resume is not None:
+        q.append(("sinceTime", rfc3339_seconds(resume.ts)))
+        return q
+    if req.tail is not None and req.tail >= 0:
+        q.append(("tailLines", str(req.tail)))
+    # The API takes one of sinceSeconds and sinceTime, not both.
+    if req.since_time is not None:
+        q.append(("sinceTime", rfc3339_seconds(req.since_time)))
+    elif req.since_seconds is not None:
+        q.append(("sinceSeconds", str(max(1, req.since_seconds))))
+    return q
+
+
+def rfc3339_seconds(ts: float) -> str:
+    return datetime.fromtimestamp(math.floor(ts), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 class _Stopped(Exception):
@@ -171,24 +196,28 @@ class LogReader(threading.Thread):
     def _run(self) -> None:
         req = self.req
         # Catch up, then follow from what the catch-up delivered.
-        self._read(req.query(follow=False, resume=req.resume), self._timeouts)
+        self._read(log_query(req, follow=False, resume=req.resume), self._timeouts)
         self._catching_up = False
         self._inbox.put(CaughtUp(self.sid))
         if req.follow:
             resume = self._dedupe.resume()
             query = (
-                req.query(follow=True, resume=resume)
+                log_query(req, follow=True, resume=resume)
                 if resume is not None
                 # Nothing in the window yet: the same window again (tail 0 means "from
                 # now", as with kubectl); whatever it holds now is new.
-                else StreamRequest(
-                    req.pod,
-                    req.container,
-                    namespace=req.namespace,
-                    tail=req.tail,
-                    since_seconds=req.since_seconds,
-                    since_time=req.since_time,
-                ).query(follow=True, resume=None)
+                else log_query(
+                    StreamRequest(
+                        req.pod,
+                        req.container,
+                        namespace=req.namespace,
+                        tail=req.tail,
+                        since_seconds=req.since_seconds,
+                        since_time=req.since_time,
+                    ),
+                    follow=True,
+                    resume=None,
+                )
             )
             # Lines older than the resume point that the new request repeats are dropped.
             self._dedupe = Dedupe(resume)

@@ -7,11 +7,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import math
 import threading
 from collections import deque
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Protocol
 
 from backends.logs.join import Resume
@@ -31,28 +29,6 @@ class StreamRequest:
     previous: bool = False
     resume: Resume | None = None
     namespace: str = ""  # the orchestrator's own scope, filled in by its reader
-
-    def query(self, *, follow: bool, resume: Resume | None) -> list[tuple[str, str]]:
-        q = [("container", self.container), ("timestamps", "true")]
-        if follow:
-            q.append(("follow", "true"))
-        if self.previous:
-            q.append(("previous", "true"))
-        if resume is not None:
-            q.append(("sinceTime", rfc3339_seconds(resume.ts)))
-            return q
-        if self.tail is not None and self.tail >= 0:
-            q.append(("tailLines", str(self.tail)))
-        # The API takes one of sinceSeconds and sinceTime, not both.
-        if self.since_time is not None:
-            q.append(("sinceTime", rfc3339_seconds(self.since_time)))
-        elif self.since_seconds is not None:
-            q.append(("sinceSeconds", str(max(1, self.since_seconds))))
-        return q
-
-
-def rfc3339_seconds(ts: float) -> str:
-    return datetime.fromtimestamp(math.floor(ts), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 @dataclass(slots=True)

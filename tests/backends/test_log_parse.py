@@ -12,6 +12,7 @@ import re
 
 import pytest
 
+from backends.kube.log_stream import log_query
 from backends.logs import models as log_models
 from backends.logs.inbox import StreamRequest
 from backends.logs.join import Dedupe, Joiner, Resume, parse_lines
@@ -552,14 +553,14 @@ def test_filter_errors_are_one_line(kwargs: dict[str, str], message: str) -> Non
 
 def test_resume_asks_from_the_second_and_skips_what_it_has() -> None:
     req = StreamRequest("pod-1", "app", namespace="ns", tail=10, since_seconds=600)
-    assert req.query(follow=False, resume=None) == [
+    assert log_query(req, follow=False, resume=None) == [
         ("container", "app"),
         ("timestamps", "true"),
         ("tailLines", "10"),
         ("sinceSeconds", "600"),
     ]
     resume = Resume(ts=T0, same=2)
-    q = dict(req.query(follow=True, resume=resume))
+    q = dict(log_query(req, follow=True, resume=resume))
     assert q["sinceTime"] == "2026-11-26T05:20:47Z" and q["follow"] == "true"
     assert "tailLines" not in q and "sinceSeconds" not in q
     dedupe = Dedupe(resume)
@@ -570,7 +571,7 @@ def test_resume_asks_from_the_second_and_skips_what_it_has() -> None:
 
 def test_since_time_wins_over_since_seconds_on_the_wire() -> None:
     req = StreamRequest("p", "c", namespace="ns", since_seconds=60, since_time=T0, previous=True)
-    q = dict(req.query(follow=False, resume=None))
+    q = dict(log_query(req, follow=False, resume=None))
     assert q["sinceTime"] == "2026-11-26T05:20:47Z" and "sinceSeconds" not in q
     assert q["previous"] == "true"
 
