@@ -5,7 +5,6 @@ API outage, and a prompt close."""
 from __future__ import annotations
 
 import asyncio
-import json
 import subprocess
 import threading
 import time
@@ -18,16 +17,15 @@ from backends.config.loader import builtin_platform_path, load_platform
 from backends.logs.models import LogFilter, LogLine
 from backends.logs.source import LogSource
 from backends.platform import Platform, open_platform
-from backends.sandbox.state import SandboxState
 from tests.support.log_follow import follow
-from tests.support.sandbox_proc import RunningSandbox, start_sandbox
+from tests.support.sandbox_proc import RunningSandbox, read_sandbox_state, start_sandbox
 
 CFG = load_platform(builtin_platform_path())
 SERVICES = [s.name for s in CFG.services]
 
 
 def platform_on(sandbox: RunningSandbox) -> Platform:
-    state = SandboxState(**json.loads((sandbox.runtime_dir / "sandbox.json").read_text()))
+    state = read_sandbox_state(sandbox.runtime_dir)
     return open_platform(CFG, "sandbox", sandbox=state, read_only=True)
 
 

@@ -23,16 +23,15 @@ from backends.kube.adapter import KubeAdapter
 from backends.logs.models import LineRow, LogFilter, LogLine
 from backends.logs.worker import Batch, WorkerLogSource
 from backends.platform import open_platform
-from backends.sandbox.state import SandboxState
 from tests.support.log_follow import follow
-from tests.support.sandbox_proc import RunningSandbox
+from tests.support.sandbox_proc import RunningSandbox, read_sandbox_state
 
 CFG = load_platform(builtin_platform_path())
 SERVICES = [s.name for s in CFG.services]
 
 
 def kube_on(sandbox: RunningSandbox) -> KubeAdapter:
-    state = SandboxState(**json.loads((sandbox.runtime_dir / "sandbox.json").read_text()))
+    state = read_sandbox_state(sandbox.runtime_dir)
     return open_platform(CFG, "sandbox", sandbox=state, read_only=True).orchestrator
 
 
@@ -72,7 +71,7 @@ async def test_child_streams_merged_lines_and_counters(sandbox: RunningSandbox) 
 
 
 async def test_a_spare_child_is_taken_up_and_a_close_stops_it(sandbox: RunningSandbox) -> None:
-    spare = asyncio.ensure_future(WorkerLogSource.spawn())
+    spare = asyncio.ensure_future(WorkerLogSource.spawn("kubernetes"))
     proc = await spare
     source = WorkerLogSource(kube_on(sandbox), ["auth-service"], process=spare, follow=True, tail=5)
     got: list[LineRow] = []
@@ -94,7 +93,7 @@ async def test_a_spare_child_is_taken_up_and_a_close_stops_it(sandbox: RunningSa
 
 
 async def test_an_unused_spare_is_discarded() -> None:
-    spare = asyncio.ensure_future(WorkerLogSource.spawn())
+    spare = asyncio.ensure_future(WorkerLogSource.spawn("kubernetes"))
     proc = await spare
     await WorkerLogSource.discard(spare)
     assert proc.returncode == 0

@@ -13,7 +13,7 @@ import json
 import math
 import time
 import urllib.parse
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,6 +33,7 @@ from backends.metrics.source import MetricSample, histogram_quantile
 from tests.support.bad_servers import Handler, ServerPool, head, read_request, refused_url
 from tests.support.prometheus_proc import RunningPrometheus, start_prometheus
 from tests.support.sandbox_proc import RunningSandbox, start_sandbox
+from tests.support.waiting import wait_until
 
 INF = math.inf
 METRICS = "/actuator/prometheus"
@@ -343,15 +344,6 @@ class World:
         return out
 
 
-def wait_for(pred: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if pred():
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"timed out after {timeout:g}s waiting for {what}")
-
-
 def make_canary(api: client.ApiClient, namespace: str, image: str, replicas: int) -> None:
     """What the release engine does: a copy of the stable Deployment labelled track=canary."""
     apps = client.AppsV1Api(api)
@@ -385,10 +377,11 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
             api, sandbox.namespace, "bharathva/auth-service:2.0.0-unhealthy", CANARY_REPLICAS
         )
         w = World(sandbox, prometheus, api, time.monotonic())
-        wait_for(
+        wait_until(
             lambda: sum(w.canary_pods().values()) == CANARY_REPLICAS,
             30,
             "the canary pods to be ready",
+            interval=0.2,
         )
         yield w
     finally:
@@ -450,11 +443,7 @@ async def test_scrape_killed_pod_gives_no_negative_numbers(world: World) -> None
             victim, world.sandbox.namespace, grace_period_seconds=0
         )
         # Its series vanish; the replacement starts from zero under another name.
-        wait_for(
-            lambda: victim not in world.canary_pods(),
-            30,
-            f"{victim} to go",
-        )
+        wait_until(lambda: victim not in world.canary_pods(), 30, f"{victim} to go", interval=0.2)
         after = await source.sample("auth-service", "canary")
     finally:
         await source.aclose()
@@ -473,7 +462,9 @@ async def test_prometheus_agrees_with_scrape_on_unhealthy_canary(world: World) -
         )
         return float(result[0]["value"][1]) if result else 0.0
 
-    wait_for(lambda: canary_requests() >= 100, 60, "Prometheus to scrape canary traffic")
+    wait_until(
+        lambda: canary_requests() >= 100, 60, "Prometheus to scrape canary traffic", interval=0.2
+    )
     scrape = ScrapeMetrics(world.urls, min_window=10.0)
     source = PrometheusMetrics(prom.url, window="30s")
     try:

@@ -26,15 +26,15 @@ from backends.release.driver import ReleaseDriver
 from backends.release.lock import LockHeld
 from backends.release.models import ReleaseState
 from backends.release.plan import make_plan
-from backends.sandbox.state import SandboxState
-from tests.support.sandbox_proc import RunningSandbox
-from tests.support.sandbox_release import exists, ready, release_driver, wait_until
+from tests.support.sandbox_proc import RunningSandbox, read_sandbox_state
+from tests.support.sandbox_release import exists, ready, release_driver
+from tests.support.waiting import until
 
 CFG = load_platform(builtin_platform_path())
 
 
 def platform_on(sandbox: RunningSandbox, *, read_only: bool = False) -> Platform:
-    state = SandboxState(**json.loads((sandbox.runtime_dir / "sandbox.json").read_text()))
+    state = read_sandbox_state(sandbox.runtime_dir)
     return open_platform(CFG, "sandbox", sandbox=state, read_only=read_only)
 
 
@@ -114,7 +114,7 @@ async def test_an_observer_sees_the_gates_tallies_and_trends(
             gates = view.progress[0].gates if view is not None and view.progress else ()
             return bool(gates) and all(g.passed + g.failed + g.inconclusive >= 2 for g in gates)
 
-        await wait_until(sampled_twice, 30, "two samples in the canary's marks")
+        await until(sampled_twice, 30, "two samples in the canary's marks")
         observed = await read_release(platform.orchestrator, platform.services())
         assert observed is not None
         mine = {g.gate: g for g in driver.view().progress[0].gates}
@@ -172,7 +172,7 @@ async def test_pause_holds_and_promote_skips_the_hold(platform: Platform, tmp_pa
         view = await read_release(platform.orchestrator, platform.services())
         assert view is not None and view.state is ReleaseState.PAUSED
         await send_control(platform.orchestrator, platform.services(), "resume")
-        await wait_until(lambda: _true(driver.phase >= 1), 20, "phase 2 after resume")
+        await until(lambda: driver.phase >= 1, 20, "phase 2 after resume")
         # A long hold, skipped by promote.
         # From now on the holds are ten minutes: only promote can move the release on.
         driver.plan = dataclasses.replace(driver.plan, holds=(600.0,) * 3)
@@ -180,8 +180,8 @@ async def test_pause_holds_and_promote_skips_the_hold(platform: Platform, tmp_pa
         await asyncio.sleep(2)
         assert driver.phase == phase
         await send_control(platform.orchestrator, platform.services(), "promote")
-        await wait_until(
-            lambda: _true(driver.phase > phase or driver.state.over),
+        await until(
+            lambda: driver.phase > phase or driver.state.over,
             20,
             "promote moves to the next phase",
         )
@@ -191,10 +191,6 @@ async def test_pause_holds_and_promote_skips_the_hold(platform: Platform, tmp_pa
         task.cancel()
         await metrics.aclose()
     assert await image_of(platform, "gateway-service") == "bharathva/gateway-service:1.3.0"
-
-
-async def _true(value: bool) -> bool:
-    return value
 
 
 async def test_second_driver_is_refused_and_abort_from_elsewhere(
@@ -280,7 +276,7 @@ async def test_killed_driver_is_resumed_from_a_new_process(
             view = await read_release(platform.orchestrator, platform.services())
             return view is not None and view.phase_index >= 1
 
-        await wait_until(in_phase_two, 40, "the driver reaches phase 2")
+        await until(in_phase_two, 40, "the driver reaches phase 2")
         proc.send_signal(signal.SIGKILL)
         proc.wait(5)
 
@@ -288,7 +284,7 @@ async def test_killed_driver_is_resumed_from_a_new_process(
             view = await read_release(platform.orchestrator, platform.services())
             return view is not None and view.state is ReleaseState.DRIVER_LOST
 
-        await wait_until(lost, 30, "the release shows the driver lost")
+        await until(lost, 30, "the release shows the driver lost")
         status = bva(sandbox, tmp_path, "release", "status", "--env", "sandbox")
         out, _ = status.communicate(timeout=60)
         assert "driver lost" in out
@@ -359,8 +355,8 @@ async def test_manual_approval_waits_for_promote(platform: Platform, tmp_path: P
     await driver.start()
     task = asyncio.create_task(driver.run())
     try:
-        await wait_until(
-            lambda: _true(driver.state is ReleaseState.AWAITING_APPROVAL),
+        await until(
+            lambda: driver.state is ReleaseState.AWAITING_APPROVAL,
             20,
             "awaiting approval after the first hold",
         )
@@ -369,7 +365,7 @@ async def test_manual_approval_waits_for_promote(platform: Platform, tmp_path: P
         view = await read_release(platform.orchestrator, platform.services())
         assert view is not None and view.state is ReleaseState.AWAITING_APPROVAL
         await send_control(platform.orchestrator, platform.services(), "promote")
-        await wait_until(lambda: _true(driver.phase == 1), 20, "approved: phase 2")
+        await until(lambda: driver.phase == 1, 20, "approved: phase 2")
         await send_control(platform.orchestrator, platform.services(), "abort")
         assert await asyncio.wait_for(task, 20) is ReleaseState.ABORTED
     finally:
@@ -439,9 +435,7 @@ async def test_no_data_is_inconclusive_and_pauses_for_a_human(
     await driver.start()
     task = asyncio.create_task(driver.run())
     try:
-        await wait_until(
-            lambda: _true(driver.state is ReleaseState.PAUSED), 30, "paused on inconclusive gates"
-        )
+        await until(lambda: driver.state is ReleaseState.PAUSED, 30, "paused on inconclusive gates")
         assert driver.reason.startswith("inconclusive")
         assert driver.failed == 0
         view = await read_release(platform.orchestrator, platform.services())

@@ -33,20 +33,18 @@ from backends.rollback.models import (
     RollbackEvent,
     UnknownService,
 )
-from backends.sandbox.state import SandboxState
-from tests.support.sandbox_proc import RunningSandbox
-from tests.support.sandbox_release import exists, ready, release_driver, wait_until
+from tests.support.sandbox_proc import RunningSandbox, read_sandbox_state
+from tests.support.sandbox_release import exists, ready, release_driver
+from tests.support.waiting import until
 
 CFG = load_platform(builtin_platform_path())
 AUTH, USER, TWEET = "auth-service", "user-service", "tweet-service"
 
 
-def state_of(sandbox: RunningSandbox) -> SandboxState:
-    return SandboxState(**json.loads((sandbox.runtime_dir / "sandbox.json").read_text()))
-
-
 def platform_on(sandbox: RunningSandbox, *, read_only: bool = False) -> Platform:
-    return open_platform(CFG, "sandbox", sandbox=state_of(sandbox), read_only=read_only)
+    return open_platform(
+        CFG, "sandbox", sandbox=read_sandbox_state(sandbox.runtime_dir), read_only=read_only
+    )
 
 
 @pytest.fixture
@@ -68,7 +66,7 @@ async def state_is(platform: Platform, deployment: str, state: RolloutState) -> 
     async def check() -> bool:
         return (await platform.orchestrator.rollout_status(deployment)).state is state
 
-    await wait_until(check, 60, f"{deployment} {state}")
+    await until(check, 60, f"{deployment} {state}")
 
 
 async def health_of(platform: Platform, service: str) -> ProbeStatus:
@@ -130,7 +128,7 @@ async def test_crash_and_unhealthy_releases_are_rolled_back_until_healthy(
     async def user_down() -> bool:
         return await health_of(platform, USER) is not ProbeStatus.UP
 
-    await wait_until(user_down, 30, "the unhealthy release reports DOWN")
+    await until(user_down, 30, "the unhealthy release reports DOWN")
 
     engine, journal = engine_for(platform, tmp_path)
     candidates = await engine.candidates()
@@ -276,7 +274,7 @@ async def test_pruned_revision_is_not_offered_and_refused(
     async def pruned() -> bool:
         return [r.revision for r in await platform.orchestrator.history(AUTH)] == [2, 3]
 
-    await wait_until(pruned, 30, "revision 1 pruned")
+    await until(pruned, 30, "revision 1 pruned")
     engine, _ = engine_for(platform, tmp_path)
     plan = await engine.plan([AUTH], to_revision=1)
     (sp,) = plan.services
@@ -505,7 +503,9 @@ async def test_same_history_as_kubectl_rollout_undo(
         '[[services]]\nname = "rb-b"\nimage = "bharathva/auth-service"\nport = 8081\n'
         f'container = "{AUTH}"\nhealth = ["{sandbox.services[AUTH]}/actuator/health"]\n'
     )
-    rb_platform = open_platform(load_platform(config), "sandbox", sandbox=state_of(sandbox))
+    rb_platform = open_platform(
+        load_platform(config), "sandbox", sandbox=read_sandbox_state(sandbox.runtime_dir)
+    )
     try:
         engine, _ = engine_for(rb_platform, tmp_path)
         for to_revision in (None, 1):

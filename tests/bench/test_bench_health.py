@@ -36,7 +36,6 @@ import pytest
 from backends.config.loader import load_platform
 from backends.health.models import ProbeStatus
 from backends.platform import Platform, open_platform
-from backends.sandbox.state import SandboxState
 from backends.status.monitor import HealthPicture
 from tests.bench.helpers import (
     Table,
@@ -50,7 +49,7 @@ from tests.bench.helpers import (
     secs,
 )
 from tests.bench.tmux_pane import alive, cmdline, descendants
-from tests.support.sandbox_proc import RunningSandbox, start_sandbox
+from tests.support.sandbox_proc import RunningSandbox, read_sandbox_state, start_sandbox
 
 pytestmark = pytest.mark.bench
 
@@ -562,7 +561,7 @@ async def test_refresh_at_200_services(scale_sandbox: tuple[RunningSandbox, Path
     section = "4. 200 services"
     sandbox, config = scale_sandbox
     cfg = load_platform(config)
-    state = SandboxState(**json.loads((sandbox.runtime_dir / "sandbox.json").read_text()))
+    state = read_sandbox_state(sandbox.runtime_dir)
 
     async def opener() -> Platform:
         return open_platform(cfg, "sandbox", sandbox=state, threaded_health=True)  # as `bva` does

@@ -50,9 +50,8 @@ from backends.config.loader import builtin_platform_path, load_platform
 from backends.platform import Platform, open_platform
 from backends.release.models import ReleaseState, ReleaseView
 from backends.release.plan import canary_name, make_plan
-from backends.sandbox.state import SandboxState
 from tests.bench.helpers import Kube, Table, kube_client, ms, percentile, raw_json, secs
-from tests.support.sandbox_proc import RunningSandbox, start_sandbox
+from tests.support.sandbox_proc import RunningSandbox, read_sandbox_state, start_sandbox
 
 pytestmark = pytest.mark.bench
 
@@ -419,7 +418,7 @@ async def test_rollout_screen_vs_kubectl(
 
     monkeypatch.setenv("BVA_JOURNAL_DIR", str(tmp_path / "journal"))
     cfg = load_platform(builtin_platform_path())
-    state = SandboxState(**json.loads((sandbox.runtime_dir / "sandbox.json").read_text()))
+    state = read_sandbox_state(sandbox.runtime_dir)
     stable_name = dict((s.name, s.deployment_name) for s in cfg.services)[SERVICE]
     canary = canary_name(stable_name)
 

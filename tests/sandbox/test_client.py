@@ -24,19 +24,18 @@ def api(sandbox: RunningSandbox) -> Iterator[client.ApiClient]:
 
 
 def wait_rollout(apps: client.AppsV1Api, name: str, timeout: float = 60) -> client.V1Deployment:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    def rolled_out() -> client.V1Deployment | None:
         d = apps.read_namespaced_deployment(name, NS)
         st = d.status
-        if (
+        done = (
             (st.observed_generation or 0) >= d.metadata.generation
             and (st.updated_replicas or 0) == d.spec.replicas
             and (st.replicas or 0) == d.spec.replicas
             and (st.available_replicas or 0) == d.spec.replicas
-        ):
-            return d
-        time.sleep(0.1)
-    raise AssertionError(f"{name} did not finish rolling out")
+        )
+        return d if done else None
+
+    return wait_until(rolled_out, timeout, f"{name} to finish rolling out", interval=0.1)
 
 
 def test_typed_client_rollout_and_history(api: client.ApiClient) -> None:
@@ -97,10 +96,13 @@ def test_logs_events_and_leases(api: client.ApiClient) -> None:
     core = client.CoreV1Api(api)
     apps = client.AppsV1Api(api)
     wait_rollout(apps, "auth-service")
-    time.sleep(0.5)
     pod = core.list_namespaced_pod(NS, label_selector="app=auth-service").items[0]
-    text = core.read_namespaced_pod_log(pod.metadata.name, NS, tail_lines=5, timestamps=True)
-    lines = text.splitlines()
+
+    def tail() -> list[str]:
+        text = core.read_namespaced_pod_log(pod.metadata.name, NS, tail_lines=5, timestamps=True)
+        return list(text.splitlines())
+
+    lines = wait_until(tail, 30, "auth-service to log", interval=0.1)
     assert 0 < len(lines) <= 5 and lines[0][:2] == "20"
     resp = core.read_namespaced_pod_log(
         pod.metadata.name, NS, follow=True, tail_lines=1, _preload_content=False

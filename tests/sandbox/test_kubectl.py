@@ -9,6 +9,7 @@ import time
 from typing import Any
 
 from tests.support.sandbox_proc import RunningSandbox
+from tests.support.waiting import wait_until
 
 
 def kc(sb: RunningSandbox, *args: str, check: bool = True, timeout: float = 60) -> str:
@@ -114,7 +115,13 @@ def test_pause_resume_and_scale(sandbox: RunningSandbox, kubectl: str) -> None:
         "deployment/user-service",
         "user-service=bharathva/user-service:1.3.0",
     )
-    time.sleep(1.0)
+
+    def seen() -> bool:
+        # The controller has handled the new template: what it did (nothing) is final.
+        d = kc_json(sandbox, "get", "deploy", "user-service")
+        return bool(d["status"].get("observedGeneration", 0) >= d["metadata"]["generation"])
+
+    wait_until(seen, 30, "the controller to observe the paused change", interval=0.2)
     rs = kc_json(sandbox, "get", "rs", "-l", "app=user-service")["items"]
     assert len(rs) == 2, "a paused deployment must not start a rollout"
     refused = kc(sandbox, "rollout", "undo", "deployment/user-service", check=False)
@@ -188,9 +195,12 @@ def _newest_hash(sb: RunningSandbox, app: str) -> str:
 
 def test_logs_tail_and_follow(sandbox: RunningSandbox, kubectl: str) -> None:
     kc(sandbox, "rollout", "status", "deployment/auth-service", "--timeout=30s")
-    time.sleep(1.0)
-    out = kc(sandbox, "logs", "deployment/auth-service", "--tail=20")
-    lines = [ln for ln in out.splitlines() if ln.strip()]
+
+    def tail() -> list[str]:
+        out = kc(sandbox, "logs", "deployment/auth-service", "--tail=20")
+        return [ln for ln in out.splitlines() if ln.strip()]
+
+    lines = wait_until(tail, 30, "auth-service to log", interval=0.2)
     assert 0 < len(lines) <= 20
     assert any(" INFO " in ln or "WARN" in ln for ln in lines)
     stamped = kc(sandbox, "logs", "deployment/auth-service", "--tail=3", "--timestamps")
@@ -261,13 +271,12 @@ def test_create_and_delete_deployment_and_lease(sandbox: RunningSandbox, kubectl
     assert "deployment.apps/scratch created" in out
     kc(sandbox, "rollout", "status", "deployment/scratch", "--timeout=60s")
     kc(sandbox, "delete", "deployment", "scratch")
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        left = kc_json(sandbox, "get", "pods", "-l", "app=scratch")["items"]
-        if not left:
-            break
-        time.sleep(0.2)
-    assert not kc_json(sandbox, "get", "pods", "-l", "app=scratch")["items"]
+    wait_until(
+        lambda: not kc_json(sandbox, "get", "pods", "-l", "app=scratch")["items"],
+        10,
+        "the scratch pods to go",
+        interval=0.2,
+    )
     assert not kc_json(sandbox, "get", "rs", "-l", "app=scratch")["items"]
     lease = kc_json(sandbox, "get", "leases")
     assert lease["items"] == []

@@ -1,13 +1,13 @@
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from typing import Any
 
 from textual import events
 from textual.keys import _character_to_key
 
+from screens.health import HealthScreen
 from tests.support.fake_platform import clock, scenario
+from tests.support.waiting import pilot_until
 from tui.app import AppSettings, BvaApp, make_app
 
 
@@ -46,9 +46,27 @@ def burst(app: BvaApp, *parts: str) -> None:
             app.post_message(events.Key(ch if ch.isalnum() else _character_to_key(ch), ch))
 
 
-async def until(pilot: Any, done: Callable[[], bool], timeout: float = 10.0) -> None:
-    """Let the app run until ``done()`` (keys of a burst are taken at the app's pace, which a
-    busy machine slows); ``done`` is checked again by the caller's asserts."""
-    deadline = time.monotonic() + timeout
-    while not done() and time.monotonic() < deadline:
-        await pilot.pause(0.05)
+async def health_settled(pilot: Any, timeout: float = 15.0) -> HealthScreen:
+    """The Health screen once every source answered and it shows what they said: wait for
+    the data, not for a fixed time (tests must not depend on machine load)."""
+
+    def settled() -> HealthScreen | None:
+        screen = pilot.app.screen
+        return screen if isinstance(screen, HealthScreen) and screen.settled else None
+
+    return await pilot_until(pilot, settled, timeout, "the Health screen to settle")
+
+
+def notifications(app: BvaApp) -> list[str]:
+    """Every message the app shows as a toast from now on (it still shows them): the
+    positive sign that a refused key was taken, to wait for before asserting that nothing
+    else happened."""
+    said: list[str] = []
+    notify = app.notify
+
+    def recording(message: str, *args: Any, **kwargs: Any) -> None:
+        said.append(str(message))
+        notify(message, *args, **kwargs)
+
+    app.notify = recording  # type: ignore[method-assign]
+    return said

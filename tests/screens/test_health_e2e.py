@@ -3,11 +3,9 @@ real kubectl, and an API outage shown and recovered from."""
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -15,16 +13,16 @@ import pytest
 
 from backends.config.loader import builtin_platform_path, load_platform
 from backends.platform import Platform, open_platform
-from backends.sandbox.state import SandboxState
 from backends.status.monitor import HealthPicture
 from screens.health import HealthScreen
-from tests.support.sandbox_proc import RunningSandbox
+from tests.support.sandbox_proc import RunningSandbox, read_sandbox_state
+from tests.support.waiting import pilot_until, wait_until
 from tui.app import AppSettings, make_app
 
 
 def app_on(sandbox: RunningSandbox) -> Any:
     cfg = load_platform(builtin_platform_path())
-    state = SandboxState(**json.loads((sandbox.runtime_dir / "sandbox.json").read_text()))
+    state = read_sandbox_state(sandbox.runtime_dir)
 
     async def opener() -> Platform:
         return open_platform(cfg, "sandbox", sandbox=state, probe_timeout=1.0)
@@ -43,15 +41,19 @@ def app_on(sandbox: RunningSandbox) -> Any:
 async def wait_for(
     pilot: Any, what: str, pred: Callable[[HealthPicture], bool], timeout: float = 30.0
 ) -> HealthPicture:
-    deadline = time.monotonic() + timeout
-    picture = None
-    while time.monotonic() < deadline:
+    """The Health screen's picture, once ``pred`` holds for it."""
+
+    def picture() -> HealthPicture | None:
         screen = pilot.app.screen
-        picture = screen.picture if isinstance(screen, HealthScreen) else None
-        if picture is not None and pred(picture):
-            return picture
-        await pilot.pause(0.1)
-    raise AssertionError(f"timed out waiting for {what}; last picture: {picture}")
+        return screen.picture if isinstance(screen, HealthScreen) else None
+
+    def matching() -> HealthPicture | None:
+        p = picture()
+        return p if p is not None and pred(p) else None
+
+    return await pilot_until(
+        pilot, matching, timeout, what, interval=0.1, detail=lambda: f"last picture: {picture()}"
+    )
 
 
 def run_kubectl(sandbox: RunningSandbox, *args: str) -> None:
@@ -116,16 +118,17 @@ def test_bva_sandbox_in_tmux_shows_the_platform(tmp_path: Any) -> None:
         ["tmux", "new-session", "-d", "-s", session, "-x", "120", "-y", "36", cmd], check=True
     )
     try:
-        deadline = time.monotonic() + 30
-        screen = ""
-        while time.monotonic() < deadline:
-            screen = subprocess.run(
+
+        def pane() -> str:
+            return subprocess.run(
                 ["tmux", "capture-pane", "-p", "-t", session], capture_output=True, text=True
             ).stdout
-            if screen.count("✔ UP") >= 5 and screen.count("✔ Complete") >= 5:
-                break
-            time.sleep(0.3)
-        assert screen.count("✔ UP") >= 5, screen
+
+        def all_up() -> str:
+            text = pane()
+            return text if text.count("✔ UP") >= 5 and text.count("✔ Complete") >= 5 else ""
+
+        screen = wait_until(all_up, 30, "five services UP and Complete", interval=0.3, detail=pane)
         for svc in (
             "discovery-service",
             "auth-service",
@@ -140,13 +143,11 @@ def test_bva_sandbox_in_tmux_shows_the_platform(tmp_path: Any) -> None:
         ).stdout.split()
         assert children, "the embedded sandbox runs in a child process"
         subprocess.run(["tmux", "send-keys", "-t", session, "q"], check=True)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and any(
-            os.path.exists(f"/proc/{pid}") for pid in children
-        ):
-            time.sleep(0.1)
-        assert not any(os.path.exists(f"/proc/{pid}") for pid in children), (
-            "the embedded sandbox must stop when the app exits"
+        wait_until(
+            lambda: not any(os.path.exists(f"/proc/{pid}") for pid in children),
+            10,
+            "the embedded sandbox to stop when the app exits",
+            interval=0.1,
         )
     finally:
         subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)

@@ -2,19 +2,12 @@
 
 from __future__ import annotations
 
-import time
-from typing import Any
-
 from textual.widgets import DataTable, Input, TabbedContent
 
 from screens.health import HealthScreen
 from screens.help import HelpScreen
-from tests.screens.conftest import burst, fake_app, until
-
-
-async def settle(pilot: Any, rounds: int = 6) -> None:
-    for _ in range(rounds):
-        await pilot.pause(0.05)
+from tests.screens.conftest import burst, fake_app, health_settled
+from tests.support.waiting import pilot_until
 
 
 def services(screen: HealthScreen) -> list[str]:
@@ -22,10 +15,15 @@ def services(screen: HealthScreen) -> list[str]:
     return [str(table.coordinate_to_cell_key((i, 0)).row_key.value) for i in range(table.row_count)]
 
 
+def pod_names(screen: HealthScreen) -> list[str]:
+    pods = screen.query_one("#pods-table", DataTable)
+    return [str(pods.coordinate_to_cell_key((i, 0)).row_key.value) for i in range(pods.row_count)]
+
+
 async def test_rows_and_detail_follow_the_cursor() -> None:
     app = fake_app("rollout_failing")
     async with app.run_test(size=(120, 36)) as pilot:
-        await settle(pilot)
+        await health_settled(pilot)
         screen = app.screen
         assert isinstance(screen, HealthScreen)
         assert services(screen) == [
@@ -36,12 +34,13 @@ async def test_rows_and_detail_follow_the_cursor() -> None:
             "gateway-service",
         ]
         await pilot.press("down", "down", "down")
-        await settle(pilot)
-        pods = screen.query_one("#pods-table", DataTable)
-        names = [
-            str(pods.coordinate_to_cell_key((i, 0)).row_key.value) for i in range(pods.row_count)
-        ]
-        assert any(n.startswith("tweet-service-5c4b") for n in names)
+        await pilot_until(
+            pilot,
+            lambda: any(n.startswith("tweet-service-5c4b") for n in pod_names(screen)),
+            10,
+            "tweet-service's pods in the detail",
+            detail=lambda: f"pods: {pod_names(screen)}",
+        )
         title = str(screen.query_one("#detail-title").render())
         assert "exceeded its progress deadline" in title
 
@@ -49,21 +48,19 @@ async def test_rows_and_detail_follow_the_cursor() -> None:
 async def test_filter_slash_enter_escape() -> None:
     app = fake_app("healthy")
     async with app.run_test(size=(80, 24)) as pilot:
-        await settle(pilot)
+        await health_settled(pilot)
         screen = app.screen
         assert isinstance(screen, HealthScreen)
         await pilot.press("slash")
         box = screen.query_one("#filter", Input)
         assert box.display and box.has_focus
         await pilot.press(*"auth")
-        await settle(pilot, 2)
-        assert services(screen) == ["auth-service"]
+        await pilot_until(pilot, lambda: services(screen) == ["auth-service"], 10, "the filter")
         await pilot.press("enter")
         assert screen.query_one("#services", DataTable).has_focus
         assert services(screen) == ["auth-service"]
         await pilot.press("escape")
-        await settle(pilot, 2)
-        assert len(services(screen)) == 5
+        await pilot_until(pilot, lambda: len(services(screen)) == 5, 10, "all five rows back")
         assert not box.display
 
 
@@ -72,19 +69,21 @@ async def test_filter_typed_in_one_burst_lands_in_the_box() -> None:
     in the filter, none taken as a binding (s sorts, r refreshes, e opens events)."""
     app = fake_app("healthy")
     async with app.run_test(size=(80, 24)) as pilot:
-        await settle(pilot)
+        await health_settled(pilot)
         screen = app.screen
         assert isinstance(screen, HealthScreen)
         sort = screen._sort
         burst(app, "/user", "enter", "s")
-        await until(pilot, lambda: screen._sort != sort)  # s, the last key, was taken
-        await settle(pilot, 2)
+        # s, the last key, was taken: every key before it was too
+        await pilot_until(pilot, lambda: screen._sort != sort, 10, "s to sort")
         assert screen.query_one("#filter", Input).value == "user"
-        assert services(screen) == ["user-service"]
+        await pilot_until(pilot, lambda: services(screen) == ["user-service"], 10, "the filter")
         assert screen._sort != sort, "s after enter sorts"
         assert screen.query_one("#services", DataTable).has_focus
         burst(app, "/", "/")
-        await until(pilot, lambda: screen.query_one("#filter", Input).value == "/")
+        await pilot_until(
+            pilot, lambda: screen.query_one("#filter", Input).value == "/", 10, "/ as text"
+        )
         # The box selects its text when focused, so the second / replaces it, as text.
         assert screen.query_one("#filter", Input).value == "/"
 
@@ -92,7 +91,7 @@ async def test_filter_typed_in_one_burst_lands_in_the_box() -> None:
 async def test_sort_cycles_and_reverses() -> None:
     app = fake_app("one_down")
     async with app.run_test(size=(120, 36)) as pilot:
-        await settle(pilot)
+        await health_settled(pilot)
         screen = app.screen
         assert isinstance(screen, HealthScreen)
         await pilot.press("s")  # by name
@@ -109,18 +108,18 @@ async def test_sort_cycles_and_reverses() -> None:
 async def test_refresh_probes_now() -> None:
     app = fake_app("healthy")
     async with app.run_test(size=(80, 24)) as pilot:
-        await settle(pilot)
+        await health_settled(pilot)
         platform = await app.platform()
         before = platform.health.sweeps  # type: ignore[attr-defined]
         await pilot.press("r")
-        await settle(pilot, 3)
+        await pilot_until(pilot, lambda: platform.health.sweeps > before, 10, "a sweep")  # type: ignore[attr-defined]
         assert platform.health.sweeps == before + 1  # type: ignore[attr-defined]
 
 
 async def test_enter_maximises_detail_and_tabs_switch() -> None:
     app = fake_app("one_down")
     async with app.run_test(size=(80, 24)) as pilot:
-        await settle(pilot)
+        await health_settled(pilot)
         screen = app.screen
         await pilot.press("enter")
         assert screen.query_one("#detail").has_class("-maximized")
@@ -139,21 +138,28 @@ async def test_enter_maximises_detail_and_tabs_switch() -> None:
 async def test_components_show_down_details() -> None:
     app = fake_app("one_down")
     async with app.run_test(size=(120, 36)) as pilot:
-        await settle(pilot)
+        await health_settled(pilot)
         await pilot.press("down", "c")
-        await settle(pilot, 2)
         comps = app.screen.query_one("#components-table", DataTable)
-        rows = [" ".join(str(c) for c in comps.get_row_at(i)) for i in range(comps.row_count)]
-        assert any("db" in r and "DOWN" in r and "HikariPool" in r for r in rows)
+
+        def rows() -> list[str]:
+            return [" ".join(str(c) for c in comps.get_row_at(i)) for i in range(comps.row_count)]
+
+        await pilot_until(
+            pilot,
+            lambda: any("db" in r and "DOWN" in r and "HikariPool" in r for r in rows()),
+            10,
+            "the db component DOWN with its error",
+            detail=lambda: f"components: {rows()}",
+        )
 
 
 async def test_help_lists_every_key_and_closes() -> None:
     app = fake_app("healthy")
     async with app.run_test(size=(80, 24)) as pilot:
-        await settle(pilot)
+        await health_settled(pilot)
         await pilot.press("question_mark")
-        await settle(pilot, 2)
-        assert isinstance(app.screen, HelpScreen)
+        await pilot_until(pilot, lambda: isinstance(app.screen, HelpScreen), 10, "the help")
         help_screen = app.screen
         assert isinstance(help_screen, HelpScreen)
         text = " ".join(f"{k} {d}" for _t, rows in help_screen.sections for k, d in rows)
@@ -168,47 +174,51 @@ async def test_help_lists_every_key_and_closes() -> None:
 async def test_probes_pause_while_screen_hidden() -> None:
     app = fake_app("healthy", poll=0.1)
     async with app.run_test(size=(80, 24)) as pilot:
-        await settle(pilot)
+        await health_settled(pilot)
         platform = await app.platform()
         await pilot.press("question_mark")
-        await settle(pilot, 2)
+        await pilot_until(pilot, lambda: isinstance(app.screen, HelpScreen), 10, "the help")
         hidden_from = platform.health.sweeps  # type: ignore[attr-defined]
-        await pilot.pause(0.6)
+        # Not a fixed sleep: a timer of the probe's period proves six probes were due, however
+        # slowly this machine runs the app's timers.
+        ticks: list[None] = []
+        timer = app.set_interval(0.1, lambda: ticks.append(None))
+        await pilot_until(pilot, lambda: len(ticks) >= 6, 10, "six probe periods to pass")
+        timer.stop()
         assert platform.health.sweeps == hidden_from  # type: ignore[attr-defined]
         await pilot.press("escape")
-        deadline = time.monotonic() + 5
-        while platform.health.sweeps <= hidden_from + 1 and time.monotonic() < deadline:  # type: ignore[attr-defined]
-            await pilot.pause(0.05)
-        assert platform.health.sweeps > hidden_from + 1  # type: ignore[attr-defined]
+        await pilot_until(
+            pilot,
+            lambda: platform.health.sweeps > hidden_from + 1,  # type: ignore[attr-defined]
+            5,
+            "probes to resume",
+        )
 
 
 async def test_command_palette_and_quit() -> None:
     app = fake_app("healthy")
     async with app.run_test(size=(80, 24)) as pilot:
-        await settle(pilot)
+        await health_settled(pilot)
         await pilot.press("colon")
-        await settle(pilot, 2)
         from textual.command import CommandPalette
 
-        assert isinstance(app.screen, CommandPalette)
+        await pilot_until(pilot, lambda: isinstance(app.screen, CommandPalette), 10, "palette")
         await pilot.press("escape")
-        await settle(pilot, 2)
-        assert isinstance(app.screen, HealthScreen)
+        await pilot_until(pilot, lambda: isinstance(app.screen, HealthScreen), 10, "Health")
         await pilot.press("2")
-        await settle(pilot, 2)
         from screens.rollout import RolloutScreen
 
-        assert isinstance(app.screen, RolloutScreen)
+        await pilot_until(pilot, lambda: isinstance(app.screen, RolloutScreen), 10, "Rollout")
         await pilot.press("1")
         assert isinstance(app.screen, HealthScreen)
         await pilot.press("q")
-        await settle(pilot, 2)
-    assert app.return_code in (0, None)
+        await pilot_until(pilot, lambda: app.return_code is not None, 10, "q to exit the app")
+    assert app.return_code == 0
 
 
 async def test_read_only_and_production_are_in_the_header() -> None:
     app = fake_app("read_only")
     async with app.run_test(size=(80, 24)) as pilot:
-        await settle(pilot)
+        await health_settled(pilot)
         header = str(app.screen.query_one("AppHeader").render())
         assert "READ-ONLY" in header and "PRODUCTION" in header

@@ -2,26 +2,13 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import pytest
 
-from screens.health import HealthScreen
-from tests.screens.conftest import fake_app
+from tests.screens.conftest import fake_app, health_settled
 
 SIZES = [(80, 24), (120, 36)]
-
-
-async def settle(pilot: Any) -> None:
-    """Wait for the data, not for a fixed time: snapshots must not depend on machine load."""
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline:
-        screen = pilot.app.screen
-        if isinstance(screen, HealthScreen) and screen.settled:
-            break
-        await pilot.pause(0.05)
-    await pilot.pause(0.1)
 
 
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
@@ -32,10 +19,10 @@ def test_health_screen(snap_compare: Any, name: str, size: tuple[int, int]) -> N
     app = fake_app(name)
 
     async def run_before(pilot: Any) -> None:
-        await settle(pilot)
+        await health_settled(pilot)
         if name == "rollout_failing":
             await pilot.press("down", "down", "down")
-            await settle(pilot)
+            await health_settled(pilot)
 
     assert snap_compare(app, terminal_size=size, run_before=run_before)
 
@@ -47,6 +34,6 @@ def test_health_screen_without_colour(snap_compare: Any, monkeypatch: pytest.Mon
     assert app.no_color
 
     async def run_before(pilot: Any) -> None:
-        await settle(pilot)
+        await health_settled(pilot)
 
     assert snap_compare(app, terminal_size=(80, 24), run_before=run_before)

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-import time
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -14,9 +14,10 @@ from rich.style import Style
 from textual.widgets import Input
 
 from backends.logs.models import SEQ, LineRow, LogLine, line_row
-from screens.logs import LogsScreen
-from tests.screens.conftest import burst, fake_app, until
+from screens.logs import LogsScreen, count
+from tests.screens.conftest import burst, fake_app
 from tests.support.fake_logs import FakeLogSource, canned
+from tests.support.waiting import pilot_until, wait_until
 from widgets.log_view import HEAD
 
 SIZES = [(80, 24), (120, 36)]
@@ -30,17 +31,43 @@ def app_with(lines: list[Any], buffer: int = 100_000) -> Any:
     return app
 
 
+def status(screen: LogsScreen) -> str:
+    return str(screen.query_one("#logs-status").render())
+
+
+def drawn(screen: LogsScreen) -> bool:
+    """Whatever the screen took is drawn (the view's next frame) and told in its status line
+    (a tick of its own): the point to look at either, instead of a fixed pause."""
+    view, line = screen.view, status(screen)
+    return (
+        f"{count(screen.received)} received" in line
+        and f"{count(screen.shown)} shown" in line
+        and ("● following" in line) == screen.following
+        and view.virtual_size.height == view.row_count
+        and (not screen.following or view.is_vertical_scroll_end)
+    )
+
+
+async def settled(
+    pilot: Any,
+    screen: LogsScreen,
+    ready: Callable[[], bool] = lambda: True,
+    what: str = "the Logs screen to draw what it took",
+) -> None:
+    await pilot_until(
+        pilot, lambda: ready() and drawn(screen), 10, what, detail=lambda: status(screen)
+    )
+
+
 async def open_logs(pilot: Any) -> LogsScreen:
     await pilot.press("4")
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
+
+    def taken() -> LogsScreen | None:
         screen = pilot.app.screen
-        if isinstance(screen, LogsScreen) and screen.batches > 0:
-            break
-        await pilot.pause(0.05)
-    await pilot.pause(0.1)
-    screen = pilot.app.screen
-    assert isinstance(screen, LogsScreen)
+        return screen if isinstance(screen, LogsScreen) and screen.batches > 0 else None
+
+    screen = await pilot_until(pilot, taken, 10, "the Logs screen to take its first batch")
+    await settled(pilot, screen)
     return screen
 
 
@@ -67,12 +94,13 @@ def test_logs_snapshots(snap_compare: Any, case: str, size: tuple[int, int]) -> 
     app = app_with(canned(hostile=case == "hostile"))
 
     async def run_before(pilot: Any) -> None:
-        await open_logs(pilot)
+        screen = await open_logs(pilot)
         if case == "filtered":
             await pilot.press("l", "l", "l")  # level >= ERROR
+            await settled(pilot, screen, lambda: screen.level == "ERROR")
         if case == "search":
             await pilot.press("s", *"login", "enter")
-        await pilot.pause(0.2)
+            await settled(pilot, screen, lambda: screen.search == "login")
 
     assert snap_compare(app, terminal_size=size, run_before=run_before)
 
@@ -135,8 +163,7 @@ async def test_search_and_error_jumps_pause_following_and_f_resumes() -> None:
         await pilot.press("E")
         await pilot.press("f")
         assert screen.following
-        await pilot.pause(0.1)
-        assert screen.view.is_vertical_scroll_end
+        await pilot_until(pilot, lambda: screen.view.is_vertical_scroll_end, 10, "the end")
 
 
 async def test_a_prompt_typed_in_one_burst_gets_every_key() -> None:
@@ -147,7 +174,8 @@ async def test_a_prompt_typed_in_one_burst_gets_every_key() -> None:
     async with app.run_test(size=(120, 36)) as pilot:
         screen = await open_logs(pilot)
         burst(app, "/GET\\s", "enter", "l")
-        await until(pilot, lambda: screen.level == "INFO")  # l, the last key, was taken
+        # l, the last key, was taken: every key before it was too
+        await pilot_until(pilot, lambda: screen.level == "INFO", 10, "l to cycle the level")
         assert screen.include == "GET\\s" and screen.following
         assert screen.level == "INFO", "l after enter cycles the level"
         assert screen.focused is screen.view
@@ -164,12 +192,10 @@ async def test_wrap_timestamps_and_save(tmp_path: Path, monkeypatch: Any) -> Non
         await pilot.press("w")
         assert screen.view.row_count > rows  # long lines wrapped
         await pilot.press("w", "t")
-        await pilot.pause(0.05)
-        assert screen.view.row_count == rows
+        await settled(pilot, screen, lambda: screen.view.row_count == rows)
         assert not on_screen(screen).splitlines()[0][:2].isdigit()
         await pilot.press("t", "l", "l", "l", "ctrl+o")
-        await pilot.pause(0.1)
-        saved = list(tmp_path.glob("bva-logs-*.log"))
+        saved = wait_until(lambda: list(tmp_path.glob("bva-logs-*.log")), 10, "the saved file")
         assert len(saved) == 1
         text = saved[0].read_text()
         assert "ERROR" in text and "INFO" not in text
@@ -191,24 +217,23 @@ async def test_following_keeps_up_and_scrolling_up_pauses_in_place() -> None:
         view = screen.view
         assert screen.following and view.is_vertical_scroll_end
         app.source.push(canned())
-        await pilot.pause(0.2)
-        assert screen.received == 120 and view.is_vertical_scroll_end
+        await settled(pilot, screen, lambda: screen.received == 120)
+        assert view.is_vertical_scroll_end
         await pilot.press("up")  # the reader looks back: following stops
-        await pilot.pause(0.05)
-        assert not screen.following
-        assert "paused" in str(screen.query_one("#logs-status").render())
+        await settled(pilot, screen, lambda: not screen.following)
+        assert "paused" in status(screen)
         top = on_screen(screen).splitlines()[0]
         # New lines push the oldest out of the ring buffer; the text being read stays put.
         app.source.push(canned()[:10])
-        await pilot.pause(0.2)
+        await settled(pilot, screen, lambda: screen.received == 130)
         assert screen.dropped == 30 and len(screen.buffer) == 100
         assert on_screen(screen).splitlines()[0] == top
         assert not view.is_vertical_scroll_end
         await pilot.press("end")
-        await pilot.pause(0.05)
-        assert screen.following and view.is_vertical_scroll_end
+        await settled(pilot, screen, lambda: screen.following)
+        assert view.is_vertical_scroll_end
         app.source.push(canned()[:5])
-        await pilot.pause(0.2)
+        await settled(pilot, screen, lambda: screen.received == 135)
         assert view.is_vertical_scroll_end
         assert screen.view.rows()[-1][0] is screen.buffer[-1]
 
@@ -224,7 +249,9 @@ async def test_the_scrollbar_is_told_only_when_its_thumb_moves() -> None:
         screen = await open_logs(pilot)
         view = screen.view
         bar = view.vertical_scrollbar
-        await pilot.pause(0.2)
+        await pilot_until(
+            pilot, lambda: bar.window_virtual_size == view.row_count, 10, "the bar told the size"
+        )
         assert bar.window_virtual_size == view.row_count == 4000
 
         def more(n: int, seq: int) -> None:
@@ -275,15 +302,15 @@ async def test_rows_drawn_directly_match_their_text_and_keep_their_colours() -> 
 
         view.timestamps = True
         view.restyle()
-        await pilot.pause(0.1)
-        drawn = [view.render_line(y) for y in range(view.size.height)]
-        levels = {seg.text.strip(): seg.style for strip in drawn for seg in strip}
+        await settled(pilot, screen)
+        lines = [view.render_line(y) for y in range(view.size.height)]
+        levels = {seg.text.strip(): seg.style for strip in lines for seg in strip}
         error, warn = levels["ERROR"], levels["WARN"]
         assert error is not None and error.color is not None and error.color.name == "red"
         assert warn is not None and warn.color is not None and warn.color.name == "yellow"
         pods = {
             seg.style.color.name
-            for strip in drawn
+            for strip in lines
             for seg in strip
             if seg.style is not None and seg.style.color is not None and "service/" in seg.text
         }
@@ -314,23 +341,23 @@ async def test_finished_lines_are_what_textuals_styles_cache_would_draw() -> Non
                 view._finish = finish  # type: ignore[method-assign]
             return cells(mine), cells(textuals)
 
-        async def same() -> None:
-            await pilot.pause(0.1)
+        async def same(ready: Callable[[], bool], what: str) -> None:
+            await settled(pilot, screen, ready, what)
             mine, textuals = both()
             assert mine == textuals
             assert any(row[0][0] != " " for row in mine), "the frame shows rows"
 
-        await same()
+        await same(lambda: True, "the first frame")
         view.scroll_to(x=40, animate=False, immediate=True)
-        await same()
+        await same(lambda: view.scroll_x == 40, "the scroll sideways")
         await pilot.press("s", *"GET", "enter")
-        await same()
+        await same(lambda: screen.search == "GET", "the search")
         await pilot.press("f", "w")
-        await same()
+        await same(lambda: screen.following and view.wrap, "following, wrapped")
+        unboxed = view.size
         view.styles.border = ("round", "green")
-        await pilot.pause(0.1)
+        await same(lambda: view.size != unboxed, "the box laid out")
         assert view._finish() is None, "a box is left to Textual"
-        await same()
 
 
 async def test_a_source_that_judges_lines_is_told_the_filter_and_trusted() -> None:
@@ -358,12 +385,12 @@ async def test_a_source_that_judges_lines_is_told_the_filter_and_trusted() -> No
         await pilot.press("slash", *"GET", "enter")
         assert source.filters[-1].include.pattern == "GET"
         source.push(canned())
-        await pilot.pause(0.3)
+        await settled(pilot, screen, lambda: screen.received == 40)
         seqs = [line.seq for _, line in shown(screen)]
         assert seqs and all(s % 2 == 0 for s in seqs)
         source.verdicts = False  # e.g. judged by a filter since replaced
         source.push(canned())
-        await pilot.pause(0.3)
+        await settled(pilot, screen, lambda: screen.received == 80)
         later = [line for _, line in shown(screen)][len(seqs) :]
         assert later and any(x.seq % 2 for x in later), "no verdict: the screen judges"
         assert all("GET" in x.message for x in later)

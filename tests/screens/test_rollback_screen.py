@@ -3,16 +3,16 @@ confirmation that must not execute."""
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import pytest
-from textual.widgets import SelectionList
+from textual.widgets import Input, SelectionList, Static
 
 from screens.rollback import RollbackScreen
 from screens.rollback_steps import ExecuteStep, PickRevisionStep, PickServicesStep, ReviewPlanStep
-from tests.screens.conftest import fake_app
+from tests.screens.conftest import fake_app, notifications
 from tests.support.fake_rollback import FakeRollbackEngine
+from tests.support.waiting import pilot_until
 from widgets.confirm import TypeToConfirm
 
 SIZES = [(80, 24), (120, 36)]
@@ -25,22 +25,20 @@ def app_with(engine: FakeRollbackEngine, scenario: str = "healthy") -> Any:
 
 
 async def wait_for(pilot: Any, kind: type, timeout: float = 10) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if isinstance(pilot.app.screen, kind):
-            await pilot.pause(0.05)
-            return pilot.app.screen
-        await pilot.pause(0.05)
-    raise AssertionError(f"{kind.__name__} never showed; screen is {pilot.app.screen}")
+    """The app's screen, once it is a ``kind``."""
+    return await pilot_until(
+        pilot,
+        lambda: pilot.app.screen if isinstance(pilot.app.screen, kind) else None,
+        timeout,
+        f"{kind.__name__} to show",
+    )
 
 
 async def open_rollback(pilot: Any) -> RollbackScreen:
     await pilot.press("3")
-    screen = await wait_for(pilot, RollbackScreen)
-    deadline = time.monotonic() + 10
-    while not screen.candidates and time.monotonic() < deadline:
-        await pilot.pause(0.05)
-    await pilot.pause(0.1)
+    screen: RollbackScreen = await wait_for(pilot, RollbackScreen)
+    # The candidates are drawn as soon as they are read (one step, no await between).
+    await pilot_until(pilot, lambda: screen.candidates, 10, "the rollback candidates")
     return screen
 
 
@@ -66,10 +64,8 @@ async def to_step(pilot: Any, step: int) -> None:
         return
     await pilot.press(*"tweet-service@sandbox", "enter")
     screen = await wait_for(pilot, ExecuteStep)
-    deadline = time.monotonic() + 10
-    while screen.result is None and time.monotonic() < deadline:
-        await pilot.pause(0.05)
-    await pilot.pause(0.1)
+    # The result and its summary are drawn in one step.
+    await pilot_until(pilot, lambda: screen.result is not None, 10, "the rollback's result")
 
 
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
@@ -104,10 +100,13 @@ async def test_wrong_confirmation_never_executes_and_escape_goes_back() -> None:
     async with app.run_test(size=(120, 36)) as pilot:
         await to_step(pilot, 4)
         await pilot.press(*"tweet-service@production", "enter")
-        await pilot.pause(0.1)
+        error = app.screen.query_one("#confirm-error", Static)
+        await pilot_until(pilot, lambda: "nothing was done" in str(error.render()), 10, "refusal")
         assert isinstance(app.screen, TypeToConfirm) and engine.executed == []
-        await pilot.press("enter")  # bare Enter on an empty box
-        await pilot.pause(0.1)
+        # bare Enter on an empty box; the x behind it shows it was taken
+        await pilot.press("enter", "x")
+        box = app.screen.query_one(Input)
+        await pilot_until(pilot, lambda: box.value == "x", 10, "the x after enter")
         assert isinstance(app.screen, TypeToConfirm) and engine.executed == []
         await pilot.press("escape")  # back to the plan, not forward
         await wait_for(pilot, ReviewPlanStep)
@@ -131,19 +130,21 @@ async def test_pick_an_older_revision() -> None:
         await wait_for(pilot, TypeToConfirm)
         await pilot.press(*"tweet-service@sandbox", "enter")
         await wait_for(pilot, ExecuteStep)
-        await pilot.pause(0.2)
+        await pilot_until(pilot, lambda: engine.executed, 10, "the rollback to run")
         assert engine.executed[0][0].services[0].target.revision == 1
 
 
 async def test_degraded_first_and_preselected_and_selection_needed() -> None:
     app = app_with(FakeRollbackEngine())
+    said = notifications(app)
     async with app.run_test(size=(120, 36)) as pilot:
         await to_step(pilot, 1)
         pick = app.screen.query_one(SelectionList)
         assert list(pick.selected) == ["tweet-service"]
         pick.deselect_all()
         await pilot.press("enter")
-        await pilot.pause(0.1)
+        await pilot_until(pilot, lambda: said, 10, "enter to say a service is needed")
+        assert "select at least one service" in said[0]
         assert isinstance(app.screen, PickServicesStep)  # nothing selected: no next step
         await pilot.press("space", "enter")
         await wait_for(pilot, PickRevisionStep)
@@ -152,10 +153,12 @@ async def test_degraded_first_and_preselected_and_selection_needed() -> None:
 async def test_read_only_shows_history_and_plan_but_cannot_execute() -> None:
     engine = FakeRollbackEngine(environment="production")
     app = app_with(engine, "read_only")
+    said = notifications(app)
     async with app.run_test(size=(120, 36)) as pilot:
         await to_step(pilot, 3)
         await pilot.press("enter")
-        await pilot.pause(0.2)
+        await pilot_until(pilot, lambda: said, 10, "enter to be refused")
+        assert said[0].startswith("read-only")
         assert isinstance(app.screen, ReviewPlanStep) and engine.executed == []
 
 
@@ -174,5 +177,5 @@ async def test_reload_key_reads_candidates_again() -> None:
         await open_rollback(pilot)
         before = len(calls)
         await pilot.press("R")
-        await pilot.pause(0.3)
+        await pilot_until(pilot, lambda: len(calls) > before, 10, "R to read the candidates")
         assert len(calls) == before + 1

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import pytest
-from textual.widgets import Input, SelectionList
+from textual.widgets import Input, SelectionList, Static
 
 from backends.release.models import ReleaseState
+from screens.help import HelpScreen
 from screens.rollout import RolloutScreen
-from tests.screens.conftest import fake_app
+from tests.screens.conftest import fake_app, notifications
 from tests.support.fake_release import StubDriver, release_view
+from tests.support.waiting import pilot_until
 from widgets.confirm import TypeToConfirm, YesNo
 
 SIZES = [(80, 24), (120, 36)]
@@ -29,16 +30,21 @@ async def open_rollout(pilot: Any, case: str | None = None) -> RolloutScreen:
     if case is not None and CASES.get(case) is not None:
         app.release_driver = StubDriver(CASES[case])
     await pilot.press("2")
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
+    expect_view = case is not None and CASES.get(case) is not None
+
+    def drawn() -> RolloutScreen | None:
+        # Polled once, and the release it found (or the planning form) drawn.
         screen = app.screen
-        if isinstance(screen, RolloutScreen) and screen.polls > 0:
-            break
-        await pilot.pause(0.05)
-    await pilot.pause(0.1)
-    screen = app.screen
-    assert isinstance(screen, RolloutScreen)
-    return screen
+        if not isinstance(screen, RolloutScreen) or screen.polls == 0:
+            return None
+        plan, live = screen.query_one("#plan").display, screen.query_one("#live").display
+        return screen if (live, plan) == (expect_view, not expect_view) else None
+
+    return await pilot_until(pilot, drawn, 10, "the Rollout screen to draw its first poll")
+
+
+def error_text(app: Any) -> str:
+    return str(app.screen.query_one("#confirm-error", Static).render())
 
 
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
@@ -56,28 +62,32 @@ async def test_start_needs_services_version_and_the_typed_environment() -> None:
     app = fake_app("healthy")
     started: list[tuple[list[str], str]] = []
     app.start_release = lambda s, v: started.append((s, v))  # type: ignore[method-assign]
+    said = notifications(app)
     async with app.run_test(size=(120, 36)) as pilot:
         screen = await open_rollout(pilot)
-        await pilot.press("ctrl+s")  # nothing chosen yet: no dialog
-        await pilot.pause(0.1)
+        await pilot.press("ctrl+s")  # nothing chosen yet: no dialog, a reason
+        await pilot_until(pilot, lambda: said, 10, "ctrl+s to say what is missing")
+        assert "pick at least one service" in said[0]
         assert not isinstance(app.screen, TypeToConfirm)
         screen.query_one("#plan-services", SelectionList).select("auth-service")
         screen.query_one("#plan-version", Input).value = "1.2.0"
         await pilot.press("ctrl+s")
-        await pilot.pause(0.1)
-        assert isinstance(app.screen, TypeToConfirm)
+        await pilot_until(pilot, lambda: isinstance(app.screen, TypeToConfirm), 10, "the dialog")
         await pilot.press(*"production", "enter")  # wrong environment: refused
-        await pilot.pause(0.1)
+        await pilot_until(pilot, lambda: "nothing was done" in error_text(app), 10, "a refusal")
         assert isinstance(app.screen, TypeToConfirm) and not started
-        await pilot.press("enter")  # bare Enter on an empty box confirms nothing
+        # bare Enter on an empty box confirms nothing; the x behind it shows it was taken
+        await pilot.press("enter", "x")
+        box = app.screen.query_one(Input)
+        await pilot_until(pilot, lambda: box.value == "x", 10, "the x after enter")
         assert isinstance(app.screen, TypeToConfirm) and not started
         await pilot.press("escape")  # back, never forward
-        await pilot.pause(0.1)
-        assert isinstance(app.screen, RolloutScreen) and not started
+        await pilot_until(pilot, lambda: isinstance(app.screen, RolloutScreen), 10, "Rollout")
+        assert not started
         await pilot.press("ctrl+s")
-        await pilot.pause(0.1)
+        await pilot_until(pilot, lambda: isinstance(app.screen, TypeToConfirm), 10, "the dialog")
         await pilot.press(*"sandbox", "enter")
-        await pilot.pause(0.1)
+        await pilot_until(pilot, lambda: started, 10, "the release to start")
         assert started == [(["auth-service"], "1.2.0")]
 
 
@@ -91,7 +101,7 @@ async def test_control_keys_send_their_action(key: str, action: str) -> None:
     async with app.run_test(size=(120, 36)) as pilot:
         await open_rollout(pilot, "gates_passing")
         await pilot.press(key)
-        await pilot.pause(0.1)
+        await pilot_until(pilot, lambda: sent, 10, f"{key} to send {action}")
         assert sent == [action]
 
 
@@ -103,15 +113,16 @@ async def test_resume_only_when_paused_and_take_over_only_without_driver() -> No
     app.take_over_release = lambda: took.append(True)  # type: ignore[method-assign]
     async with app.run_test(size=(120, 36)) as pilot:
         screen = await open_rollout(pilot, "gates_passing")
-        await pilot.press("r", "t")  # running, driver alive: neither applies
-        await pilot.pause(0.1)
-        assert sent == [] and took == []
+        # Running, driver alive: neither r nor t applies; p (which does) shows they were taken.
+        await pilot.press("r", "t", "p")
+        await pilot_until(pilot, lambda: sent, 10, "p to send pause")
+        assert sent == ["pause"] and took == []
         paused = release_view(ReleaseState.PAUSED)
         app.release_driver = StubDriver(paused)
         screen.show(paused)
         await pilot.press("r")
-        await pilot.pause(0.1)
-        assert sent == ["resume"]
+        await pilot_until(pilot, lambda: len(sent) > 1, 10, "r to send resume")
+        assert sent == ["pause", "resume"]
         from dataclasses import replace
 
         lost = replace(release_view(ReleaseState.DRIVER_LOST), driver_alive=False)
@@ -119,7 +130,7 @@ async def test_resume_only_when_paused_and_take_over_only_without_driver() -> No
         screen._poll = lambda: None  # type: ignore[method-assign]
         screen.show(lost)
         await pilot.press("t")
-        await pilot.pause(0.1)
+        await pilot_until(pilot, lambda: took, 10, "t to take over")
         assert took == [True]
 
 
@@ -130,15 +141,14 @@ async def test_abort_asks_for_the_environment_name() -> None:
     async with app.run_test(size=(120, 36)) as pilot:
         await open_rollout(pilot, "gates_passing")
         await pilot.press("a")
-        await pilot.pause(0.1)
-        assert isinstance(app.screen, TypeToConfirm)
+        await pilot_until(pilot, lambda: isinstance(app.screen, TypeToConfirm), 10, "the dialog")
         await pilot.press("escape")
-        await pilot.pause(0.1)
+        await pilot_until(pilot, lambda: isinstance(app.screen, RolloutScreen), 10, "Rollout")
         assert sent == []
         await pilot.press("a")
-        await pilot.pause(0.1)
+        await pilot_until(pilot, lambda: isinstance(app.screen, TypeToConfirm), 10, "the dialog")
         await pilot.press(*"sandbox", "enter")
-        await pilot.pause(0.1)
+        await pilot_until(pilot, lambda: sent, 10, "the abort")
         assert sent == ["abort"]
 
 
@@ -151,9 +161,12 @@ async def test_read_only_hides_and_refuses_every_control() -> None:
         shown = {b.binding.action for b in app.active_bindings.values() if b.enabled}
         for action in ("pause", "resume", "promote", "promote_full", "abort", "start", "take_over"):
             assert action not in shown
-        await pilot.press("p", "n", "f", "a", "ctrl+s")
-        await pilot.pause(0.1)
-        assert sent == [] and isinstance(app.screen, RolloutScreen)
+        # ? (help, allowed read-only) behind them shows every refused key was taken
+        await pilot.press("p", "n", "f", "a", "ctrl+s", "question_mark")
+        await pilot_until(pilot, lambda: isinstance(app.screen, HelpScreen), 10, "the help")
+        assert sent == [] and not any(isinstance(s, TypeToConfirm) for s in app.screen_stack)
+        await pilot.press("escape")
+        await pilot_until(pilot, lambda: app.screen is screen, 10, "back on Rollout")
         assert screen.view is not None
 
 
@@ -164,17 +177,17 @@ async def test_quit_while_driving_warns_first() -> None:
         import asyncio
 
         app._release_task = asyncio.ensure_future(asyncio.sleep(60))
+        task = app._release_task
         await pilot.press("q")
-        await pilot.pause(0.1)
-        assert isinstance(app.screen, YesNo)
+        await pilot_until(pilot, lambda: isinstance(app.screen, YesNo), 10, "the question")
         await pilot.press("n")
-        await pilot.pause(0.1)
-        assert isinstance(app.screen, RolloutScreen)
+        await pilot_until(pilot, lambda: isinstance(app.screen, RolloutScreen), 10, "Rollout")
+        assert not task.done()
         await pilot.press("q")
-        await pilot.pause(0.1)
+        await pilot_until(pilot, lambda: isinstance(app.screen, YesNo), 10, "the question")
         await pilot.press("y")
-        await pilot.pause(0.2)
-        assert app._release_task.cancelled() or app._release_task.done()
+        await pilot_until(pilot, task.done, 10, "y to cancel the release task")
+        assert task.cancelled()
 
 
 async def test_escape_leaves_the_version_box_so_global_keys_work() -> None:
@@ -185,7 +198,6 @@ async def test_escape_leaves_the_version_box_so_global_keys_work() -> None:
         await pilot.press("1")
         assert screen.query_one("#plan-version", Input).value == "1"
         await pilot.press("escape", "1")
-        await pilot.pause(0.1)
         from screens.health import HealthScreen
 
-        assert isinstance(app.screen, HealthScreen)
+        await pilot_until(pilot, lambda: isinstance(app.screen, HealthScreen), 10, "Health")

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from backends.sandbox.state import STATE_FILE, SandboxState
+from tests.support.waiting import wait_until
 from tui.sandbox_child import terminate
 
 # Seconds a sandbox (or a benchmark's writer) gets to finish after SIGTERM.
@@ -46,11 +48,11 @@ class RunningSandbox:
 
     def stop_api(self) -> None:
         self.proc.send_signal(signal.SIGUSR1)
-        _wait_until(lambda: not _reachable(self.api_url), 5, "sandbox API to go down")
+        wait_until(lambda: not _reachable(self.api_url), 5, "sandbox API to go down")
 
     def start_api(self) -> None:
         self.proc.send_signal(signal.SIGUSR2)
-        _wait_until(lambda: _reachable(self.api_url), 5, "sandbox API to come back")
+        wait_until(lambda: _reachable(self.api_url), 5, "sandbox API to come back")
 
     def stop(self) -> int:
         return terminate(self.proc, STOP_GRACE)
@@ -64,13 +66,12 @@ def _reachable(url: str) -> bool:
         return False
 
 
-def _wait_until(pred: Any, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if pred():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
+def read_sandbox_state(runtime_dir: Path) -> SandboxState:
+    """The state file a sandbox wrote to ``runtime_dir``, as the platform reads it.
+
+    Not ``backends.sandbox.state.read_state``: that one finds the runtime dir from this
+    process's environment, and removes the file of a sandbox that has died."""
+    return SandboxState(**json.loads((runtime_dir / STATE_FILE).read_text()))
 
 
 def start_sandbox(
@@ -123,13 +124,13 @@ def start_sandbox(
         raise RuntimeError("sandbox did not start:\n" + "\n".join(lines) + rest)
     m = re.search(r"api (\S+) kubeconfig (\S+) namespace (\S+)", ready)
     assert m, ready
-    state = json.loads((runtime / "sandbox.json").read_text())
+    state = read_sandbox_state(runtime)
     return RunningSandbox(
         proc=proc,
         kubeconfig=Path(m.group(2)),
         api_url=m.group(1),
         namespace=m.group(3),
         runtime_dir=runtime,
-        services=dict(state["services"]),
+        services=dict(state.services),
         output=lines,
     )

@@ -3,10 +3,6 @@ release driver built the way the console builds one."""
 
 from __future__ import annotations
 
-import asyncio
-import time
-from collections.abc import Awaitable, Callable
-
 from backends.config.models import PlatformConfig
 from backends.errors import NotFound
 from backends.journal.store import Journal
@@ -14,17 +10,7 @@ from backends.metrics.scrape import ScrapeMetrics
 from backends.platform import Platform
 from backends.release.driver import ReleaseDriver
 from backends.release.plan import ReleasePlan
-
-
-async def wait_until(
-    pred: Callable[[], Awaitable[bool]], timeout: float = 30.0, what: str = ""
-) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if await pred():
-            return
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"timed out: {what}")
+from tests.support.waiting import until
 
 
 async def exists(platform: Platform, workload: str) -> bool:
@@ -43,7 +29,7 @@ async def ready(platform: Platform) -> None:
         workloads = await platform.orchestrator.list_workloads()
         return bool(workloads) and all(w.available == w.desired for w in workloads)
 
-    await wait_until(all_available, what="sandbox ready")
+    await until(all_available, 30, "sandbox ready")
 
 
 def release_driver(
