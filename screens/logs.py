@@ -228,8 +228,10 @@ class LogsScreen(BvaScreen):
         text.append(" · ".join(parts))
         if filters:
             text.append(" · " + ", ".join(sanitize_text(f, 60) for f in filters), style="cyan")
-        # One row, always: no layout needed for new counters.
-        self.query_one("#logs-status", Static).update(text, layout=False)
+        # One row, always: no layout needed for new counters. A tick can land while the
+        # screen is being taken down, its status line already gone: nothing to show then.
+        for status in self.query("#logs-status").results(Static):
+            status.update(text, layout=False)
 
     # -- following --------------------------------------------------------------------------
     @on(LogView.FollowChanged)
