@@ -150,9 +150,7 @@ class LogsScreen(BvaScreen):
                 self.post_message(LogBatch(batch, taken))
                 await taken.wait()
         except BvaError as exc:
-            self.query_one("#logs-status", Static).update(
-                Text(f"✖ {sanitize_text(str(exc), 150)}", style="bold red")
-            )
+            self._show_status(Text(f"✖ {sanitize_text(str(exc), 150)}", style="bold red"))
 
     async def on_unmount(self) -> None:
         if self._source is not None:
@@ -228,10 +226,14 @@ class LogsScreen(BvaScreen):
         text.append(" · ".join(parts))
         if filters:
             text.append(" · " + ", ".join(sanitize_text(f, 60) for f in filters), style="cyan")
-        # One row, always: no layout needed for new counters. A tick can land while the
-        # screen is being taken down, its status line already gone: nothing to show then.
+        # One row, always: no layout needed for new counters.
+        self._show_status(text, layout=False)
+
+    def _show_status(self, text: Text, *, layout: bool = True) -> None:
+        # A tick or a failing tail can land while the screen is being taken down, its status
+        # line already gone: nothing to show then.
         for status in self.query("#logs-status").results(Static):
-            status.update(text, layout=False)
+            status.update(text, layout=layout)
 
     # -- following --------------------------------------------------------------------------
     @on(LogView.FollowChanged)
