@@ -28,6 +28,7 @@ import math
 import threading
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -206,18 +207,7 @@ class LogReader(threading.Thread):
                 if resume is not None
                 # Nothing in the window yet: the same window again (tail 0 means "from
                 # now", as with kubectl); whatever it holds now is new.
-                else log_query(
-                    StreamRequest(
-                        req.pod,
-                        req.container,
-                        namespace=req.namespace,
-                        tail=req.tail,
-                        since_seconds=req.since_seconds,
-                        since_time=req.since_time,
-                    ),
-                    follow=True,
-                    resume=None,
-                )
+                else log_query(replace(req, previous=False), follow=True, resume=None)
             )
             # Lines older than the resume point that the new request repeats are dropped.
             self._dedupe = Dedupe(resume)
