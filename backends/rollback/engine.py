@@ -1,7 +1,7 @@
 """The rollback engine: execute a rollback service by service under the release lock, with
 kubectl's ``rollout undo`` semantics, watching each rollout to the end and the service's health
 until it is UP. Planning (what it changes and what it does not) is ``planner``'s; the engine
-hands it through so callers have one object.
+is a planner that also executes, so callers have one object.
 
 The Rollback screen and ``bva rollback`` both drive this; neither decides anything itself.
 """
@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from backends.errors import BvaError, ReadOnlyError, RolloutRefused
@@ -29,7 +29,6 @@ from backends.rollback.models import (
     RollbackEvent,
     RollbackPlan,
     RollbackResult,
-    ServiceCandidate,
     ServiceOutcome,
     ServicePlan,
 )
@@ -55,7 +54,9 @@ def _images_text(images: Mapping[str, str]) -> str:
     return ", ".join(images.values()) or "no image"
 
 
-class RollbackEngine:
+class RollbackEngine(RollbackPlanner):
+    """A planner that also carries its plans out."""
+
     def __init__(
         self,
         platform: Platform,
@@ -65,32 +66,14 @@ class RollbackEngine:
         health_wait: float = 20.0,
         poll: float = 0.5,
     ) -> None:
-        self._platform = platform
-        self._orch = platform.orchestrator
+        super().__init__(platform, clock=clock)
         self._journal = journal
-        self._clock = clock
         self._health_wait = health_wait
         self._poll = poll
-        self._planner = RollbackPlanner(platform, clock=clock)
 
     @property
     def environment(self) -> str:
         return self._platform.env_name
-
-    async def candidates(self) -> list[ServiceCandidate]:
-        """Every platform service with its rollout and health; degraded ones first."""
-        return await self._planner.candidates()
-
-    async def plan(
-        self,
-        services: Sequence[str],
-        to_revision: int | None = None,
-        *,
-        order: Sequence[str] | None = None,
-    ) -> RollbackPlan:
-        """What a rollback of ``services`` would do; reads only. ``to_revision`` None is
-        kubectl's default (the previous revision)."""
-        return await self._planner.plan(services, to_revision, order=order)
 
     # -- execute -----------------------------------------------------------------------------
 
