@@ -292,8 +292,14 @@ async def test_invalid_url_never_raises(prober: HealthProber) -> None:
 
 
 async def test_cancellation_propagates(servers: ServerPool, prober: HealthProber) -> None:
-    task = asyncio.create_task(prober.probe("svc", await servers.start(bs.hang)))
-    await asyncio.sleep(0.1)
+    connected = asyncio.Event()
+
+    async def hang(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        connected.set()
+        await bs.hang(reader, writer)
+
+    task = asyncio.create_task(prober.probe("svc", await servers.start(hang)))
+    await asyncio.wait_for(connected.wait(), 10)  # cancelled mid-request, not before it
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task

@@ -29,6 +29,7 @@ from backends.kube.client import map_error
 from backends.kube.watch import WatchConfig
 from backends.models import RolloutState, RolloutStatus, WatchEvent, Workload
 from tests.support.sandbox_proc import RunningSandbox
+from tests.support.waiting import until
 
 T = TypeVar("T")
 
@@ -71,14 +72,21 @@ async def eventually(
     within: float = 30.0,
     what: str = "condition",
 ) -> T:
-    deadline = time.monotonic() + within
-    last: T | None = None
-    while time.monotonic() < deadline:
-        last = await probe()
-        if accept(last):
-            return last
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}; last value: {last!r}")
+    """``probe()`` until ``accept`` takes its value, which is returned."""
+    seen: list[T] = []
+
+    async def accepted() -> bool:
+        seen[:] = [await probe()]
+        return accept(seen[0])
+
+    await until(
+        accepted,
+        within,
+        what,
+        interval=0.1,
+        detail=lambda: f"last value: {seen[0]!r}" if seen else "no value yet",
+    )
+    return seen[0]
 
 
 async def wait_state(
@@ -327,7 +335,7 @@ async def test_pause_and_resume(sandbox: RunningSandbox, adapter: KubeAdapter) -
         what="the paused spec change to be observed",
     )
     assert status.state is RolloutState.PAUSED and not status.done
-    await asyncio.sleep(1.0)
+    # Observed: the controller has handled the change, and made no new revision for it.
     assert [r.revision for r in await adapter.history(deployment)] == [1], "paused: no rollout"
     assert {p.pod_template_hash for p in await adapter.list_instances(AUTH)} == {
         (await adapter.history(deployment))[0].template_hash
@@ -472,19 +480,19 @@ async def test_closing_a_watch_stops_its_thread(adapter: KubeAdapter) -> None:
     assert not watch_threads()
 
     # Cancelling the task that iterates stops it too.
+    kinds: list[str] = []
+
     async def consume() -> None:
-        async for _ in adapter.watch_workloads():
-            pass
+        async for event in adapter.watch_workloads():
+            kinds.append(event.kind)
 
     task = asyncio.create_task(consume())
-    await eventually(
-        lambda: asyncio.sleep(0, watch_threads()), lambda t: len(t) == 1, what="watch thread"
-    )
-    await asyncio.sleep(0.2)
+    # Its RESYNC taken, the consumer is parked on the next event: cancelled there.
+    await until(lambda: kinds and len(watch_threads()) == 1, 30, "the watch to start")
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
-    await eventually(lambda: asyncio.sleep(0, watch_threads()), lambda t: not t, within=2)
+    await until(lambda: not watch_threads(), 2, "the cancelled watch's thread to stop")
 
 
 async def test_adapter_close_ends_its_watches(sandbox: RunningSandbox) -> None:

@@ -10,6 +10,7 @@ import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -19,6 +20,7 @@ from backends.logs.source import LogSource
 from backends.platform import Platform, open_platform
 from tests.support.log_follow import follow
 from tests.support.sandbox_proc import RunningSandbox, read_sandbox_state, start_sandbox
+from tests.support.waiting import until
 
 CFG = load_platform(builtin_platform_path())
 SERVICES = [s.name for s in CFG.services]
@@ -78,15 +80,20 @@ def kubectl(sandbox: RunningSandbox, *args: str) -> None:
 async def settled(platform: Platform, service: str, count: int) -> set[str]:
     """The names of the service's pods once ``count`` of them run (a fresh sandbox starts
     its pods over the first seconds)."""
-    deadline = time.monotonic() + 30
-    while True:
-        pods = await platform.orchestrator.list_instances(service)
-        running = {p.name for p in pods if p.status == "Running" and p.is_ready}
-        if len(running) == count == len(pods):
-            return running
-        if time.monotonic() > deadline:
-            pytest.fail(f"{service}: {[(p.name, p.status) for p in pods]}")
-        await asyncio.sleep(0.2)
+    seen: list[Any] = []
+
+    async def running() -> set[str]:
+        seen[:] = await platform.orchestrator.list_instances(service)
+        names = {p.name for p in seen if p.status == "Running" and p.is_ready}
+        return names if len(names) == count == len(seen) else set()
+
+    return await until(
+        running,
+        30,
+        f"{count} {service} pods running",
+        interval=0.2,
+        detail=lambda: f"{[(p.name, p.status) for p in seen]}",
+    )
 
 
 def in_background(fn: Callable[[], None]) -> threading.Thread:

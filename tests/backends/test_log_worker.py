@@ -12,7 +12,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -25,6 +24,7 @@ from backends.logs.worker import Batch, WorkerLogSource
 from backends.platform import open_platform
 from tests.support.log_follow import follow
 from tests.support.sandbox_proc import RunningSandbox, read_sandbox_state
+from tests.support.waiting import wait_until
 
 CFG = load_platform(builtin_platform_path())
 SERVICES = [s.name for s in CFG.services]
@@ -35,18 +35,17 @@ def kube_on(sandbox: RunningSandbox) -> KubeAdapter:
     return open_platform(CFG, "sandbox", sandbox=state, read_only=True).orchestrator
 
 
-def gone(pid: int, within: float = 5.0) -> bool:
+def exited(pid: int) -> bool:
     """Exited (a zombie nobody has reaped yet counts: it runs nothing)."""
-    deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
-        try:
-            stat = Path(f"/proc/{pid}/stat").read_text()
-        except OSError:
-            return True
-        if stat[stat.rindex(")") + 2] == "Z":
-            return True
-        time.sleep(0.05)
-    return False
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True
+    return stat[stat.rindex(")") + 2] == "Z"
+
+
+def wait_gone(pid: int, what: str, within: float = 5.0) -> None:
+    wait_until(lambda: exited(pid), within, what)
 
 
 async def test_child_streams_merged_lines_and_counters(sandbox: RunningSandbox) -> None:
@@ -59,7 +58,8 @@ async def test_child_streams_merged_lines_and_counters(sandbox: RunningSandbox) 
         return len(lines) >= 150
 
     lines = await follow(source, enough, 30, "150 lines")
-    assert pids and gone(pids[0]), "the close stops the child"
+    assert pids
+    wait_gone(pids[0], "the close to stop the child")
     services = {x.service for x in lines if not x.is_notice}
     assert {"auth-service", "gateway-service"} <= services
     assert source.stats.pods >= len(SERVICES)
@@ -88,7 +88,7 @@ async def test_a_spare_child_is_taken_up_and_a_close_stops_it(sandbox: RunningSa
     await source.aclose()
     assert source.stats.streams == 0
     assert ran == [proc.pid], "the spare was the child that ran"
-    assert gone(proc.pid), "and a close stops it"
+    wait_gone(proc.pid, "the close to stop it")
     assert {LogLine(*x).service for x in got if not LogLine(*x).is_notice} <= {"auth-service"}
 
 
@@ -134,7 +134,7 @@ def test_child_stops_when_its_parent_goes(sandbox: RunningSandbox, tmp_path: Pat
         child = int(parent.stdout.readline())
         os.kill(parent.pid, signal.SIGKILL)
         parent.wait(10)
-        assert gone(child), f"log reader {child} outlived its parent"
+        wait_gone(child, f"log reader {child} to exit with its parent")
     finally:
         with contextlib.suppress(ProcessLookupError):
             parent.kill()

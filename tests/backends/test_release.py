@@ -10,7 +10,7 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +24,7 @@ from backends.platform import Platform, open_platform
 from backends.release.control import read_release, send_control
 from backends.release.driver import ReleaseDriver
 from backends.release.lock import LockHeld
-from backends.release.models import ReleaseState
+from backends.release.models import ReleaseState, ReleaseView
 from backends.release.plan import make_plan
 from tests.support.sandbox_proc import RunningSandbox, read_sandbox_state
 from tests.support.sandbox_release import exists, ready, release_driver
@@ -56,6 +56,7 @@ def driver_for(
     hold: float = 1.5,
     interval: float = 0.5,
     owner: str = "tester@test",
+    on_change: Callable[[ReleaseView], None] | None = None,
     **kw: Any,
 ) -> tuple[ReleaseDriver, ScrapeMetrics, Journal]:
     plan = make_plan(
@@ -64,7 +65,7 @@ def driver_for(
     urls = {s: platform.service_urls[s] + "/actuator/prometheus" for s in services}
     metrics = ScrapeMetrics(urls, min_window=0.5)
     journal = Journal(tmp_path / "journal.jsonl", "sandbox")
-    driver = release_driver(platform, CFG, plan, metrics, journal, owner)
+    driver = release_driver(platform, CFG, plan, metrics, journal, owner, on_change)
     return driver, metrics, journal
 
 
@@ -74,9 +75,14 @@ async def image_of(platform: Platform, deployment: str) -> str:
 
 async def test_good_version_goes_all_the_way(platform: Platform, tmp_path: Path) -> None:
     await ready(platform)
-    driver, metrics, journal = driver_for(platform, tmp_path, ["auth-service"], "1.1.0")
-    seen_phases = []
-    driver._on_change = lambda v: seen_phases.append(v.weight)
+    seen_phases: list[int] = []
+    driver, metrics, journal = driver_for(
+        platform,
+        tmp_path,
+        ["auth-service"],
+        "1.1.0",
+        on_change=lambda v: seen_phases.append(v.weight),
+    )
     await driver.start()
     state = await driver.run()
     await metrics.aclose()
@@ -162,12 +168,21 @@ async def test_bad_versions_are_aborted_and_stable_untouched(
 
 async def test_pause_holds_and_promote_skips_the_hold(platform: Platform, tmp_path: Path) -> None:
     await ready(platform)
-    driver, metrics, _ = driver_for(platform, tmp_path, ["gateway-service"], "1.3.0", hold=2)
+    published: list[ReleaseView] = []
+    driver, metrics, _ = driver_for(
+        platform, tmp_path, ["gateway-service"], "1.3.0", hold=2, on_change=published.append
+    )
     await driver.start()
     task = asyncio.create_task(driver.run())
     try:
         await send_control(platform.orchestrator, platform.services(), "pause", "looking at logs")
-        await asyncio.sleep(4)  # longer than the hold: a paused release stays in its phase
+        await until(lambda: driver.state is ReleaseState.PAUSED, 20, "the pause to be taken")
+        # Seven ticks (0.5 s each, two views published per tick) since the pause: past the
+        # hold (2 s) and a gate interval, a release not paused would have moved on.
+        ticks = len(published)
+        await until(
+            lambda: len(published) >= ticks + 14 or driver.phase != 0, 30, "seven driver ticks"
+        )
         assert driver.phase == 0 and driver.state is ReleaseState.PAUSED
         view = await read_release(platform.orchestrator, platform.services())
         assert view is not None and view.state is ReleaseState.PAUSED
@@ -176,8 +191,14 @@ async def test_pause_holds_and_promote_skips_the_hold(platform: Platform, tmp_pa
         # A long hold, skipped by promote.
         # From now on the holds are ten minutes: only promote can move the release on.
         driver.plan = dataclasses.replace(driver.plan, holds=(600.0,) * 3)
-        phase = driver.phase
-        await asyncio.sleep(2)
+        phase, samples = driver.phase, driver.passed + driver.failed
+        # Four samples (the gate interval is 0.5 s), each followed by the check that would
+        # end the old 2 s hold: not a fixed sleep, so a slow machine waits for them all.
+        await until(
+            lambda: driver.passed + driver.failed >= samples + 4 or driver.phase != phase,
+            20,
+            "four more gate samples",
+        )
         assert driver.phase == phase
         await send_control(platform.orchestrator, platform.services(), "promote")
         await until(
@@ -349,8 +370,15 @@ def test_cli_usage_errors(tmp_path: Path) -> None:
 
 async def test_manual_approval_waits_for_promote(platform: Platform, tmp_path: Path) -> None:
     await ready(platform)
+    published: list[ReleaseView] = []
     driver, metrics, _ = driver_for(
-        platform, tmp_path, ["discovery-service"], "1.8.0", hold=0.5, manual_approval=True
+        platform,
+        tmp_path,
+        ["discovery-service"],
+        "1.8.0",
+        hold=0.5,
+        manual_approval=True,
+        on_change=published.append,
     )
     await driver.start()
     task = asyncio.create_task(driver.run())
@@ -360,7 +388,11 @@ async def test_manual_approval_waits_for_promote(platform: Platform, tmp_path: P
             20,
             "awaiting approval after the first hold",
         )
-        await asyncio.sleep(2)
+        # Four driver ticks (two views published each): it waits, it does not move on.
+        ticks = len(published)
+        await until(
+            lambda: len(published) >= ticks + 8 or driver.phase != 0, 20, "four driver ticks"
+        )
         assert driver.phase == 0 and driver.state is ReleaseState.AWAITING_APPROVAL
         view = await read_release(platform.orchestrator, platform.services())
         assert view is not None and view.state is ReleaseState.AWAITING_APPROVAL

@@ -39,7 +39,7 @@ import math
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -52,6 +52,7 @@ from backends.release.models import ReleaseState, ReleaseView
 from backends.release.plan import canary_name, make_plan
 from tests.bench.helpers import Kube, Table, kube_client, ms, percentile, raw_json, secs
 from tests.support.sandbox_proc import RunningSandbox, read_sandbox_state, start_sandbox
+from tests.support.waiting import until
 
 pytestmark = pytest.mark.bench
 
@@ -402,14 +403,6 @@ def sandbox(tmp_path: Path) -> Iterator[RunningSandbox]:
         sb.stop()
 
 
-async def _wait(pred: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not pred():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out: {what}")
-        await asyncio.sleep(0.05)
-
-
 async def test_rollout_screen_vs_kubectl(
     sandbox: RunningSandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -455,7 +448,7 @@ async def test_rollout_screen_vs_kubectl(
                     raise AssertionError(f"{stable_name} never available: {w}")
                 await asyncio.sleep(0.1)
             await pilot.press("2")
-            await _wait(
+            await until(
                 lambda: isinstance(app.screen, RolloutScreen) and app.screen.polls > 0,
                 15,
                 "the Rollout screen polls",
@@ -511,10 +504,10 @@ async def test_rollout_screen_vs_kubectl(
                 app.release_driver = driver
                 app._release_task = asyncio.ensure_future(app._drive(driver, False))
                 task = app._release_task
-                await _wait(task.done, RELEASE_TIMEOUT_S, f"release {version} finishes")
+                await until(task.done, RELEASE_TIMEOUT_S, f"release {version} finishes")
                 dur = time.perf_counter() - t0
                 assert driver.state is ReleaseState.FINISHED, (driver.state, driver.reason)
-                await _wait(kubectls.idle, 15, "kubectl rollout status exits")
+                await until(kubectls.idle, 15, "kubectl rollout status exits")
                 await asyncio.sleep(SETTLE_S)
                 windows.append((i, gate, plan.release_id, t0, time.perf_counter(), dur))
                 failures = [e.text for e in driver.timeline if e.level == "error"]

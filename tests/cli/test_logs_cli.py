@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 
 from tests.support.sandbox_proc import RunningSandbox
+from tests.support.waiting import wait_until
 
 LINE = re.compile(
     r"^(?P<time>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z) (?P<pod>\S+) "
@@ -89,14 +90,16 @@ def test_usage_errors_are_one_line_exit_2(args: list[str], message: str, tmp_pat
 def test_merged_text_and_json(sandbox: RunningSandbox) -> None:
     env = sandbox.env
     wait_ready(sandbox, "gateway-service")
-    time.sleep(1.0)  # a few lines each
-    out = bva("logs", "--env", "sandbox", "--tail", "20", env=env)
-    assert out.returncode == 0, out.stderr
-    lines = parsed(out.stdout)
+
+    def every_pod_logged() -> list[re.Match[str]]:
+        out = bva("logs", "--env", "sandbox", "--tail", "20", env=env)
+        assert out.returncode == 0, out.stderr
+        lines = parsed(out.stdout)
+        return lines if len({m["pod"] for m in lines}) == 12 else []
+
+    lines = wait_until(every_pod_logged, 30, "a line from each of the 12 pods", interval=0.2)
     stamps = [m["time"] for m in lines]
     assert stamps == sorted(stamps), "the merged output went back in time"
-    pods = {m["pod"] for m in lines}
-    assert len(pods) == 12
     # Without --tail and --since: the last 10 lines of each container (kubectl's default).
     short = parsed(bva("logs", "--env", "sandbox", "auth-service", env=env).stdout)
     assert {m["pod"].rsplit("-", 2)[0] for m in short} == {"auth-service"}
@@ -127,11 +130,14 @@ def test_merged_text_and_json(sandbox: RunningSandbox) -> None:
 def test_level_and_grep_filters(sandbox: RunningSandbox) -> None:
     env = sandbox.env
     wait_ready(sandbox, "auth-service")
-    time.sleep(2.0)
-    out = bva("logs", "--env", "sandbox", "--tail", "-1", "--level", "warn", env=env)
-    assert out.returncode == 0, out.stderr
-    levels = {m["level"].strip() for m in parsed(out.stdout)}
-    assert levels and levels <= {"WARN", "ERROR", "FATAL"}
+
+    def warnings() -> set[str]:
+        out = bva("logs", "--env", "sandbox", "--tail", "-1", "--level", "warn", env=env)
+        assert out.returncode == 0, out.stderr
+        return {m["level"].strip() for m in parsed(out.stdout)}
+
+    levels = wait_until(warnings, 30, "a warning logged", interval=0.2)
+    assert levels <= {"WARN", "ERROR", "FATAL"}
     out = bva(
         "logs",
         "--env",
@@ -168,8 +174,8 @@ def test_previous_logs_of_a_crash_loop(sandbox: RunningSandbox, kubectl: str) ->
         check=True,
         capture_output=True,
     )
-    deadline = time.monotonic() + 60
-    while True:
+
+    def crash_looping() -> list[str]:
         pods = json.loads(
             subprocess.run(
                 [
@@ -189,17 +195,15 @@ def test_previous_logs_of_a_crash_loop(sandbox: RunningSandbox, kubectl: str) ->
                 text=True,
             ).stdout
         )["items"]
-        crashed = [
+        return [
             p["metadata"]["name"]
             for p in pods
             if any(
                 cs.get("restartCount", 0) >= 1 for cs in p["status"].get("containerStatuses", [])
             )
         ]
-        if crashed:
-            break
-        assert time.monotonic() < deadline, "no crash loop"
-        time.sleep(0.3)
+
+    crashed = wait_until(crash_looping, 60, "a crash loop", interval=0.3)
     out = bva("logs", "--env", "sandbox", "tweet-service", "--previous", env=env)
     assert out.returncode == 0, out.stderr
     lines = out.stdout.splitlines()
@@ -228,10 +232,7 @@ def test_follow_until_ctrl_c(sandbox: RunningSandbox) -> None:
     got: list[str] = []
     reader = threading.Thread(target=lambda: got.extend(proc.stdout or []), daemon=True)
     reader.start()
-    deadline = time.monotonic() + 30
-    while len(got) < 40 and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert len(got) >= 40, "following printed too little"
+    wait_until(lambda: len(got) >= 40, 30, "40 lines followed", interval=0.1)
     proc.send_signal(signal.SIGINT)
     started = time.monotonic()
     assert proc.wait(10) == 130

@@ -6,10 +6,10 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 from tests.support.sandbox_proc import RunningSandbox
+from tests.support.waiting import wait_until
 
 
 def status(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -23,12 +23,19 @@ def status(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
 
 
 def wait_healthy(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    deadline = time.monotonic() + 30
-    while True:
-        out = status("--env", "sandbox", "--json", env=env)
-        if out.returncode == 0 or time.monotonic() > deadline:
-            return out
-        time.sleep(0.5)
+    last: list[subprocess.CompletedProcess[str]] = []
+
+    def healthy() -> subprocess.CompletedProcess[str] | None:
+        last[:] = [status("--env", "sandbox", "--json", env=env)]
+        return last[0] if last[0].returncode == 0 else None
+
+    return wait_until(
+        healthy,
+        30,
+        "bva status to exit 0",
+        interval=0.5,
+        detail=lambda: last[0].stdout + last[0].stderr if last else "",
+    )
 
 
 def test_healthy_then_degraded_json_and_text(sandbox: RunningSandbox, kubectl: str) -> None:

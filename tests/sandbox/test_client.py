@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 
 import pytest
@@ -10,6 +9,7 @@ from kubernetes import client, config, watch
 from kubernetes.client.rest import ApiException
 
 from tests.support.sandbox_proc import RunningSandbox
+from tests.support.waiting import wait_until
 
 NS = "bharathva"
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 import subprocess
-import time
 from pathlib import Path
 
 from backends.sandbox.logfeed import LogFeeds
 from backends.sandbox.logs import LogBook
 from tests.sandbox.test_logs import Clock, start
 from tests.support.sandbox_proc import start_sandbox
+from tests.support.waiting import wait_until
 
 PODS = ("auth-service-a", "auth-service-b", "auth-service-c")
 
@@ -86,9 +86,6 @@ def test_bva_sandbox_log_dir_serves_fed_lines_to_kubectl(tmp_path: Path, kubectl
     try:
         path = feed_dir / "auth-service.log"
         path.write_text("")
-        time.sleep(0.3)  # the feed polls every 10 ms; let it see the empty file first
-        sent = [f"feed line {i:04d} \x1b[31mred\x1b[0m" for i in range(300)]
-        path.write_text("".join(line + "\n" for line in sent))
 
         def run(*args: str) -> str:
             return subprocess.run(
@@ -103,15 +100,36 @@ def test_bva_sandbox_log_dir_serves_fed_lines_to_kubectl(tmp_path: Path, kubectl
         pods_json = run("get", "pods", "-l", "app=auth-service", "-o", "json")
         pods = [p["metadata"]["name"] for p in json.loads(pods_json)["items"]]
         assert len(pods) == 3
-        deadline = time.monotonic() + 10
-        while True:
-            got: dict[str, list[str]] = {}
-            for pod in pods:
-                out = run("logs", pod)
-                got[pod] = [x for x in out.splitlines() if x.startswith("feed line")]
-            if sum(map(len, got.values())) == len(sent) or time.monotonic() > deadline:
-                break
-            time.sleep(0.2)
+
+        def tailing() -> bool:
+            """A marker appended shows up in a pod's log: the feed has the file (lines there
+            before it first looked are never fed, like tail -f)."""
+            with path.open("a") as fh:
+                fh.write("feed marker\n")
+            return any("feed marker" in run("logs", pod) for pod in pods)
+
+        wait_until(tailing, 10, "the feed to tail the file", interval=0.05)
+        sent = [f"feed line {i:04d} \x1b[31mred\x1b[0m" for i in range(300)]
+        with path.open("a") as fh:
+            fh.write("".join(line + "\n" for line in sent))
+
+        def fed() -> dict[str, list[str]]:
+            got = {pod: run("logs", pod).splitlines() for pod in pods}
+            return {
+                pod: [x for x in lines if x.startswith("feed line")] for pod, lines in got.items()
+            }
+
+        def all_fed() -> dict[str, list[str]] | None:
+            got = fed()
+            return got if sum(map(len, got.values())) == len(sent) else None
+
+        got = wait_until(
+            all_fed,
+            10,
+            "every fed line in the pods' logs",
+            interval=0.2,
+            detail=lambda: f"{sum(map(len, fed().values()))} of {len(sent)}",
+        )
         assert sorted(x for lines in got.values() for x in lines) == sent
         assert sorted(len(lines) for lines in got.values()) == [100, 100, 100]
     finally:

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from textual.widgets import Input, SelectionList, Static
 
-from backends.release.models import ReleaseState
+from backends.release.models import ReleaseState, ReleaseView
 from screens.help import HelpScreen
 from screens.rollout import RolloutScreen
 from tests.screens.conftest import fake_app, notifications
@@ -127,7 +127,11 @@ async def test_resume_only_when_paused_and_take_over_only_without_driver() -> No
 
         lost = replace(release_view(ReleaseState.DRIVER_LOST), driver_alive=False)
         app.release_driver = None
-        screen._poll = lambda: None  # type: ignore[method-assign]
+
+        async def in_the_cluster() -> ReleaseView:
+            return lost
+
+        app.current_release = in_the_cluster  # type: ignore[method-assign]  # what polls find
         screen.show(lost)
         await pilot.press("t")
         await pilot_until(pilot, lambda: took, 10, "t to take over")

@@ -10,7 +10,6 @@ import json
 import shutil
 import socket
 import subprocess
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -19,6 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.support.waiting import wait_until
 
 METRICS_PATH = "/actuator/prometheus"
 
@@ -111,19 +112,22 @@ def start_prometheus(
     with log.open("wb") as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, cwd=home)
     running = RunningPrometheus(url=url, proc=proc, log=log)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+
+    def ready() -> bool:
         if proc.poll() is not None:
             pytest.fail(f"prometheus exited with {proc.returncode}:\n{_tail(log)}")
         try:
             with urllib.request.urlopen(f"{url}/-/ready", timeout=1) as resp:
-                if resp.status == 200:
-                    return running
+                return bool(resp.status == 200)
         except (urllib.error.URLError, OSError):
-            pass
-        time.sleep(0.1)
-    running.stop()
-    pytest.fail(f"prometheus was not ready within {timeout:g}s:\n{_tail(log)}")
+            return False
+
+    try:
+        wait_until(ready, timeout, "prometheus to be ready", interval=0.1)
+    except AssertionError:
+        running.stop()
+        pytest.fail(f"prometheus was not ready within {timeout:g}s:\n{_tail(log)}")
+    return running
 
 
 def _tail(log: Path, lines: int = 20) -> str:

@@ -3,12 +3,15 @@ release driver built the way the console builds one."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from backends.config.models import PlatformConfig
 from backends.errors import NotFound
 from backends.journal.store import Journal
 from backends.metrics.scrape import ScrapeMetrics
 from backends.platform import Platform
 from backends.release.driver import ReleaseDriver
+from backends.release.models import ReleaseView
 from backends.release.plan import ReleasePlan
 from tests.support.waiting import until
 
@@ -39,6 +42,7 @@ def release_driver(
     metrics: ScrapeMetrics,
     journal: Journal,
     owner: str,
+    on_change: Callable[[ReleaseView], None] | None = None,
 ) -> ReleaseDriver:
     return ReleaseDriver(
         platform.orchestrator,
@@ -49,4 +53,5 @@ def release_driver(
         journal=journal,
         environment="sandbox",
         owner=owner,
+        on_change=on_change,
     )
