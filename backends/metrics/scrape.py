@@ -150,6 +150,16 @@ def window_delta(
     return requests, errors, sorted(buckets.items())
 
 
+def _pods(scrape: _Scrape) -> set[str]:
+    return {dict(k).get("pod", "") for k in scrape.timers}
+
+
+def _other_pods(base: _Scrape, now: _Scrape) -> bool:
+    """Every pod the baseline saw is gone (a new canary may not have served a request yet)."""
+    before = _pods(base)
+    return bool(before) and before.isdisjoint(_pods(now))
+
+
 class ScrapeMetrics:
     """MetricsSource over direct scrapes of ``urls`` (service name -> full metrics URL)."""
 
@@ -186,13 +196,14 @@ class ScrapeMetrics:
             if base is None or time.monotonic() - base.at > self._max_window:
                 # No baseline, or one so old that a canary which just went bad would be
                 # averaged away: start a fresh window.
-                base = await self._scrape(service, url, track)
-                # Kept at once: if the second scrape fails, the next call still has a window.
+                base = await self._fresh_base(key, service, url, track)
+            now = await self._after_min_window(base, service, url, track)
+            if _other_pods(base, now):
+                # The baseline saw only pods that are gone (the last release's canary): a
+                # window from it would end as the new pods get ready, with no requests in it.
+                base = now
                 self._baselines[key] = base
-            wait = self._min_window - (time.monotonic() - base.at)
-            if wait > 0:
-                await asyncio.sleep(wait)
-            now = await self._scrape(service, url, track)
+                now = await self._after_min_window(base, service, url, track)
             self._baselines[key] = now
         requests, errors, buckets = window_delta(base.timers, now.timers)
         p95 = histogram_quantile(0.95, buckets) if requests > 0 else None
@@ -207,6 +218,20 @@ class ScrapeMetrics:
             taken_at=now.wall,
             source="scrape",
         )
+
+    async def _fresh_base(
+        self, key: tuple[str, str], service: str, url: str, track: str
+    ) -> _Scrape:
+        base = await self._scrape(service, url, track)
+        # Kept at once: if the second scrape fails, the next call still has a window.
+        self._baselines[key] = base
+        return base
+
+    async def _after_min_window(self, base: _Scrape, service: str, url: str, track: str) -> _Scrape:
+        wait = self._min_window - (time.monotonic() - base.at)
+        if wait > 0:
+            await asyncio.sleep(wait)
+        return await self._scrape(service, url, track)
 
     async def aclose(self) -> None:
         if self._http is not None:

@@ -199,6 +199,26 @@ async def test_scrape_delta_across_a_restart_is_never_negative(servers: ServerPo
     assert s.window_s >= 0.2 and s.source == "scrape" and s.track == "canary"
 
 
+async def test_scrape_after_a_new_canary_starts_a_fresh_window(servers: ServerPool) -> None:
+    """A console's second release: the baseline left by the last canary's pods is not the
+    start of the new canary's window (it would end the moment the new pods got ready)."""
+    bodies = [
+        series(lbl("canary-old"), 100, {"+Inf": 100}),
+        series(lbl("canary-old"), 110, {"+Inf": 110}),
+        "",  # the new canary is ready and has not served a request yet
+        series(lbl("canary-new"), 3, {"+Inf": 3}),
+    ]
+    url = await servers.start(exposition(bodies), path=METRICS)
+    source = ScrapeMetrics({"auth-service": url}, min_window=0.2)
+    try:
+        first = await source.sample("auth-service", "canary")
+        second = await source.sample("auth-service", "canary")
+    finally:
+        await source.aclose()
+    assert first.requests == 10.0
+    assert second.requests == 3.0 and second.window_s >= 0.2
+
+
 async def test_scrape_failures_are_one_line(servers: ServerPool) -> None:
     refused = ScrapeMetrics({"auth-service": refused_url(METRICS)}, timeout=1)
     with pytest.raises(SourceUnavailable) as exc:

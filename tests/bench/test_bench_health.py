@@ -50,6 +50,7 @@ from tests.bench.helpers import (
 )
 from tests.bench.tmux_pane import alive, cmdline, descendants
 from tests.support.sandbox_proc import RunningSandbox, read_sandbox_state, start_sandbox
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.bench
 
@@ -165,14 +166,14 @@ class TmuxBva:
 
     def wait_for(self, pred: Callable[[str], bool], timeout: float, what: str) -> tuple[float, str]:
         """Seconds from launch to the first captured frame satisfying `pred`, and that frame."""
-        deadline = time.monotonic() + timeout
-        screen = ""
-        while time.monotonic() < deadline:
-            screen = self.capture()
-            if pred(screen):
-                return time.perf_counter() - self.t0, screen
-            time.sleep(POLL_S)
-        raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}:\n{screen}")
+        last = [""]
+
+        def matches() -> bool:
+            last[0] = self.capture()
+            return pred(last[0])
+
+        wait_until(matches, timeout, what, interval=POLL_S, detail=lambda: "\n" + last[0])
+        return time.perf_counter() - self.t0, last[0]
 
     def states_until_all_up(self, timeout: float) -> list[tuple[float, str]]:
         """Every change of the services table until all 5 are ✔ UP: (seconds from launch,

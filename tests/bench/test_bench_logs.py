@@ -41,6 +41,7 @@ from tests.bench.helpers import Table, cpu_seconds, default_platform, percentile
 from tests.bench.log_feed import Feed, iter_seqs, lines_text
 from tests.bench.tmux_pane import PaneGone, TmuxPane, alive, cmdline, descendants
 from tests.support.sandbox_proc import STOP_GRACE, RunningSandbox, start_sandbox
+from tests.support.waiting import wait_until
 from tui.sandbox_child import terminate
 
 pytestmark = pytest.mark.bench
@@ -450,17 +451,18 @@ class ToolongTool(Tool):
     def check_filter(self) -> None:
         """The newest lines: those whose seq ends in 9 dimmed, the others not (toolong's find
         highlights and dims, it does not hide)."""
-        deadline = time.monotonic() + 10
-        screen = ""
-        while time.monotonic() < deadline:
-            screen = self.pane.capture(ansi=True)
-            verdict = _toolong_regex_verdict(screen)
-            if verdict:
-                return
-            time.sleep(0.2)
-        raise AssertionError(
-            "toolong's find does not highlight the regex matches (Regex checkbox not ticked?):\n"
-            + re.sub(r"\x1b\[[0-9;]*m", "", screen)
+        last = [""]
+
+        def highlighted() -> bool:
+            last[0] = self.pane.capture(ansi=True)
+            return bool(_toolong_regex_verdict(last[0]))
+
+        wait_until(
+            highlighted,
+            10,
+            "toolong's find to highlight the regex matches (Regex checkbox not ticked?)",
+            interval=0.2,
+            detail=lambda: "\n" + re.sub(r"\x1b\[[0-9;]*m", "", last[0]),
         )
 
     def toggled(self, screen: str) -> bool | None:

@@ -49,7 +49,7 @@ import pytest
 from backends.config.loader import builtin_platform_path, load_platform
 from backends.platform import Platform, open_platform
 from backends.release.models import ReleaseState, ReleaseView
-from backends.release.plan import canary_name, make_plan
+from backends.release.plan import canary_name
 from tests.bench.helpers import Kube, Table, kube_client, ms, percentile, raw_json, secs
 from tests.support.sandbox_proc import RunningSandbox, read_sandbox_state, start_sandbox
 from tests.support.waiting import until
@@ -477,34 +477,33 @@ async def test_rollout_screen_vs_kubectl(
             watcher = DeploymentWatch(kube, sandbox.namespace, {stable_name, canary}, kubectls)
             watcher.start()
 
+            session = app.release_session()
+            assert session is not None
+            gate_now = [0.0]
+            metrics = platform.metrics
+            original_sample = metrics.sample
+
+            async def timed_sample(service: str, track: str) -> Any:
+                t = time.perf_counter()
+                try:
+                    return await original_sample(service, track)
+                finally:
+                    samples.append((gate_now[0], time.perf_counter() - t))
+
+            metrics.sample = timed_sample  # type: ignore[method-assign]
             for i, (version, gate) in enumerate(RELEASES):
-                plan = make_plan(
-                    platform.config,
-                    platform.env_name,
-                    [SERVICE],
-                    version,
-                    holds=[HOLD_S] * 3,
-                    gate_interval=gate,
-                )
-                driver = app._new_driver(platform, plan)
-                metrics = driver._metrics
-                original_sample = metrics.sample
-
-                async def timed_sample(
-                    service: str, track: str, _f: Any = original_sample, _g: float = gate
-                ) -> Any:
-                    t = time.perf_counter()
-                    try:
-                        return await _f(service, track)
-                    finally:
-                        samples.append((_g, time.perf_counter() - t))
-
-                metrics.sample = timed_sample  # type: ignore[method-assign]
+                plan = session.plan([SERVICE], version, holds=[HOLD_S] * 3, gate_interval=gate)
+                gate_now[0] = gate
                 t0 = time.perf_counter()
-                app.release_driver = driver
-                app._release_task = asyncio.ensure_future(app._drive(driver, False))
-                task = app._release_task
-                await until(task.done, RELEASE_TIMEOUT_S, f"release {version} finishes")
+                # Driven the way the console drives it: the session's driver, whose changes
+                # reach the Rollout screen as ReleaseChanged messages.
+                driver = await session.start(plan)
+                try:
+                    await asyncio.wait_for(driver.run(), RELEASE_TIMEOUT_S)
+                except TimeoutError:
+                    timeline = "\n".join(f"  {e.level} {e.text}" for e in driver.timeline)
+                    why = f"release {version} still {driver.state}:\n{timeline}"
+                    raise AssertionError(why) from None
                 dur = time.perf_counter() - t0
                 assert driver.state is ReleaseState.FINISHED, (driver.state, driver.reason)
                 await until(kubectls.idle, 15, "kubectl rollout status exits")
