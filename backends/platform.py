@@ -66,6 +66,60 @@ class Platform:
         await self.orchestrator.close()
 
 
+def database_source(
+    cfg: PlatformConfig, env_name: str, sandbox: SandboxState | None
+) -> DatabaseSource | None:
+    """The environment's database, or None when it has none (a sandbox started without one).
+    A secret that does not resolve makes its server DOWN with the reason, not a failed start:
+    the cluster is still worth watching."""
+    from pathlib import Path
+
+    from backends.config.values import ConfigError
+    from backends.db.models import Role
+    from backends.db.source import DbServer, PgDatabase
+
+    db = cfg.database_for(env_name)
+    if cfg.environment(env_name).sandbox:
+        if sandbox is None or sandbox.database is None:
+            return None
+        block = sandbox.database
+        replicas = block.get("replicas")
+        extra = replicas if isinstance(replicas, list) else []
+        refs = [str(block.get("url")), *(str(r) for r in extra)]
+        given = block.get("pool_size")
+        pool = given if isinstance(given, int) else (db.pool_size if db else 20)
+        migrations = block.get("migrations")
+        migrations_dir = Path(migrations) if isinstance(migrations, str) else None
+        table = db.flyway_table if db else "public.flyway_schema_history"
+        timeouts = (db.connect_timeout, db.statement_timeout) if db else (3.0, 2.0)
+    elif db is None:
+        return None
+    else:
+        refs = [db.url, *db.replicas]
+        pool = db.pool_size
+        migrations_dir = Path(db.migrations).expanduser() if db.migrations else None
+        table = db.flyway_table
+        timeouts = (db.connect_timeout, db.statement_timeout)
+    servers = []
+    for i, ref in enumerate(refs):
+        name, role = ("primary", Role.PRIMARY) if i == 0 else (f"replica-{i}", Role.REPLICA)
+        try:
+            servers.append(DbServer(name, role, resolve_secret(ref)))
+        except ConfigError as exc:
+            servers.append(DbServer(name, role, "", unusable=f"not configured: {exc}"))
+    t = cfg.thresholds
+    return PgDatabase(
+        servers,
+        pool_size=pool,
+        connections_pct_limit=t.db_connections_pct,
+        lag_limit_s=t.replication_lag_s,
+        migrations=migrations_dir,
+        flyway_table=table,
+        connect_timeout=timeouts[0],
+        statement_timeout=timeouts[1],
+    )
+
+
 def metrics_source(cfg: PlatformConfig, service_urls: dict[str, str]) -> MetricsSource:
     """The platform file's metrics source: a Prometheus server, or direct scrapes."""
     m = cfg.metrics
@@ -99,6 +153,7 @@ def open_platform(
     env = cfg.environment(name)
     ro = read_only or env.read_only
     services = [(s.name, s.deployment_name) for s in cfg.services]
+    state: SandboxState | None = None
     if env.sandbox:
         state = sandbox or read_state()
         if state is None:
@@ -132,6 +187,7 @@ def open_platform(
         orchestrator=kube,
         health=health,
         metrics=metrics_source(cfg, urls),
+        database=database_source(cfg, name, state),
         service_urls=urls,
         target=target,
     )

@@ -1,11 +1,12 @@
-"""The data-source contracts beside the orchestrator: HTTP health and (room for) the
-database. Screens and engines receive these from the Platform, never a concrete prober."""
+"""The data-source contracts beside the orchestrator: HTTP health and the database. Screens
+and engines receive these from the Platform, never a concrete prober or connection."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Protocol
 
+from backends.db.models import DatabasePicture
 from backends.health.models import ProbeResult, ServiceHealth
 
 __all__ = ["DatabaseSource", "HealthSource"]
@@ -23,7 +24,10 @@ class HealthSource(Protocol):
 
 
 class DatabaseSource(Protocol):
-    """The platform's database (PostgreSQL primary and replicas). Its reads arrive with the
-    database adapter; the Platform holds one when the platform file names a database."""
+    """The platform's database (PostgreSQL primary and replicas); the Platform holds one when
+    the platform file names a database. ``refresh`` never raises for an unreachable server:
+    that server is DOWN in the picture, with the age of its last good reading."""
+
+    async def refresh(self) -> DatabasePicture: ...
 
     async def aclose(self) -> None: ...

@@ -29,6 +29,7 @@ class ConsoleSettings(Protocol):
     read_only: bool
     poll_interval: float
     recheck_interval: float
+    db_interval: float
     log_buffer: int
 
 

@@ -29,6 +29,8 @@ from screens.base import BvaScreen
 from widgets.alerts_strip import AlertsStrip
 from widgets.app_header import AppHeader
 from widgets.badges import age_text, health_badge, rollout_badge, sparkline
+from widgets.db_detail import DatabaseDetail
+from widgets.db_table import DatabaseTable, flyway_line, state_badge
 
 if TYPE_CHECKING:
     pass
@@ -111,6 +113,10 @@ class HealthScreen(BvaScreen):
         Binding("c", "detail_tab('components')", "Components", show=False, id="health.components"),
         Binding("e", "detail_tab('events')", "Events", show=False, id="health.events"),
         Binding("escape", "clear_filter", "Clear filter", show=False, id="health.clear"),
+        Binding("d", "toggle_database", "DB", id="health.database"),
+        Binding("a", "db_tab('activity')", "Activity", show=False, id="health.db_activity"),
+        Binding("l", "db_tab('replication')", "Replication", show=False, id="health.db_lag"),
+        Binding("m", "db_tab('migrations')", "Migrations", show=False, id="health.db_flyway"),
     ]
 
     def __init__(self) -> None:
@@ -134,12 +140,18 @@ class HealthScreen(BvaScreen):
         self._pods_for: str | None = None
         self._events_for: str | None = None
         self._events_shown: tuple[tuple[Any, ...], ...] = ()
+        self._has_database = False
+        self._db_timer: Timer | None = None
+        self._db_selected: str | None = None
+        self.db_reads = 0  # database refreshes done; tests read it like probe_count
 
     def compose(self) -> ComposeResult:
         yield AppHeader()
         yield AlertsStrip("… waiting for data", id="alerts")
         yield Input(placeholder="filter services…  (enter to keep, esc to clear)", id="filter")
         yield DataTable(id="services", cursor_type="row")
+        yield DatabaseTable(id="databases")
+        yield Static("", id="flyway-line")
         with Vertical(id="detail"):
             yield Static("", id="detail-title")
             with TabbedContent(id="detail-tabs", initial="pods"):
@@ -149,11 +161,14 @@ class HealthScreen(BvaScreen):
                     yield DataTable(id="components-table", cursor_type="row")
                 with TabPane("Events", id="events"):
                     yield DataTable(id="events-table", cursor_type="row")
+            yield DatabaseDetail(id="db-detail")
         yield self.compose_footer()
 
     def on_mount(self) -> None:
         self.init_header()
         self.query_one("#filter", Input).display = False
+        for wid in ("#databases", "#flyway-line", "#db-detail"):
+            self.query_one(wid).display = False
         comps: DataTable[Any] = self.query_one("#components-table", DataTable)
         for key, label in (("name", "COMPONENT"), ("status", "STATUS"), ("details", "DETAILS")):
             comps.add_column(label, key=key)
@@ -194,6 +209,11 @@ class HealthScreen(BvaScreen):
         self._order = {name: i for i, (name, _) in enumerate(platform.services())}
         self._watch_workloads()
         self._probe()
+        if platform.database is not None:
+            self._has_database = True
+            self.query_one("#databases").display = True
+            self.query_one("#flyway-line").display = True
+            self._poll_database()
 
     # -- data sources -----------------------------------------------------------------------
     @work(exclusive=True, group="health-watch")
@@ -220,12 +240,29 @@ class HealthScreen(BvaScreen):
         if self._active:
             self._probe_timer = self.set_timer(delay, self._probe)
 
+    @work(exclusive=True, group="health-db")
+    async def _poll_database(self) -> None:
+        platform = await self.bva.platform()
+        if platform.database is None:
+            return
+        # Never raises for a server that is gone: that is a DOWN row with its data's age.
+        picture = await platform.database.refresh()
+        self.db_reads += 1
+        if self._monitor is not None:
+            self._monitor.apply_database(picture)
+            self.post_message(HealthChanged())
+        if self._active:
+            self._db_timer = self.set_timer(self.bva.settings.db_interval, self._poll_database)
+
     def on_screen_suspend(self) -> None:
         self._active = False
         self._ages.pause()
         if self._probe_timer is not None:
             self._probe_timer.stop()
             self._probe_timer = None
+        if self._db_timer is not None:
+            self._db_timer.stop()
+            self._db_timer = None
         # The detail follows the selected service only while it can be seen.
         self.workers.cancel_group(self, "health-detail")
         self.workers.cancel_group(self, "health-events")
@@ -237,6 +274,8 @@ class HealthScreen(BvaScreen):
             self._ages.resume()
             if self._monitor is not None:
                 self._probe()
+                if self._has_database:
+                    self._poll_database()
                 self._redraw()
             if self._selected is not None:
                 self._watch_detail(self._selected)
@@ -282,7 +321,34 @@ class HealthScreen(BvaScreen):
         self._draw_header(picture, now)
         self.query_one(AlertsStrip).show(picture.alerts)
         self._draw_table(picture, now)
+        self._draw_database(picture, now)
         self._draw_detail_title()
+
+    def _draw_database(self, picture: HealthPicture, now: float) -> None:
+        db = picture.database
+        if db is None:
+            return
+        table = self.query_one(DatabaseTable)
+        table.show(db, now)
+        self.query_one("#flyway-line", Static).update(flyway_line(db))
+        if self._db_selected is None:
+            self._db_selected = table.selected_server
+        if self._showing_database():
+            server = next((s for s in db.servers if s.name == self._db_selected), None)
+            if server is not None:
+                self.query_one(DatabaseDetail).show(server)
+
+    def _showing_database(self) -> bool:
+        return self.query_one("#db-detail").display is True
+
+    def _show_detail_of(self, kind: str) -> None:
+        """The detail below follows the table that has the focus: a service or a server."""
+        database = kind == "database" and self._has_database
+        self.query_one("#detail-tabs").display = not database
+        self.query_one("#db-detail").display = database
+        self._draw_detail_title()
+        if database and self._picture is not None:
+            self._draw_database(self._picture, self.bva.clock())
 
     def _draw_header(self, picture: HealthPicture, now: float) -> None:
         header = self.query_one(AppHeader)
@@ -314,6 +380,8 @@ class HealthScreen(BvaScreen):
         for key, label in POD_COLUMNS[layout]:
             pods.add_column(label, key=key)
         self._draw_pods(list(self._pods_shown))
+        self.query_one(DatabaseTable).set_layout(layout)
+        self.query_one(DatabaseDetail).layout_name = layout
         self._cells.clear()
         self._redraw()
 
@@ -396,6 +464,9 @@ class HealthScreen(BvaScreen):
 
     def _draw_detail_title(self) -> None:
         title = self.query_one("#detail-title", Static)
+        if self._showing_database():
+            title.update(self._server_title())
+            return
         r = self._rows.get(self._selected or "")
         if r is None:
             title.update("")
@@ -409,6 +480,23 @@ class HealthScreen(BvaScreen):
             text.append(f"  {sanitize_text(r.rollout.message, 90)}")
         title.update(text)
         self._draw_components(r)
+
+    def _server_title(self) -> Text:
+        db = self._picture.database if self._picture is not None else None
+        server = next((s for s in db.servers if s.name == self._db_selected), None) if db else None
+        if server is None:
+            return Text("")
+        text = Text(f" {server.name} ", style="bold reverse")
+        text.append(" ")
+        text.append_text(state_badge(server.state))
+        text.append(f" {server.role.value} {server.target}")
+        if server.version:
+            text.append(f" · PostgreSQL {server.version}", style="dim")
+        if server.problems:
+            text.append(f" — {sanitize_text(server.problems[0].text, 70)}", style="red")
+        elif server.missing:
+            text.append(f" — {sanitize_text(server.missing[0], 70)}", style="yellow")
+        return text
 
     def _draw_components(self, r: ServiceRow) -> None:
         table: DataTable[Any] = self.query_one("#components-table", DataTable)
@@ -543,11 +631,27 @@ class HealthScreen(BvaScreen):
         if event.row_key.value is not None:
             self._set_selected(str(event.row_key.value))
 
+    @on(DataTable.RowHighlighted, "#databases")
+    def _server_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        if event.row_key.value is not None and event.row_key.value != self._db_selected:
+            self._db_selected = str(event.row_key.value)
+            if self._showing_database():
+                self._show_detail_of("database")
+
+    def on_descendant_focus(self, event: Any) -> None:
+        focused = self.focused
+        if isinstance(focused, DatabaseTable):
+            self._show_detail_of("database")
+        elif focused is not None and focused.id == "services":
+            self._show_detail_of("service")
+
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         # enter and / belong to the filter box while it is being typed in
         typing = isinstance(self.focused, Input)
         if action == "filter_done":
             return typing
+        if action in ("toggle_database", "db_tab"):
+            return self._has_database and not typing
         return not (action in ("toggle_detail", "filter") and typing)
 
     def action_filter(self) -> None:
@@ -601,10 +705,27 @@ class HealthScreen(BvaScreen):
     def action_toggle_detail(self) -> None:
         detail = self.query_one("#detail")
         detail.toggle_class("-maximized")
-        self.query_one("#services").set_class(detail.has_class("-maximized"), "-collapsed")
+        big = detail.has_class("-maximized")
+        for wid in ("#services", "#databases", "#flyway-line"):
+            self.query_one(wid).set_class(big, "-collapsed")
 
     def action_detail_tab(self, tab: str) -> None:
+        if self._showing_database():
+            self.set_focus(self.query_one("#services", DataTable))
+            self._show_detail_of("service")
         self.query_one("#detail-tabs", TabbedContent).active = tab
+
+    def action_toggle_database(self) -> None:
+        """Focus moves between the services and the database servers; the detail follows."""
+        to_db = not isinstance(self.focused, DatabaseTable)
+        target = self.query_one(DatabaseTable) if to_db else self.query_one("#services")
+        self.set_focus(target)
+        self._show_detail_of("database" if to_db else "service")
+
+    def action_db_tab(self, tab: str) -> None:
+        if not self._showing_database():
+            self.action_toggle_database()
+        self.query_one(DatabaseDetail).show_tab(tab)
 
     @property
     def picture(self) -> HealthPicture | None:
@@ -619,4 +740,5 @@ class HealthScreen(BvaScreen):
             and self._picture is not None
             and self._drawn_version == self._monitor.version
             and self.detail_loaded == self._selected
+            and (not self._has_database or self.db_reads > 0)
         )

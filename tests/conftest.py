@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.pg_world import PgWorld, start_world
 from tests.support.sandbox_proc import RunningSandbox, start_sandbox
 
 
@@ -26,3 +27,14 @@ def kubectl() -> str:
     if path is None:
         pytest.fail("kubectl is required for these tests but is not on PATH")
     return path
+
+
+@pytest.fixture(scope="module")
+def pg_world() -> Iterator[PgWorld]:
+    """A real primary and streaming replica (database bharathva, a pg_monitor role), one per
+    test module: modules that stop or pause a server put it back before they end."""
+    world = start_world(replicas=1)
+    try:
+        yield world
+    finally:
+        world.cluster.stop()

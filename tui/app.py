@@ -51,6 +51,7 @@ class AppSettings:
     sandbox: bool = False
     poll_interval: float = 5.0
     recheck_interval: float = 1.5  # probe sooner while a service is not UP
+    db_interval: float = 2.0  # pg_activity's default refresh
     platform_label: str = ""
     environment_label: str = ""
     clock: Callable[[], float] = time.time

@@ -103,6 +103,9 @@ def build_parser() -> argparse.ArgumentParser:
     from tui.cli_journal import add_journal_parser
 
     add_journal_parser(sub)
+    from tui.cli_db import add_db_parser
+
+    add_db_parser(sub, _env_flags)
 
     sandbox = sub.add_parser(
         "sandbox", help="run the simulated cluster headless and write a kubeconfig"
@@ -312,6 +315,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_journal(args)
         if args.command == "status":
             return cmd_status(args)
+        if args.command == "db":
+            from tui.cli_db import cmd_db
+
+            return cmd_db(args)
         if args.command == "sandbox":
             return cmd_sandbox(args)
         if args.command is None:

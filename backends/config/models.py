@@ -22,6 +22,7 @@ from backends.config.values import (
     HttpUrl,
     LocatedError,
     PathOrUrl,
+    PositiveDuration,
     SecretRef,
     check_dns_label,
     check_environment_name,
@@ -37,12 +38,27 @@ DEFAULT_SERVICE_URL = "http://{service}.{namespace}.svc.cluster.local:{port}"
 COMPOSE_SERVICE_URL = "http://localhost:{port}"
 
 
+_TABLE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$")
+
+
+def _check_table(value: str) -> str:
+    if not _TABLE.match(value):
+        raise ValueError(f"not a table name: {quote(value)} (schema.table, letters, digits, _)")
+    return value
+
+
 class DatabaseConfig(BaseModel):
     model_config = _MODEL
 
     url: SecretRef
     replicas: list[SecretRef] = Field(default_factory=list)
     pool_size: int = Field(default=20, ge=1)
+    # Flyway's migrations directory (V<version>__<description>.sql; ~ expanded, relative to
+    # the working directory): with it bva shows pending migrations, without it only applied.
+    migrations: str | None = None
+    flyway_table: Annotated[str, AfterValidator(_check_table)] = "public.flyway_schema_history"
+    connect_timeout: PositiveDuration = 3.0
+    statement_timeout: PositiveDuration = 2.0
 
 
 class MetricsConfig(BaseModel):

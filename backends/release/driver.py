@@ -45,6 +45,7 @@ from backends.release.plan import (
     ReleasePlan,
     actual_weight,
     canary_replicas,
+    database_gates,
     evaluate_gates,
     image_with_tag,
     release_marks,
@@ -53,6 +54,7 @@ from backends.release.plan import (
     tallies_json,
 )
 from backends.sanitize import sanitize_text
+from backends.sources import DatabaseSource
 
 TICK_S = 0.5
 RENEW_S = 5.0
@@ -78,6 +80,7 @@ class ReleaseDriver:
         containers: dict[str, str],
         metrics: MetricsSource,
         journal: Journal | None,
+        database: DatabaseSource | None = None,
         environment: str,
         owner: str,
         lock: ReleaseLock | None = None,
@@ -89,6 +92,9 @@ class ReleaseDriver:
         self._deployments = deployments
         self._containers = containers
         self._metrics = metrics
+        self._database = database
+        self._db_hold = ""  # why the database holds the phase back, "" when it does not
+        self._db_hold_said = False
         self._journal_file = journal
         self._env = environment
         self.owner = owner
@@ -339,6 +345,13 @@ class ReleaseDriver:
             )
             return
         hold = self.plan.holds[self.phase] if self.phase < len(self.plan.holds) else 0.0
+        if now - self.phase_start >= hold and self._passed_in_phase > 0 and self._db_hold:
+            # No traffic increase onto a database that is lagging or out of connections.
+            if not self._db_hold_said:
+                self._db_hold_said = True
+                self._log(f"hold done, not promoting: {self._db_hold}", level="warning")
+            return
+        self._db_hold_said = False
         if now - self.phase_start >= hold and self._passed_in_phase > 0:
             if self.plan.manual_approval:
                 self.state = ReleaseState.AWAITING_APPROVAL
@@ -384,9 +397,19 @@ class ReleaseDriver:
             if canary.desired != want:
                 await self.orchestrator.scale_canary(canary.name, want)
 
+    async def _database_gates(self) -> tuple[GateReading, ...]:
+        if self._database is None:
+            return ()
+        readings = database_gates(self.plan, await self._database.refresh())
+        failed = [r for r in readings if r.result is GateResult.FAILED]
+        self._db_hold = "; ".join(_describe(r) for r in failed)
+        return readings
+
     async def _sample(self, canaries: dict[str, Canary]) -> None:
         self._next_sample = self._clock() + self.plan.gate_interval
         readings_by_service: dict[str, tuple[GateReading, ...]] = {}
+        # One database reading a round: the database is shared, every service's gates see it.
+        db_readings = await self._database_gates()
         for service in self.plan.services:
             p = self._progress[service]
             try:
@@ -394,12 +417,15 @@ class ReleaseDriver:
             except SourceUnavailable as exc:
                 self._log(f"metrics unavailable: {exc}", service, "warning")
                 sample = None
-            readings = evaluate_gates(
-                self.plan,
-                sample,
-                canary_ready=p.canary_ready,
-                canary_desired=p.canary_desired,
-                new_restarts=p.canary_restarts,
+            readings = (
+                evaluate_gates(
+                    self.plan,
+                    sample,
+                    canary_ready=p.canary_ready,
+                    canary_desired=p.canary_desired,
+                    new_restarts=p.canary_restarts,
+                )
+                + db_readings
             )
             readings_by_service[service] = readings
             for r in readings:
@@ -607,6 +633,8 @@ def _describe(r: GateReading) -> str:
         return f"{r.gate} {r.value:.1f}% ≥ {r.threshold:g}%"
     if r.unit == "ms":
         return f"{r.gate} {r.value:.0f} ms ≥ {r.threshold:g} ms"
+    if r.unit == "s":
+        return f"{r.gate} {r.value:.2f}s ≥ {r.threshold:g}s"
     return f"{r.gate}: {r.detail}" if r.detail else r.gate
 
 

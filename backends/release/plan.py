@@ -12,10 +12,11 @@ import math
 import secrets
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, fields
+from dataclasses import MISSING, asdict, dataclass, fields
 from typing import Any
 
 from backends.config.loader import PlatformConfig
+from backends.db.models import DatabasePicture, ServerState
 from backends.metrics.source import MetricSample
 from backends.release.models import GateReading, GateResult, GateTally
 from backends.sanitize import sanitize_text
@@ -52,6 +53,9 @@ class ReleasePlan:
     progress_deadline: float
     max_error_rate_pct: float
     max_p95_ms: float
+    # Added later: a plan written by an older bva lacks them and reads with these defaults.
+    max_replication_lag_s: float = 1.0
+    max_db_connections_pct: float = 80.0
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), separators=(",", ":"))
@@ -67,11 +71,14 @@ class ReleasePlan:
         if not isinstance(data, dict):
             raise ValueError("the release plan is not a JSON object")
         names = {f.name: f.type for f in fields(cls)}
-        if set(data) != set(names):
-            odd = sorted(set(data) ^ set(names))
+        optional = {f.name for f in fields(cls) if f.default is not MISSING}
+        if set(data) - set(names) or set(names) - optional - set(data):
+            odd = sorted(set(data) ^ (set(names) - (optional - set(data))))
             raise ValueError(f"the release plan has unexpected or missing fields: {odd}")
         out: dict[str, Any] = {}
         for name, kind in names.items():
+            if name not in data:
+                continue
             value = data[name]
             if kind == "str":
                 ok = isinstance(value, str) and 0 < len(value) <= 253 and value.isprintable()
@@ -138,6 +145,8 @@ def make_plan(
         progress_deadline=rollout.progress_deadline,
         max_error_rate_pct=cfg.thresholds.error_rate_pct,
         max_p95_ms=cfg.thresholds.p95_ms,
+        max_replication_lag_s=cfg.thresholds.replication_lag_s,
+        max_db_connections_pct=cfg.thresholds.db_connections_pct,
     )
 
 
@@ -235,6 +244,49 @@ def evaluate_gates(
         )
     )
     return tuple(readings)
+
+
+def database_gates(plan: ReleasePlan, db: DatabasePicture) -> tuple[GateReading, ...]:
+    """The database's gates for one round: the worst replica lag and the primary's share of
+    the pool. A server that cannot be read makes its gate Inconclusive: the release waits for
+    a human rather than promote blind."""
+    replicas = db.replicas
+    unread = [r.name for r in replicas if r.state is ServerState.DOWN or r.lag_s is None]
+    lags = [r.lag_s for r in replicas if r.lag_s is not None and r.state is not ServerState.DOWN]
+    lag = None if unread or not replicas else max(lags)
+    if unread:
+        lag_detail = f"cannot read {', '.join(unread)}"
+    elif not replicas:
+        lag_detail = "no replica configured"
+    else:
+        worst = max(replicas, key=lambda r: r.lag_s or 0.0)
+        lag_detail = f"worst: {worst.name}"
+    lag_gate = GateReading(
+        "db replication lag",
+        GateResult.PASSED if not replicas else _judge(lag, plan.max_replication_lag_s),
+        lag,
+        plan.max_replication_lag_s,
+        "s",
+        lag_detail,
+    )
+    primary = db.primary
+    c = primary.connections if primary is not None else None
+    readable = primary is not None and primary.state is not ServerState.DOWN and c is not None
+    pct = c.pool_pct if readable and c is not None else None
+    limit = plan.max_db_connections_pct
+    conn_gate = GateReading(
+        "db connections",
+        GateResult.INCONCLUSIVE
+        if pct is None
+        else GateResult.PASSED
+        if pct <= limit
+        else GateResult.FAILED,
+        pct,
+        limit,
+        "%",
+        f"{c.total}/{c.pool_size} of the pool" if readable and c is not None else "primary unread",
+    )
+    return lag_gate, conn_gate
 
 
 def _judge(value: float | None, limit: float) -> GateResult:

@@ -55,6 +55,7 @@ class ReleaseSession:
             containers={s.name: s.container_name for s in cfg.services},
             metrics=self.platform.metrics,
             journal=self.journal,
+            database=self.platform.database,
             environment=self.environment,
             owner=identity().rsplit(" pid ", 1)[0],
             on_change=self._on_change,

@@ -98,6 +98,9 @@ class SandboxState:
     services: dict[str, str] = field(default_factory=dict)
     platform: str = ""
     started: float = 0.0
+    # The sandbox's PostgreSQL, when it runs one: {"url": "file:…", "replicas": ["file:…"],
+    # "pool_size": N, "migrations": DIR, "data_dir": DIR}; the DSN files are 0600.
+    database: dict[str, object] | None = None
 
 
 def state_path() -> Path:

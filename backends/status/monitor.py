@@ -12,6 +12,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from backends.config.loader import Thresholds
+from backends.db.models import DatabasePicture, Role, ServerState
 from backends.health.models import HealthComponent, ProbeResult, ProbeStatus, ServiceHealth
 from backends.kube.rollout_rules import rollout_status
 from backends.models import RolloutState, RolloutStatus, WatchEvent, Workload
@@ -77,6 +78,7 @@ class HealthPicture:
     alerts: tuple[Alert, ...]
     sources: tuple[SourceStatus, ...]
     taken_at: float
+    database: DatabasePicture | None = None
 
     @property
     def unreachable(self) -> bool:
@@ -151,6 +153,7 @@ class HealthMonitor:
         self._stuck_since: dict[str, float] = {}
         self._kube = SourceStatus("kubernetes", True, "waiting for data", None)
         self._probes = SourceStatus("health", True, "waiting for data", None)
+        self._database: DatabasePicture | None = None
         self.version = 0  # bumped on every change, so a UI can skip identical redraws
 
     # -- inputs ---------------------------------------------------------------------------
@@ -209,6 +212,23 @@ class HealthMonitor:
             )
         self.version += 1
 
+    def apply_database(self, picture: DatabasePicture) -> None:
+        self._database = picture
+        self.version += 1
+
+    def _database_source(self) -> SourceStatus | None:
+        """The database counts as reachable while its primary answers; a replica down is an
+        alert, not an unreachable source."""
+        db = self._database
+        if db is None:
+            return None
+        p = db.primary
+        if p is None:
+            return SourceStatus("database", False, "no primary configured", None)
+        if p.state is ServerState.DOWN:
+            return SourceStatus("database", False, f"primary {p.error or 'down'}", p.last_good)
+        return SourceStatus("database", True, "", p.last_good)
+
     # -- output ---------------------------------------------------------------------------
     def picture(self, now: float) -> HealthPicture:
         rows = tuple(self._row(service, deployment, now) for service, deployment in self._services)
@@ -217,9 +237,14 @@ class HealthMonitor:
             environment=self._environment,
             rows=rows,
             alerts=tuple(self._alerts(rows, now)),
-            sources=(self._kube, self._probes),
+            sources=self._sources(),
             taken_at=now,
+            database=self._database,
         )
+
+    def _sources(self) -> tuple[SourceStatus, ...]:
+        db = self._database_source()
+        return (self._kube, self._probes) if db is None else (self._kube, self._probes, db)
 
     def _row(self, service: str, deployment: str, now: float) -> ServiceRow:
         w = self._workloads.get(deployment)
@@ -254,7 +279,7 @@ class HealthMonitor:
     def _alerts(self, rows: Sequence[ServiceRow], now: float) -> list[Alert]:
         t = self._thresholds
         alerts: list[Alert] = []
-        for src in (self._kube, self._probes):
+        for src in self._sources():
             if not src.ok:
                 alerts.append(
                     Alert(AlertLevel.CRITICAL, "", f"{src.name}: {src.message}", src.last_good)
@@ -298,7 +323,20 @@ class HealthMonitor:
                         None,
                     )
                 )
+        alerts += self._database_alerts()
         return alerts
+
+    def _database_alerts(self) -> list[Alert]:
+        db = self._database
+        out: list[Alert] = []
+        for server in db.servers if db is not None else ():
+            if server.role is Role.PRIMARY and server.state is ServerState.DOWN:
+                continue  # the unreachable source says it
+            for p in server.problems:
+                level = AlertLevel.CRITICAL if p.critical else AlertLevel.WARNING
+                since = server.last_good if server.state is ServerState.DOWN else None
+                out.append(Alert(level, f"db:{server.name}", f"{server.name}: {p.text}", since))
+        return out
 
 
 def _ago(seconds: float) -> str:

@@ -11,6 +11,7 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
+from backends.db.report import picture_json, picture_text
 from backends.errors import BvaError
 from backends.platform import Platform
 from backends.sanitize import sanitize_text
@@ -28,9 +29,10 @@ async def collect(platform: Platform, *, settle: float = 0.0) -> HealthPicture:
     )
     deadline = time.monotonic() + settle
     while True:
-        workloads, health = await asyncio.gather(
+        workloads, health, database = await asyncio.gather(
             platform.orchestrator.list_workloads(),
             platform.health.sweep(platform.health_targets()),
+            platform.database.refresh() if platform.database is not None else _none(),
             return_exceptions=True,
         )
         now = time.time()
@@ -43,10 +45,18 @@ async def collect(platform: Platform, *, settle: float = 0.0) -> HealthPicture:
         if isinstance(health, BaseException):
             raise health
         monitor.apply_health(health, now)
+        if isinstance(database, BaseException):
+            raise database
+        if database is not None:
+            monitor.apply_database(database)
         picture = monitor.picture(time.time())
         if picture.healthy or picture.unreachable or time.monotonic() >= deadline:
             return picture
         await asyncio.sleep(0.25)
+
+
+async def _none() -> None:
+    return None
 
 
 def exit_code(picture: HealthPicture) -> int:
@@ -108,6 +118,7 @@ def to_json(picture: HealthPicture, *, read_only: bool) -> str:
             for s in picture.sources
         ],
         "services": [_row_json(r) for r in picture.rows],
+        "databases": picture_json(picture.database) if picture.database is not None else [],
         "alerts": [
             {
                 "level": a.level.value,
@@ -161,6 +172,8 @@ def to_text(picture: HealthPicture, *, read_only: bool) -> str:
         "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
         for row in rows
     ]
+    if picture.database is not None:
+        lines += ["", *picture_text(picture.database)]
     for s in picture.sources:
         if not s.ok:
             age = f", last good data {_iso(s.last_good)}" if s.last_good else ""

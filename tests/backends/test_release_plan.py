@@ -3,19 +3,23 @@ cluster may have written them, so what does not read is refused or left out, nev
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
 
 from backends.config.loader import builtin_platform_path, load_platform
+from backends.db.models import ServerState
 from backends.release.models import GateReading, GateResult, GateTally
 from backends.release.plan import (
     A_GATES,
     ReleasePlan,
+    database_gates,
     make_plan,
     tallies_from_marks,
     tallies_json,
 )
+from tests.support.fake_database import database_picture
 
 CFG = load_platform(builtin_platform_path())
 
@@ -78,3 +82,52 @@ def test_tallies_that_do_not_read_are_left_out_and_names_are_sanitised() -> None
     assert got[1].last is None and got[1].passed == 0 and got[1].failed == 0
     assert tallies_from_marks({A_GATES: "{"}) == ()
     assert tallies_from_marks({}) == ()
+
+
+def test_a_plan_written_before_the_database_gates_reads_with_their_defaults() -> None:
+    data = json.loads(plan_json())
+    del data["max_replication_lag_s"], data["max_db_connections_pct"]
+    plan = ReleasePlan.from_json(json.dumps(data))
+    assert (plan.max_replication_lag_s, plan.max_db_connections_pct) == (1.0, 80.0)
+    with pytest.raises(ValueError, match="max_replication_lag_s"):
+        ReleasePlan.from_json(plan_json(max_replication_lag_s="soon"))
+
+
+# --- the database gates ---------------------------------------------------------------------
+
+
+def _gates(degraded: bool, **swap: object) -> dict[str, GateReading]:
+    picture = database_picture(1_800_000_000.0, degraded=degraded)
+    if swap:
+        picture = dataclasses.replace(picture, **swap)
+    plan = make_plan(CFG, "sandbox", ["auth-service"], "1.2.0")
+    return {g.gate: g for g in database_gates(plan, picture)}
+
+
+def test_database_gates_pass_on_a_healthy_database() -> None:
+    gates = _gates(False)
+    lag, conns = gates["db replication lag"], gates["db connections"]
+    assert lag.result is GateResult.PASSED and lag.value == pytest.approx(0.02)
+    assert (lag.threshold, lag.unit) == (1.0, "s")
+    assert conns.result is GateResult.PASSED and conns.value == pytest.approx(45.0)
+    assert conns.detail == "9/20 of the pool"
+
+
+def test_an_unreadable_replica_makes_the_lag_gate_inconclusive() -> None:
+    gates = _gates(True)  # replica-2 is DOWN, replica-1 lags 4.6 s
+    assert gates["db replication lag"].result is GateResult.INCONCLUSIVE
+    assert gates["db replication lag"].detail == "cannot read replica-2"
+    assert gates["db connections"].result is GateResult.FAILED
+    assert gates["db connections"].value == pytest.approx(95.0)
+
+
+def test_lag_over_the_threshold_fails_and_a_down_primary_is_inconclusive() -> None:
+    degraded = database_picture(1_800_000_000.0, degraded=True)
+    healthy = database_picture(1_800_000_000.0)
+    lagging = (healthy.servers[0], degraded.servers[1], healthy.servers[2])
+    gates = _gates(False, servers=lagging)
+    assert gates["db replication lag"].result is GateResult.FAILED
+    assert gates["db replication lag"].value == pytest.approx(4.6)
+    down = dataclasses.replace(healthy.servers[0], state=ServerState.DOWN)
+    gates = _gates(False, servers=(down, *healthy.servers[1:]))
+    assert gates["db connections"].result is GateResult.INCONCLUSIVE

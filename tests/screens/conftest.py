@@ -5,14 +5,18 @@ from typing import Any
 from textual import events
 from textual.keys import _character_to_key
 
+from backends.platform import Platform
 from screens.health import HealthScreen
 from tests.support.fake_platform import clock, scenario
 from tests.support.waiting import pilot_until
 from tui.app import AppSettings, BvaApp, make_app
 
 
-def fake_app(name: str, *, poll: float = 3600.0) -> BvaApp:
-    platform = scenario(name)
+def fake_app(
+    name: str, *, poll: float = 3600.0, db_poll: float = 3600.0, platform: Platform | None = None
+) -> BvaApp:
+    """The console on a scenario's stand-ins (or on ``platform``, built by the caller)."""
+    platform = platform or scenario(name)
 
     async def opener():  # type: ignore[no-untyped-def]
         return platform
@@ -23,6 +27,7 @@ def fake_app(name: str, *, poll: float = 3600.0) -> BvaApp:
             read_only=platform.read_only,
             poll_interval=poll,
             recheck_interval=poll,
+            db_interval=db_poll,
             platform_label=platform.name,
             environment_label=platform.env_name,
             clock=clock,

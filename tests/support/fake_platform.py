@@ -27,6 +27,7 @@ from backends.models import (
     Workload,
 )
 from backends.platform import Platform
+from tests.support.fake_database import FakeDatabase
 
 NOW = 1_800_000_000.0
 SERVICES = ("discovery-service", "auth-service", "user-service", "tweet-service", "gateway-service")
@@ -372,6 +373,7 @@ def scenario(name: str) -> Platform:
         }
     elif name == "read_only":
         env, read_only = "production", True
+    database = FakeDatabase(NOW, degraded=name == "db_degraded")
     orchestrator = FakeOrchestrator(workloads, error=kube_error, pods=pods, events=events)
     return Platform(
         config=cfg,
@@ -381,6 +383,7 @@ def scenario(name: str) -> Platform:
         orchestrator=orchestrator,
         health=FakeHealth(health),
         metrics=FakeMetrics(),
+        database=database,
         service_urls={},
         target="https://api.bharathva.example:6443"
         if env == "production"

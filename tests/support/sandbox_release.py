@@ -13,6 +13,7 @@ from backends.platform import Platform
 from backends.release.driver import ReleaseDriver
 from backends.release.models import ReleaseView
 from backends.release.plan import ReleasePlan
+from backends.sources import DatabaseSource
 from tests.support.waiting import until
 
 
@@ -43,6 +44,7 @@ def release_driver(
     journal: Journal,
     owner: str,
     on_change: Callable[[ReleaseView], None] | None = None,
+    database: DatabaseSource | None = None,
 ) -> ReleaseDriver:
     return ReleaseDriver(
         platform.orchestrator,
@@ -54,4 +56,5 @@ def release_driver(
         environment="sandbox",
         owner=owner,
         on_change=on_change,
+        database=database,
     )

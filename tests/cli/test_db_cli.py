@@ -1,0 +1,112 @@
+"""`bva db status` and the `databases` of `bva status --json`, as a user runs them, against a
+real primary and replica; the password never reaches the terminal."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+
+import pytest
+
+from tests.support.pg_world import PgWorld
+
+pytestmark = pytest.mark.xdist_group("pg-cli")
+
+
+@pytest.fixture(scope="module")
+def world(pg_world: PgWorld) -> PgWorld:
+    return pg_world
+
+
+def bva(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["bva", *args], env=env, capture_output=True, text=True, timeout=60, check=False
+    )
+
+
+def env_for(world: PgWorld, **extra: str) -> dict[str, str]:
+    env = dict(
+        os.environ, BVA_DB_URL=world.dsn("primary"), BVA_DB_REPLICA_URL=world.dsn("replica-1")
+    )
+    env.pop("BVA_CONFIG", None)
+    env.update(extra)
+    return env
+
+
+def test_db_status_prints_both_servers_and_the_flyway_line(world: PgWorld) -> None:
+    out = bva("db", "status", "--env", "production", env=env_for(world))
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert lines[0] == "BharathVA · production · database"
+    assert any(line.startswith("primary ") and "✔ UP" in line for line in lines)
+    assert any(line.startswith("replica-1 ") and "✔ UP" in line for line in lines)
+    assert "flyway: latest 1.1, pending unknown" in out.stdout
+    assert world.monitor_password not in out.stdout + out.stderr
+
+
+def test_db_status_json(world: PgWorld) -> None:
+    out = bva("db", "status", "--env", "production", "--json", env=env_for(world))
+    assert out.returncode == 0, out.stderr
+    doc = json.loads(out.stdout)
+    assert doc["schema"] == "bva.db/v1" and doc["ok"] is True and doc["pool_size"] == 20
+    primary, replica = doc["databases"]
+    assert primary["role"] == "primary" and primary["in_recovery"] is False
+    assert [s["name"] for s in primary["standbys"]] == ["replica-1"]
+    assert [m["version"] for m in primary["flyway"]["migrations"]] == ["1", "1.1"]
+    assert replica["replica"]["receiver"] == "streaming" and "flyway" not in replica
+    assert world.monitor_password not in out.stdout
+
+
+def test_a_failed_migration_degrades_and_exits_1(world: PgWorld) -> None:
+    world.sql(
+        "INSERT INTO flyway_schema_history VALUES (9, '2', 'broken', 'SQL', 'V2__broken.sql',"
+        " 5, 'app', now(), 3, false)"
+    )
+    try:
+        out = bva("db", "status", "--env", "production", env=env_for(world))
+    finally:
+        world.sql("DELETE FROM flyway_schema_history WHERE installed_rank = 9")
+    assert out.returncode == 1, out.stdout + out.stderr
+    assert "✖ primary: failed migration: 2" in out.stdout
+    assert "1 FAILED (2)" in out.stdout
+
+
+def test_a_wrong_password_is_unreachable_and_never_shown(world: PgWorld) -> None:
+    port = world.cluster.primary.port
+    wrong = "Wr0ng-Pa55word"
+    env = env_for(world, BVA_DB_URL=f"postgresql://bva_monitor:{wrong}@127.0.0.1:{port}/bharathva")
+    for args in (("db", "status"), ("db", "status", "--json")):
+        out = bva(*args, "--env", "production", env=env)
+        assert out.returncode == 3, out.stdout + out.stderr
+        assert "password authentication failed" in out.stdout
+        assert wrong not in out.stdout + out.stderr
+
+
+def test_an_unset_dsn_is_a_one_line_usage_error(world: PgWorld) -> None:
+    env = env_for(world)
+    del env["BVA_DB_URL"]
+    out = bva("db", "status", "--env", "production", env=env)
+    assert out.returncode == 2
+    assert out.stderr.strip().splitlines() == [
+        "bva: not configured: env:BVA_DB_URL: environment variable BVA_DB_URL is not set"
+    ]
+    assert out.stdout == ""
+
+
+def test_db_needs_an_action() -> None:
+    out = bva("db", env=dict(os.environ))
+    assert out.returncode == 2
+    assert out.stderr.strip() == "bva: error: db needs an action: status (see 'bva db --help')"
+
+
+def test_status_json_carries_the_databases(world: PgWorld) -> None:
+    # Production's cluster is not reachable from here: the exit code says so (3), and the
+    # database is still read and reported.
+    out = bva("status", "--env", "production", "--json", env=env_for(world))
+    doc = json.loads(out.stdout)
+    assert doc["schema"] == "bva.status/v1"
+    assert [d["name"] for d in doc["databases"]] == ["primary", "replica-1"]
+    assert all(d["state"] == "up" for d in doc["databases"])
+    assert any(s["name"] == "database" and s["ok"] for s in doc["sources"])
+    assert world.monitor_password not in out.stdout + out.stderr
