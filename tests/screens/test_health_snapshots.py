@@ -13,7 +13,7 @@ SIZES = [(80, 24), (120, 36)]
 
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
 @pytest.mark.parametrize(
-    "name", ["healthy", "one_down", "rollout_failing", "unreachable", "read_only"]
+    "name", ["healthy", "one_down", "rollout_failing", "unreachable", "read_only", "db_degraded"]
 )
 def test_health_screen(snap_compare: Any, name: str, size: tuple[int, int]) -> None:
     app = fake_app(name)
@@ -23,6 +23,24 @@ def test_health_screen(snap_compare: Any, name: str, size: tuple[int, int]) -> N
         if name == "rollout_failing":
             await pilot.press("down", "down", "down")
             await health_settled(pilot)
+
+    assert snap_compare(app, terminal_size=size, run_before=run_before)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+@pytest.mark.parametrize("tab", ["activity", "replication", "migrations"])
+def test_database_detail(snap_compare: Any, tab: str, size: tuple[int, int]) -> None:
+    """d focuses the database servers; the detail below shows the selected one."""
+    app = fake_app("db_degraded")
+
+    async def run_before(pilot: Any) -> None:
+        await health_settled(pilot)
+        await pilot.press("d")
+        if tab == "replication":
+            await pilot.press("down", "l")  # replica-1: its own receive and replay
+        elif tab == "migrations":
+            await pilot.press("m")
+        await health_settled(pilot)
 
     assert snap_compare(app, terminal_size=size, run_before=run_before)
 
