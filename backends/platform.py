@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from urllib.parse import urljoin
 
 from backends.config.loader import EnvironmentConfig, PlatformConfig, resolve_secret
+from backends.db.admin import DatabaseAdmin
 from backends.errors import SourceUnavailable
 from backends.health.prober import HealthProber
 from backends.health.thread import ThreadedProber
@@ -32,6 +33,7 @@ class Platform:
     health: HealthSource
     metrics: MetricsSource
     database: DatabaseSource | None = None
+    database_admin: DatabaseAdmin | None = None
     service_urls: dict[str, str] = field(default_factory=dict)
     target: str = ""
 
@@ -120,6 +122,36 @@ def database_source(
     )
 
 
+def database_admin(
+    cfg: PlatformConfig, env_name: str, sandbox: SandboxState | None, read_only: bool
+) -> DatabaseAdmin | None:
+    """Backups, restores and migrations of the environment's database, or None without one."""
+    from pathlib import Path
+
+    from backends.db.admin import default_backup_dir
+
+    db = cfg.database_for(env_name)
+    if cfg.environment(env_name).sandbox:
+        block = sandbox.database if sandbox is not None else None
+        if block is None:
+            return None
+        ref = str(block.get("admin_url") or block.get("url"))
+    elif db is None:
+        return None
+    else:
+        ref = db.admin_url or db.url
+    where = db.backup_dir if db is not None else None
+    return DatabaseAdmin(
+        environment=env_name,
+        backup_dir=Path(where).expanduser() if where else default_backup_dir(env_name),
+        rpo_s=db.rpo if db is not None else 900.0,
+        retention_s=db.retention if db is not None else 30 * 86400.0,
+        read_only=read_only,
+        pg_bin=db.pg_bin if db is not None else None,
+        resolve_dsn=lambda: resolve_secret(ref),
+    )
+
+
 def metrics_source(cfg: PlatformConfig, service_urls: dict[str, str]) -> MetricsSource:
     """The platform file's metrics source: a Prometheus server, or direct scrapes."""
     m = cfg.metrics
@@ -188,6 +220,7 @@ def open_platform(
         health=health,
         metrics=metrics_source(cfg, urls),
         database=database_source(cfg, name, state),
+        database_admin=database_admin(cfg, name, state, ro),
         service_urls=urls,
         target=target,
     )

@@ -1,5 +1,6 @@
 """`bva db status [--json]`: the database picture alone — primary and replicas, connections,
-replication, Flyway — read once, read-only.
+replication, Flyway — read once, read-only. `bva db backup|backups|prune` are in
+cli_db_backup.py.
 
 Wired into tui/cli.py with ``add_db_parser(sub, _env_flags)`` and
 ``if args.command == "db": return cmd_db(args)``.
@@ -32,11 +33,29 @@ def add_db_parser(sub: Subcommands, env_flags: EnvFlags) -> None:
     status = actions.add_parser("status", help="primary and replicas, once")
     env_flags(status, sub=True)
     status.add_argument("--json", action="store_true", help="machine-readable output")
+    backup = actions.add_parser(
+        "backup", help="pg_dump -Fc the database into the backup dir, verified and journalled"
+    )
+    env_flags(backup, sub=True)
+    backup.add_argument("--reason", default="manual", help="what it is for (default: manual)")
+    backups = actions.add_parser(
+        "backups", help="the backups with age, size, verified; the freshest against the RPO"
+    )
+    env_flags(backups, sub=True)
+    backups.add_argument("--json", action="store_true", help="machine-readable output")
+    prune = actions.add_parser("prune", help="remove the backups past the retention")
+    env_flags(prune, sub=True)
+    prune.add_argument("--yes", action="store_true", help="do not ask for confirmation")
 
 
 def cmd_db(args: argparse.Namespace) -> int:
-    if getattr(args, "db_command", None) != "status":
-        raise UsageError("db needs an action: status (see 'bva db --help')")
+    action = getattr(args, "db_command", None)
+    if action in ("backup", "backups", "prune"):
+        from tui.cli_db_backup import cmd_db_backup
+
+        return cmd_db_backup(args)
+    if action != "status":
+        raise UsageError("db needs an action: status, backup, backups, prune (see 'bva db --help')")
     from backends.config.loader import load_platform, resolve_config_path
     from backends.db.models import ServerState
     from backends.db.report import SCHEMA, picture_json, picture_text

@@ -19,6 +19,7 @@ from backends.config.values import (
     ConfigError,
     DnsLabel,
     DnsSubdomain,
+    Duration,
     HttpUrl,
     LocatedError,
     PathOrUrl,
@@ -59,6 +60,13 @@ class DatabaseConfig(BaseModel):
     flyway_table: Annotated[str, AfterValidator(_check_table)] = "public.flyway_schema_history"
     connect_timeout: PositiveDuration = 3.0
     statement_timeout: PositiveDuration = 2.0
+    # Backups, restores and migrations connect with this role (the database's owner); the
+    # monitor's url needs only pg_monitor. Without it they use url.
+    admin_url: SecretRef | None = None
+    backup_dir: str | None = None  # default: the user data dir's backups/<environment>
+    rpo: Duration = 900.0  # "RPO 15 minutes": the freshest backup should be younger
+    retention: Duration = 30 * 86400.0  # "Retention: 30 days"
+    pg_bin: str | None = None  # pg_dump/pg_restore; default the sandbox wheel's, then PATH
 
 
 class MetricsConfig(BaseModel):

@@ -1,11 +1,14 @@
-"""`bva db status` and the `databases` of `bva status --json`, as a user runs them, against a
-real primary and replica; the password never reaches the terminal."""
+"""`bva db status`, `bva db backup|backups|prune` and the `databases` of `bva status --json`,
+as a user runs them, against a real primary and replica; the password never reaches the
+terminal or the journal."""
 
 from __future__ import annotations
 
 import json
 import os
 import subprocess
+import time
+from pathlib import Path
 
 import pytest
 
@@ -97,7 +100,10 @@ def test_an_unset_dsn_is_a_one_line_usage_error(world: PgWorld) -> None:
 def test_db_needs_an_action() -> None:
     out = bva("db", env=dict(os.environ))
     assert out.returncode == 2
-    assert out.stderr.strip() == "bva: error: db needs an action: status (see 'bva db --help')"
+    assert (
+        out.stderr.strip()
+        == "bva: error: db needs an action: status, backup, backups, prune (see 'bva db --help')"
+    )
 
 
 def test_status_json_carries_the_databases(world: PgWorld) -> None:
@@ -110,3 +116,67 @@ def test_status_json_carries_the_databases(world: PgWorld) -> None:
     assert all(d["state"] == "up" for d in doc["databases"])
     assert any(s["name"] == "database" and s["ok"] for s in doc["sources"])
     assert world.monitor_password not in out.stdout + out.stderr
+
+
+# --- backups -----------------------------------------------------------------------------
+
+
+def backup_env(world: PgWorld, tmp_path: Path) -> dict[str, str]:
+    # The backup role is the owner: here the superuser, through the same env: reference.
+    return env_for(
+        world,
+        BVA_DB_URL=world.cluster.dsn("primary", "bharathva"),
+        XDG_DATA_HOME=str(tmp_path / "data"),
+        BVA_JOURNAL_DIR=str(tmp_path / "journal"),
+    )
+
+
+def test_backup_then_backups_then_prune(world: PgWorld, tmp_path: Path) -> None:
+    env = backup_env(world, tmp_path)
+    out = bva("db", "backups", "--env", "production", env=env)
+    assert out.returncode == 1 and "no verified backup" in out.stdout
+    out = bva("db", "backup", "--env", "production", "--reason", "before r-7", env=env)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("backup ") and "verified" in out.stdout
+    assert world.cluster.password not in out.stdout + out.stderr
+    listed = bva("db", "backups", "--env", "production", "--json", env=env)
+    doc = json.loads(listed.stdout)
+    assert listed.returncode == 0 and doc["within_rpo"] is True
+    (b,) = doc["backups"]
+    assert b["verified"] and b["reason"] == "before r-7" and b["size"] > 0
+    assert Path(doc["directory"]) == tmp_path / "data" / "bva" / "backups" / "production"
+    journal = (tmp_path / "journal" / "production.jsonl").read_text()
+    assert '"db.backup"' in journal and world.cluster.password not in journal
+    # Nothing is past 30 days: prune removes nothing and asks nothing.
+    pruned = bva("db", "prune", "--env", "production", env=env)
+    assert pruned.returncode == 0 and "nothing past the retention" in pruned.stdout
+    old = Path(b["path"])
+    os.utime(old, (time.time() - 40 * 86400,) * 2)
+    sidecar = old.with_suffix(".json")
+    data = json.loads(sidecar.read_text())
+    data["taken_at"] = time.time() - 40 * 86400
+    sidecar.write_text(json.dumps(data))
+    refused = subprocess.run(
+        ["bva", "db", "prune", "--env", "production"],
+        env=env,
+        input="no\n",
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert refused.returncode == 1 and old.exists()
+    pruned = bva("db", "prune", "--env", "production", "--yes", env=env)
+    assert pruned.returncode == 0 and not old.exists() and not sidecar.exists()
+    assert '"db.prune"' in (tmp_path / "journal" / "production.jsonl").read_text()
+
+
+def test_backup_is_refused_read_only_before_any_secret_is_read(
+    world: PgWorld, tmp_path: Path
+) -> None:
+    env = backup_env(world, tmp_path)
+    del env["BVA_DB_URL"]  # a secret that would fail to resolve: never reached
+    out = bva("db", "backup", "--env", "production", "--read-only", env=env)
+    assert out.returncode == 1
+    assert out.stderr.strip() == "bva: read-only: backup refused"
+    assert not (tmp_path / "data").exists()
