@@ -13,8 +13,12 @@ import asyncio
 import json
 import sys
 import time
+from typing import TYPE_CHECKING
 
 from tui.cli_errors import EnvFlags, Subcommands, UsageError
+
+if TYPE_CHECKING:
+    from backends.db.models import DatabasePicture
 
 __all__ = ["add_db_parser", "cmd_db"]
 
@@ -33,6 +37,11 @@ def add_db_parser(sub: Subcommands, env_flags: EnvFlags) -> None:
     status = actions.add_parser("status", help="primary and replicas, once")
     env_flags(status, sub=True)
     status.add_argument("--json", action="store_true", help="machine-readable output")
+    migrations = actions.add_parser(
+        "migrations", help="flyway info from bva's own reading, and validate's verdict"
+    )
+    env_flags(migrations, sub=True)
+    migrations.add_argument("--json", action="store_true", help="machine-readable output")
     backup = actions.add_parser(
         "backup", help="pg_dump -Fc the database into the backup dir, verified and journalled"
     )
@@ -54,8 +63,10 @@ def cmd_db(args: argparse.Namespace) -> int:
         from tui.cli_db_backup import cmd_db_backup
 
         return cmd_db_backup(args)
-    if action != "status":
-        raise UsageError("db needs an action: status, backup, backups, prune (see 'bva db --help')")
+    if action not in ("status", "migrations"):
+        raise UsageError(
+            "db needs an action: status, migrations, backup, backups, prune (see 'bva db --help')"
+        )
     from backends.config.loader import load_platform, resolve_config_path
     from backends.db.models import ServerState
     from backends.db.report import SCHEMA, picture_json, picture_text
@@ -95,6 +106,8 @@ def cmd_db(args: argparse.Namespace) -> int:
             if picture.ok
             else EXIT_DEGRADED
         )
+        if action == "migrations":
+            return _migrations(picture, as_json=args.json, unreachable=code == EXIT_UNREACHABLE)
         if args.json:
             doc = {
                 "schema": SCHEMA,
@@ -123,3 +136,53 @@ def cmd_db(args: argparse.Namespace) -> int:
     finally:
         if embedded:
             embedded.stop()
+
+
+def _migrations(picture: DatabasePicture, *, as_json: bool, unreachable: bool) -> int:
+    from backends.db.report import flyway_json
+    from backends.sanitize import sanitize_text
+
+    primary = picture.primary
+    if unreachable or primary is None:
+        why = primary.error if primary is not None else "no primary"
+        print(f"bva: the primary cannot be read: {why}", file=sys.stderr)
+        return EXIT_UNREACHABLE
+    fw = primary.flyway
+    if fw is None:
+        what = next((m for m in primary.missing if "SELECT" in m), "no flyway_schema_history")
+        print(f"bva: {what}", file=sys.stderr)
+        return EXIT_DEGRADED
+    if as_json:
+        doc = {"schema": "bva.db.migrations/v1", **flyway_json(fw), "problems": list(fw.problems)}
+        print(json.dumps(doc, indent=2))
+        return EXIT_DEGRADED if fw.problems else EXIT_OK
+    rows = [("RANK", "VERSION", "DESCRIPTION", "TYPE", "STATE", "INSTALLED ON", "CHECKSUM")]
+    for m in fw.migrations:
+        on = (
+            time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(m.installed_on))
+            if m.installed_on
+            else ""
+        )
+        rows.append(
+            (
+                str(m.installed_rank or ""),
+                m.version or "",
+                sanitize_text(m.description, 50),
+                m.type,
+                m.state.value,
+                on,
+                "" if m.checksum is None else str(m.checksum),
+            )
+        )
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for r in rows:
+        print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
+    if not fw.files_read:
+        print("(no migrations directory in the platform file: pending ones are unknown)")
+    if fw.problems:
+        print("validate: FAILED")
+        for p in fw.problems:
+            print(f"  ✖ {p}")
+        return EXIT_DEGRADED
+    print(f"validate: ok ({len(fw.applied)} applied, {len(fw.pending)} pending)")
+    return EXIT_OK

@@ -100,6 +100,10 @@ def merge(rows: Iterable[Mapping[str, object]], files: list[MigrationFile] | Non
                 state = MigrationState.OUTDATED
         if vtext is not None:
             applied.add(version_key(vtext))  # a failed one is repaired, not pending again
+        file = by_version.get(version_key(vtext)) if vtext is not None else None
+        if vtext is None:
+            file = repeatables.get(_text(row.get("description"), 200))
+        crc = row.get("checksum")
         rank = row.get("installed_rank")
         on = row.get("installed_on")
         ms = row.get("execution_time")
@@ -113,6 +117,8 @@ def merge(rows: Iterable[Mapping[str, object]], files: list[MigrationFile] | Non
                 installed_rank=int(rank) if isinstance(rank, int | float) else None,
                 installed_on=float(on) if isinstance(on, int | float) else None,
                 execution_ms=int(ms) if isinstance(ms, int | float) else None,
+                checksum=int(crc) if isinstance(crc, int) else None,
+                file_checksum=file.checksum if file is not None else None,
             )
         )
     baseline = max(
@@ -124,5 +130,7 @@ def merge(rows: Iterable[Mapping[str, object]], files: list[MigrationFile] | Non
         f = by_version[key]
         # Flyway only applies versions above the newest applied one (without outOfOrder).
         state = MigrationState.PENDING if key > newest_applied else MigrationState.IGNORED
-        out.append(Migration(f.version, f.description, "SQL", f.script, state))
+        out.append(
+            Migration(f.version, f.description, "SQL", f.script, state, file_checksum=f.checksum)
+        )
     return Flyway(migrations=tuple(out), files_read=files is not None)

@@ -115,6 +115,8 @@ class Migration:
     installed_rank: int | None = None  # None when pending
     installed_on: float | None = None
     execution_ms: int | None = None
+    checksum: int | None = None  # the history row's
+    file_checksum: int | None = None  # the file's, computed as Flyway does; None without one
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,6 +135,29 @@ class Flyway:
     @property
     def pending(self) -> tuple[Migration, ...]:
         return tuple(m for m in self.migrations if m.state is MigrationState.PENDING)
+
+    @property
+    def problems(self) -> tuple[str, ...]:
+        """What `flyway validate` would fail on (future versions and pending ones it accepts)."""
+        out: list[str] = []
+        for m in self.migrations:
+            name = m.version or f"repeatable {m.description!r}"
+            if m.state is MigrationState.FAILED:
+                out.append(f"{name}: failed")
+            elif m.state is MigrationState.MISSING:
+                out.append(f"{name}: applied, but its file is missing")
+            elif m.state is MigrationState.IGNORED:
+                out.append(f"{name}: never applied, older than the newest applied version")
+            elif (
+                m.version is not None
+                and m.checksum is not None
+                and m.file_checksum is not None
+                and m.checksum != m.file_checksum
+            ):
+                out.append(
+                    f"{name}: checksum mismatch (applied {m.checksum}, file {m.file_checksum})"
+                )
+        return tuple(out)
 
     @property
     def latest(self) -> Migration | None:

@@ -38,10 +38,12 @@ def _migration(m: Migration) -> dict[str, Any]:
         "installed_rank": m.installed_rank,
         "installed_on": _iso(m.installed_on),
         "execution_ms": m.execution_ms,
+        "checksum": m.checksum,
+        "file_checksum": m.file_checksum,
     }
 
 
-def _flyway(f: Flyway) -> dict[str, Any]:
+def flyway_json(f: Flyway) -> dict[str, Any]:
     latest = f.latest
     return {
         "latest": latest.version if latest else None,
@@ -109,7 +111,7 @@ def server_json(s: ServerReading) -> dict[str, Any]:
         },
     }
     if s.flyway is not None:
-        doc["flyway"] = _flyway(s.flyway)
+        doc["flyway"] = flyway_json(s.flyway)
     return doc
 
 

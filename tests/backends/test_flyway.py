@@ -97,3 +97,25 @@ def test_without_files_rows_are_success_or_failed_and_nothing_is_pending() -> No
 def test_row_text_is_sanitised() -> None:
     fw = merge([_row(1, "1", "evil\x1b[2Jtext")], None)
     assert "\x1b" not in fw.migrations[0].description
+
+
+def test_validate_names_what_flyway_validate_fails_on(tmp_path: Path) -> None:
+    (tmp_path / "V1__init.sql").write_text("CREATE TABLE a (x int);\n")
+    (tmp_path / "V2__edited.sql").write_text("CREATE TABLE b (y int); -- edited after it ran\n")
+    (tmp_path / "V4__new.sql").write_text("SELECT 1;\n")
+    files = read_migrations(tmp_path)
+    rows = [
+        _row(1, "1", "init", crc=checksum("CREATE TABLE a (x int);\n")),
+        _row(2, "2", "edited", crc=checksum("CREATE TABLE b (y int);\n")),
+        _row(3, "3", "boom", ok=False),
+        _row(4, "9", "newer build"),
+    ]
+    fw = merge(rows, files)
+    assert fw.problems == (
+        f"2: checksum mismatch (applied {checksum('CREATE TABLE b (y int);')}, "
+        f"file {checksum('CREATE TABLE b (y int); -- edited after it ran')})",
+        "3: failed",
+        "4: never applied, older than the newest applied version",
+    )
+    clean = merge(rows[:1], files)
+    assert clean.problems == () and [m.version for m in clean.pending] == ["2", "4"]

@@ -100,10 +100,8 @@ def test_an_unset_dsn_is_a_one_line_usage_error(world: PgWorld) -> None:
 def test_db_needs_an_action() -> None:
     out = bva("db", env=dict(os.environ))
     assert out.returncode == 2
-    assert (
-        out.stderr.strip()
-        == "bva: error: db needs an action: status, backup, backups, prune (see 'bva db --help')"
-    )
+    actions = "status, migrations, backup, backups, prune"
+    assert out.stderr.strip() == f"bva: error: db needs an action: {actions} (see 'bva db --help')"
 
 
 def test_status_json_carries_the_databases(world: PgWorld) -> None:
@@ -180,3 +178,63 @@ def test_backup_is_refused_read_only_before_any_secret_is_read(
     assert out.returncode == 1
     assert out.stderr.strip() == "bva: read-only: backup refused"
     assert not (tmp_path / "data").exists()
+
+
+# --- migrations ----------------------------------------------------------------------------
+
+
+def platform_with_migrations(tmp_path: Path, directory: Path) -> Path:
+    from backends.config.loader import builtin_platform_path
+
+    text = builtin_platform_path().read_text()
+    text = text.replace("pool_size = 20", f'pool_size = 20\nmigrations = "{directory}"', 1)
+    path = tmp_path / "bva.toml"
+    path.write_text(text)
+    return path
+
+
+def test_migrations_info_and_validate(world: PgWorld, tmp_path: Path) -> None:
+    from backends.db.flyway import checksum
+
+    mig = tmp_path / "migrations"
+    mig.mkdir()
+    body = "CREATE SCHEMA auth;\n"
+    (mig / "V1__create_auth_schema.sql").write_text(body)
+    (mig / "V1_1__add_sessions.sql").write_text("CREATE TABLE auth.sessions (id int);\n")
+    (mig / "V2__tweets.sql").write_text("SELECT 1;\n")
+    # The history rows carry made-up checksums (11, 22): the file for 1.1 differs, 1 is fixed.
+    world.sql(f"UPDATE flyway_schema_history SET checksum = {checksum(body)} WHERE version = '1'")
+    config = platform_with_migrations(tmp_path, mig)
+    env = env_for(world)
+    out = bva("--config", str(config), "db", "migrations", "--env", "production", env=env)
+    assert out.returncode == 1, out.stdout + out.stderr
+    lines = out.stdout.splitlines()
+    assert lines[0].split() == [
+        "RANK",
+        "VERSION",
+        "DESCRIPTION",
+        "TYPE",
+        "STATE",
+        "INSTALLED",
+        "ON",
+        "CHECKSUM",
+    ]
+    assert [line.split()[1] for line in lines[1:3]] == ["1", "1.1"]
+    assert lines[3].split()[:4] == ["2", "tweets", "SQL", "Pending"]  # no rank yet
+    assert "validate: FAILED" in out.stdout and "1.1: checksum mismatch (applied 22" in out.stdout
+    (mig / "V1_1__add_sessions.sql").unlink()
+    world.sql("DELETE FROM flyway_schema_history WHERE version = '1.1'")
+    try:
+        out = bva(
+            "--config", str(config), "db", "migrations", "--env", "production", "--json", env=env
+        )
+    finally:
+        world.sql(
+            "INSERT INTO flyway_schema_history VALUES (2, '1.1', 'add sessions', 'SQL', "
+            "'V1_1__add_sessions.sql', 22, 'app', now(), 8, true)"
+        )
+    assert out.stdout, out.stderr
+    doc = json.loads(out.stdout)
+    assert out.returncode == 0, doc["problems"]
+    assert doc["schema"] == "bva.db.migrations/v1" and doc["pending"] == ["2"]
+    assert doc["problems"] == [] and doc["latest"] == "1"
