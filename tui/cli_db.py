@@ -52,6 +52,19 @@ def add_db_parser(sub: Subcommands, env_flags: EnvFlags) -> None:
     )
     env_flags(backups, sub=True)
     backups.add_argument("--json", action="store_true", help="machine-readable output")
+    restore = actions.add_parser(
+        "restore", help="restore the database from a backup (safety backup first, typed confirm)"
+    )
+    env_flags(restore, sub=True)
+    restore.add_argument(
+        "backup", metavar="BACKUP", help="a file, a name in the backup dir, or latest"
+    )
+    restore.add_argument(
+        "--scale-down",
+        action="store_true",
+        help="scale the connected services to 0 for the restore and back afterwards",
+    )
+    restore.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     prune = actions.add_parser("prune", help="remove the backups past the retention")
     env_flags(prune, sub=True)
     prune.add_argument("--yes", action="store_true", help="do not ask for confirmation")
@@ -59,13 +72,18 @@ def add_db_parser(sub: Subcommands, env_flags: EnvFlags) -> None:
 
 def cmd_db(args: argparse.Namespace) -> int:
     action = getattr(args, "db_command", None)
+    if action == "restore":
+        from tui.cli_db_restore import cmd_db_restore
+
+        return cmd_db_restore(args)
     if action in ("backup", "backups", "prune"):
         from tui.cli_db_backup import cmd_db_backup
 
         return cmd_db_backup(args)
     if action not in ("status", "migrations"):
         raise UsageError(
-            "db needs an action: status, migrations, backup, backups, prune (see 'bva db --help')"
+            "db needs an action: status, migrations, backup, backups, restore, prune "
+            "(see 'bva db --help')"
         )
     from backends.config.loader import load_platform, resolve_config_path
     from backends.db.models import ServerState

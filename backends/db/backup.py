@@ -88,16 +88,16 @@ async def _server_facts(dsn: str, timeout: float) -> tuple[str, int, str, str]:
                 "SELECT current_database(), current_setting('server_version_num')::int,"
                 " current_setting('server_version'),"
                 " CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn()::text"
-                " ELSE pg_current_wal_lsn()::text END"
+                " ELSE pg_current_wal_insert_lsn()::text END"
             )
             row = await cur.fetchone()
     except psycopg.Error as exc:
-        raise BackupError(f"cannot reach the database: {_one_line(str(exc), dsn)}") from None
+        raise BackupError(f"cannot reach the database: {one_line(str(exc), dsn)}") from None
     assert row is not None
     return str(row[0]), int(row[1]), str(row[2]), str(row[3])
 
 
-def _one_line(text: str, dsn: str) -> str:
+def one_line(text: str, dsn: str) -> str:
     password = None
     with contextlib.suppress(psycopg.ProgrammingError):
         password = psycopg.conninfo.conninfo_to_dict(dsn).get("password")
@@ -197,7 +197,7 @@ async def _dump(
             raise
     if code != 0:
         why = errors[-1].split("error:", 1)[-1].strip() if errors else f"exit code {code}"
-        raise BackupError(f"pg_dump failed: {_one_line(why, dsn)}")
+        raise BackupError(f"pg_dump failed: {one_line(why, dsn)}")
 
 
 async def _verify(pg_restore: Path, dump: Path) -> int:

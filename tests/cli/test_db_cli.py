@@ -100,7 +100,7 @@ def test_an_unset_dsn_is_a_one_line_usage_error(world: PgWorld) -> None:
 def test_db_needs_an_action() -> None:
     out = bva("db", env=dict(os.environ))
     assert out.returncode == 2
-    actions = "status, migrations, backup, backups, prune"
+    actions = "status, migrations, backup, backups, restore, prune"
     assert out.stderr.strip() == f"bva: error: db needs an action: {actions} (see 'bva db --help')"
 
 
@@ -238,3 +238,62 @@ def test_migrations_info_and_validate(world: PgWorld, tmp_path: Path) -> None:
     assert out.returncode == 0, doc["problems"]
     assert doc["schema"] == "bva.db.migrations/v1" and doc["pending"] == ["2"]
     assert doc["problems"] == [] and doc["latest"] == "1"
+
+
+# --- restore -------------------------------------------------------------------------------
+
+
+def test_restore_refuses_while_connected_then_restores_after_confirmation(
+    world: PgWorld, tmp_path: Path
+) -> None:
+    env = backup_env(world, tmp_path)
+    world.sql("INSERT INTO tweets (body) VALUES ('before the backup')")
+    assert bva("db", "backup", "--env", "production", env=env).returncode == 0
+    world.sql("INSERT INTO tweets (body) VALUES ('after the backup')")
+    with world.idle_connections(1, app="tweet-service"):
+        out = bva("db", "restore", "latest", "--env", "production", "--yes", env=env)
+    assert out.returncode == 1
+    assert "connected: tweet-service (1)" in out.stdout
+    assert "drain it (or pass --scale-down): nothing was changed" in out.stderr
+    wrong = subprocess.run(
+        ["bva", "db", "restore", "latest", "--env", "production"],
+        env=env,
+        input="production\n",
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert wrong.returncode == 1 and "not confirmed" in wrong.stderr
+    assert world.sql("SELECT count(*) FROM tweets WHERE body = 'after the backup'") == 1
+    done = subprocess.run(
+        ["bva", "db", "restore", "latest", "--env", "production"],
+        env=env,
+        input="bharathva@production\n",
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "loses   every write of the last" in done.stdout
+    assert "safety backup bharathva-production-" in done.stdout
+    assert world.sql("SELECT count(*) FROM tweets WHERE body = 'after the backup'") == 0
+    assert world.sql("SELECT count(*) FROM tweets WHERE body = 'before the backup'") == 1
+    assert world.cluster.password not in done.stdout + done.stderr
+    journal = (tmp_path / "journal" / "production.jsonl").read_text()
+    assert '"db.restore"' in journal and world.cluster.password not in journal
+
+
+def test_restore_is_refused_read_only(world: PgWorld, tmp_path: Path) -> None:
+    out = bva(
+        "db",
+        "restore",
+        "latest",
+        "--env",
+        "production",
+        "--read-only",
+        "--yes",
+        env=backup_env(world, tmp_path),
+    )
+    assert out.returncode == 1 and out.stderr.strip() == "bva: read-only: restore refused"
