@@ -289,6 +289,8 @@ def plan_text(plan: RollbackPlan, now: float) -> Text:
             text.append(f"\n  ⚠ {sanitize_text(w, 120)}", style="yellow")
     text.append("\n\nNOT rolled back: ", style="bold red")
     text.append("; ".join(plan.not_rolled_back))
+    for note in plan.database:
+        text.append(f"\n  database: {sanitize_text(note, 160)}", style="yellow")
     return text
 
 

@@ -211,6 +211,8 @@ def print_plan(plan: RollbackPlan, now: float, *, read_only: bool = False) -> No
     print()
     for item in plan.not_rolled_back:
         print(f"NOT rolled back: {item}")
+    for note in plan.database:
+        print(f"database: {_clean(note, 300)}")
 
 
 def print_event(event: RollbackEvent) -> None:

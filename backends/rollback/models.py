@@ -75,6 +75,9 @@ class RollbackPlan:
     release: ReleaseView | None  # the release in progress that blocks this rollback
     lock_holder: str | None  # "who since when" while another live driver holds the lock
     not_rolled_back: tuple[str, ...] = NOT_ROLLED_BACK
+    # The database since the target revision (migrations after it, backups before them):
+    # rolling back services never touches it; `bva db restore` is its own guarded step.
+    database: tuple[str, ...] = ()
 
     def confirmation_text(self) -> str:
         """What the engineer types to confirm: ``<service>@<env>`` for one service, the

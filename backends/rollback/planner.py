@@ -9,6 +9,7 @@ import asyncio
 import time
 from collections.abc import Callable, Mapping, Sequence
 
+from backends.db.backup import list_backups
 from backends.errors import BvaError, NotFound, RolloutRefused
 from backends.health.models import ProbeStatus, ServiceHealth
 from backends.kube.rollout_rules import equal_ignore_hash
@@ -185,7 +186,41 @@ class RollbackPlanner:
             release=release,
             lock_holder=lock_holder,
             not_rolled_back=NOT_ROLLED_BACK,
+            database=await self._database_since(plans),
         )
+
+    async def _database_since(self, plans: Sequence[ServicePlan]) -> tuple[str, ...]:
+        """The database's changes since the oldest target revision was made: migrations
+        applied after it and the backups taken before them (restoring one is a separate,
+        guarded step: `bva db restore`)."""
+        database = self._platform.database
+        since = min(
+            (sp.target.created for sp in plans if sp.target is not None and sp.target.created),
+            default=None,
+        )
+        if database is None or since is None:
+            return ()
+        picture = await database.refresh()
+        flyway = picture.flyway
+        if flyway is None:
+            return ("migrations since the target revision: unknown (the history is not readable)",)
+        after = [m for m in flyway.applied if m.installed_on is not None and m.installed_on > since]
+        if not after:
+            return ("no migration was applied since the target revision",)
+        names = ", ".join(f"{m.version or m.description}" for m in after[:5])
+        lines = [f"{len(after)} migration(s) applied since the target revision: {names}"]
+        admin = self._platform.database_admin
+        first = min(m.installed_on or since for m in after)
+        backups = list_backups(admin.backup_dir) if admin is not None else []
+        before = [b for b in backups if b.verified and b.taken_at < first]
+        if before:
+            age = f"{int((self._clock() - before[0].taken_at) // 60)} min"
+            lines.append(
+                f"newest backup before them: {before[0].name} ({age} old): `bva db restore`"
+            )
+        else:
+            lines.append("no verified backup predates them")
+        return tuple(lines)
 
     async def _plan_one(
         self, service: str, deployment: str, to_revision: int | None
