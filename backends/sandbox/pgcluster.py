@@ -18,6 +18,8 @@ import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -93,15 +95,18 @@ class PgCluster:
 
     # -- life --------------------------------------------------------------------------------
 
-    def start(self) -> None:
-        """Up and streaming, or PgSetupError with what failed; a failed start cleans up."""
+    def start(self, on_primary: Callable[[], None] | None = None) -> None:
+        """Up and streaming, or PgSetupError with what failed; a failed start cleans up.
+
+        ``on_primary`` runs once the primary is up and before the replicas are copied from
+        it: what it writes (a seed) is in their base backups, with no replay to wait for."""
         try:
-            self._start()
+            self._start(on_primary)
         except BaseException:
             self.stop()
             raise
 
-    def _start(self) -> None:
+    def _start(self, on_primary: Callable[[], None] | None) -> None:
         bin_dir = find_bin(self.pg_bin)
         self.version = server_version(bin_dir)
         self._user = user = server_user()
@@ -114,11 +119,21 @@ class PgCluster:
         self.servers = [primary]
         self._initdb(primary)
         self._pg_ctl(primary, "start")
-        for i in range(1, self.replicas + 1):
-            replica = PgServer(f"replica-{i}", "replica", _free_port(), self._dir / f"replica-{i}")
-            self.servers.append(replica)
-            self._basebackup(primary, replica)
-            self._pg_ctl(replica, "start")
+        if on_primary is not None:
+            on_primary()
+        replicas = [
+            PgServer(f"replica-{i}", "replica", _free_port(), self._dir / f"replica-{i}")
+            for i in range(1, self.replicas + 1)
+        ]
+        self.servers.extend(replicas)
+        # Side by side: each copy mostly waits on the primary's checkpoint and the network.
+        with ThreadPoolExecutor(max_workers=max(1, len(replicas))) as pool:
+            for done in [pool.submit(self._make_replica, primary, r) for r in replicas]:
+                done.result()
+
+    def _make_replica(self, primary: PgServer, replica: PgServer) -> None:
+        self._basebackup(primary, replica)
+        self._pg_ctl(replica, "start")
 
     def stop(self) -> None:
         """Every server stopped (replicas first) and the directory removed."""
@@ -152,6 +167,11 @@ class PgCluster:
         """A libpq URL with the password in it: give it to a client, never print it."""
         port = self.server(name).port
         return f"postgresql://{SUPERUSER}:{self.password}@127.0.0.1:{port}/{dbname}"
+
+    @property
+    def directory(self) -> Path | None:
+        """The private directory holding every server's data, logs and the passfile."""
+        return self._dir
 
     @property
     def passfile(self) -> Path:

@@ -22,6 +22,8 @@ def settings_from_platform(
     seed: int = 1,
     port: int = 0,
     log_dir: Path | None = None,
+    database: bool = True,
+    pg_bin: str | None = None,
 ) -> SandboxSettings:
     env_name = sandbox_environment(cfg)
     env = cfg.environments.get(env_name)
@@ -51,4 +53,7 @@ def settings_from_platform(
         port=port,
         platform_source=source,
         log_dir=log_dir,
+        database=database,
+        pg_bin=pg_bin,
+        db_pool_size=db.pool_size if (db := cfg.database_for(env_name)) is not None else 20,
     )

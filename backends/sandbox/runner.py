@@ -21,6 +21,8 @@ from backends.sandbox.api import Api
 from backends.sandbox.cluster import Cluster
 from backends.sandbox.endpoints import ServiceEndpoints
 from backends.sandbox.logfeed import LogFeeds
+from backends.sandbox.pgbin import PgSetupError
+from backends.sandbox.pgworld import DrillError, SandboxDatabase
 from backends.sandbox.state import (
     SandboxState,
     read_state,
@@ -52,6 +54,10 @@ class SandboxSettings:
     # Lines appended to <log_dir>/<service>.log become that service's pods' output.
     log_dir: Path | None = None
     extra: dict[str, str] = field(default_factory=dict)
+    # A real PostgreSQL primary and two streaming replicas beside the cluster.
+    database: bool = False
+    pg_bin: str | None = None
+    db_pool_size: int = 20
 
 
 class AlreadyRunning(Exception):
@@ -60,6 +66,10 @@ class AlreadyRunning(Exception):
 
 class NotReady(Exception):
     pass
+
+
+def drill_socket() -> Path:
+    return runtime_dir() / "sandbox-drill.sock"
 
 
 def kubeconfig_text(api_url: str, namespace: str) -> str:
@@ -112,11 +122,28 @@ class Sandbox:
         self.api_url = ""
         self.service_urls: dict[str, str] = {}
         self.kubeconfig_path: Path | None = None
+        self.database: SandboxDatabase | None = None
+        self._db_task: asyncio.Future[None] | None = None
+        self._drills: asyncio.Server | None = None
+        if settings.database:
+            self.database = SandboxDatabase(
+                runtime_dir() / f"sandbox-db-{os.getpid()}",
+                pool_size=settings.db_pool_size,
+                pg_bin=settings.pg_bin,
+                ready_pods=self._ready_pods,
+                seed_value=settings.seed,
+            )
+
+    def _ready_pods(self, service: str) -> int:
+        return sum(1 for p in self.cluster.pods_for_service(service) if p.ready)
 
     async def start(self) -> None:
         """The cluster, the API and the endpoints, listening; not yet announced."""
         if self.settings.announce:
             self._refuse_if_running()
+        if self.database is not None:
+            # Blocking subprocess work (initdb, base backups): beside the cluster, not before it.
+            self._db_task = asyncio.ensure_future(asyncio.to_thread(self.database.start_blocking))
         self.cluster.seed_objects()
         self._loop_task = asyncio.create_task(self.cluster.run())
         if self.settings.log_dir is not None:
@@ -148,6 +175,15 @@ class Sandbox:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         per_probe = aiohttp.ClientTimeout(total=max(2.0, 2.0 / self.settings.speed))
+        if self._db_task is not None and self.database is not None:
+            try:
+                await asyncio.wait_for(asyncio.shield(self._db_task), timeout)
+            except TimeoutError:
+                raise NotReady(f"the database did not come up within {timeout:.0f}s") from None
+            except PgSetupError as exc:
+                raise NotReady(f"the database did not start: {exc}") from None
+            self.database.start_load()
+            await self._serve_drills()
         async with aiohttp.ClientSession(timeout=per_probe) as session:
             while True:
                 waiting = self.cluster.unready_deployments()
@@ -199,6 +235,7 @@ class Sandbox:
                 services=dict(self.service_urls),
                 platform=self.settings.platform_source,
                 started=time.time(),
+                database=self.database.state_block() if self.database is not None else None,
             )
         )
 
@@ -234,8 +271,47 @@ class Sandbox:
         if self._loop_task is not None:
             await self._loop_task
         await self.endpoints.stop()
+        await self._stop_database()
         if self.settings.announce:
             remove_state(os.getpid())
+
+    async def _stop_database(self) -> None:
+        if self._drills is not None:
+            self._drills.close()
+            self._drills = None
+            drill_socket().unlink(missing_ok=True)
+        if self.database is None:
+            return
+        if self._db_task is not None:
+            # A start still under way is let finish, so what it started is stopped too.
+            with contextlib.suppress(Exception, asyncio.CancelledError):
+                await self._db_task
+        await self.database.stop()
+
+    async def _serve_drills(self) -> None:
+        """`bva sandbox drill ...` from another terminal: one JSON line in, one out."""
+        path = drill_socket()
+        path.unlink(missing_ok=True)
+        self._drills = await asyncio.start_unix_server(self._drill, path=str(path))
+        path.chmod(0o600)
+
+    async def _drill(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            raw = await asyncio.wait_for(reader.readline(), 5)
+            request = json.loads(raw or b"{}")
+            action, server = str(request.get("action", "")), request.get("server")
+            assert self.database is not None
+            try:
+                message = await self.database.drill(action, str(server) if server else None)
+                answer = {"ok": True, "message": message}
+            except DrillError as exc:
+                answer = {"ok": False, "message": str(exc)}
+            writer.write(json.dumps(answer).encode() + b"\n")
+            await writer.drain()
+        except (OSError, ValueError, TimeoutError, AttributeError):
+            pass
+        finally:
+            writer.close()
 
 
 async def serve(settings: SandboxSettings) -> int:
@@ -281,6 +357,10 @@ async def serve(settings: SandboxSettings) -> int:
         )
         for name, url in sandbox.service_urls.items():
             print(f"  {name:<24} {url}", flush=True)
+        if sandbox.database is not None:
+            for note in sandbox.database.cluster.notes:
+                print(f"  note: {note}", flush=True)
+            print(f"  {sandbox.database.describe()}", flush=True)
         await done.wait()
     await sandbox.stop()
     print("sandbox stopped", flush=True)

@@ -82,7 +82,10 @@ def start_sandbox(
     config: Path | None = None,
     timeout: float = 30.0,
     log_dir: Path | None = None,
+    database: bool = False,
 ) -> RunningSandbox:
+    """A `bva sandbox` process; without ``database`` it runs no PostgreSQL (``--no-db``), so
+    the tests that only need the cluster stay quick."""
     runtime = tmp / "runtime"
     runtime.mkdir(parents=True, exist_ok=True)
     kubeconfig = tmp / "kubeconfig"
@@ -102,6 +105,8 @@ def start_sandbox(
         cmd[3:3] = ["--config", str(config)]
     if log_dir is not None:
         cmd += ["--log-dir", str(log_dir)]
+    if not database:
+        cmd.append("--no-db")
     env = {**os.environ, "BVA_RUNTIME_DIR": str(runtime), "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen(
         cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, cwd=tmp

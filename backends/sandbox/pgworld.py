@@ -1,0 +1,196 @@
+"""The sandbox's database as the rest of the sandbox sees it: a PgCluster (primary and two
+streaming replicas) seeded with the BharathVA schemas, the DSN files bva reads (mode 0600, in
+the sandbox's runtime dir), the simulated load, and the drills.
+
+The servers' data lives in PgCluster's own private directory (owned by the unprivileged
+``bva-pg`` user when bva runs as root, so it cannot sit inside the 0700 runtime dir); the DSN
+files and the migrations directory live in the runtime dir, readable by bva's user only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+import os
+import secrets
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from urllib.parse import quote
+
+import psycopg
+
+from backends.sandbox.pgcluster import PgCluster, wait_streaming
+from backends.sandbox.pgload import DbLoad, Target
+from backends.sandbox.pgschema import APP_ROLE, DATABASE, MONITOR_ROLE, seed, write_migrations
+
+DRILLS = ("pause-replay", "resume-replay", "stop", "start", "flood", "calm")
+FLOOD_APP = "drill-idle"
+
+
+class DrillError(Exception):
+    """A drill that cannot be done as asked; ``str()`` is one line."""
+
+
+class SandboxDatabase:
+    def __init__(
+        self,
+        files_dir: Path,
+        *,
+        pool_size: int = 20,
+        pg_bin: str | None = None,
+        replicas: int = 2,
+        ready_pods: Callable[[str], int] = lambda _: 1,
+        seed_value: int = 1,
+    ) -> None:
+        self._files = files_dir
+        self._pool = pool_size
+        self._ready = ready_pods
+        self._seed = seed_value
+        self.cluster = PgCluster(replicas=replicas, pg_bin=pg_bin)
+        self._monitor_pw = secrets.token_urlsafe(18)
+        self._app_pw = secrets.token_urlsafe(18)
+        self._load: DbLoad | None = None
+        self._flood: list[psycopg.AsyncConnection[tuple[object, ...]]] = []
+
+    # -- life ------------------------------------------------------------------------------
+
+    def start_blocking(self) -> None:
+        """Servers up, seeded (before the replicas are copied, so they start with it) and
+        streaming; the DSN files written. Blocking: run it in a thread."""
+        self.cluster.start(
+            on_primary=lambda: seed(
+                self.cluster.dsn("primary", "postgres"),
+                monitor_password=self._monitor_pw,
+                app_password=self._app_pw,
+            )
+        )
+        wait_streaming(self.cluster)
+        self._write_files()
+
+    def start_load(self) -> None:
+        replicas = tuple(
+            self._dsn(s.name, APP_ROLE, self._app_pw) for s in self.cluster.servers[1:]
+        )
+        target = Target(self._dsn("primary", APP_ROLE, self._app_pw), replicas)
+        self._load = DbLoad(target, self._ready, seed=self._seed)
+        self._load.start()
+
+    async def stop(self) -> None:
+        if self._load is not None:
+            await self._load.stop()
+        await self._calm()
+        await asyncio.to_thread(self.cluster.stop)
+        shutil.rmtree(self._files, ignore_errors=True)
+
+    # -- what bva reads --------------------------------------------------------------------
+
+    def _dsn(self, server: str, user: str, password: str) -> str:
+        port = self.cluster.server(server).port
+        return f"postgresql://{user}:{quote(password, safe='')}@127.0.0.1:{port}/{DATABASE}"
+
+    def _write_files(self) -> None:
+        self._files.mkdir(parents=True, exist_ok=True, mode=0o700)
+        for server in self.cluster.servers:
+            self._secret(
+                f"{server.name}.dsn", self._dsn(server.name, MONITOR_ROLE, self._monitor_pw)
+            )
+        self._secret("admin.dsn", self.cluster.dsn("primary", DATABASE))
+        write_migrations(self._files / "migrations")
+
+    def _secret(self, name: str, text: str) -> None:
+        path = self._files / name
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(text + "\n")
+
+    def state_block(self) -> dict[str, object]:
+        """The ``database`` entry of the sandbox's state file (see backends/platform.py)."""
+        return {
+            "url": f"file:{self._files / 'primary.dsn'}",
+            "replicas": [f"file:{self._files / f'{s.name}.dsn'}" for s in self.cluster.servers[1:]],
+            "admin_url": f"file:{self._files / 'admin.dsn'}",
+            "pool_size": self._pool,
+            "migrations": str(self._files / "migrations"),
+            "data_dir": str(self.cluster.directory),
+        }
+
+    def describe(self) -> str:
+        """One line for the ready banner: names and ports, never a password."""
+        parts = [f"{s.name} 127.0.0.1:{s.port}" for s in self.cluster.servers]
+        major, minor = self.cluster.version
+        return f"database {DATABASE} (PostgreSQL {major}.{minor}): " + ", ".join(parts)
+
+    # -- drills ----------------------------------------------------------------------------
+
+    async def drill(self, action: str, server: str | None) -> str:
+        if action not in DRILLS:
+            raise DrillError(f"unknown drill {action!r} (one of: {', '.join(DRILLS)})")
+        if action in ("flood", "calm"):
+            return await (self._flood_up() if action == "flood" else self._calm())
+        if server is None:
+            raise DrillError(f"{action} needs a server: {self._names()}")
+        try:
+            target = self.cluster.server(server)
+        except Exception:
+            raise DrillError(f"no server {server!r} (have {self._names()})") from None
+        if action in ("pause-replay", "resume-replay"):
+            if target.role != "replica":
+                raise DrillError(f"{action} is for a replica, {server} is the primary")
+            fn = "pg_wal_replay_pause" if action == "pause-replay" else "pg_wal_replay_resume"
+            await self._admin(server, f"SELECT {fn}()")
+            return f"{server}: replay {'paused' if action == 'pause-replay' else 'resumed'}"
+        if action == "stop":
+            if not target.running:
+                return f"{server}: already stopped"
+            await asyncio.to_thread(self.cluster.stop_server, server)
+            return f"{server}: stopped"
+        if target.running:
+            return f"{server}: already running"
+        await asyncio.to_thread(self.cluster.start_server, server)
+        return f"{server}: started"
+
+    def _names(self) -> str:
+        return ", ".join(s.name for s in self.cluster.servers)
+
+    async def _admin(self, server: str, sql: str) -> object:
+        try:
+            async with await psycopg.AsyncConnection.connect(
+                self.cluster.dsn(server, "postgres"), autocommit=True, connect_timeout=3
+            ) as conn:
+                cur = await conn.execute(sql)
+                row = await cur.fetchone() if cur.description else None
+                return row[0] if row else None
+        except psycopg.Error as exc:
+            first = (str(exc).strip().splitlines() or ["error"])[0]
+            raise DrillError(f"{server}: {first}") from None
+
+    async def _flood_up(self) -> str:
+        count = (
+            "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend'"
+            " AND pid <> pg_backend_pid()"
+        )
+        now = int(str(await self._admin("primary", count)))
+        want = math.floor(self._pool * 0.8) + 1  # over the 80 % line
+        for _ in range(max(0, want - now)):
+            conn = await psycopg.AsyncConnection.connect(
+                self.cluster.dsn("primary", DATABASE),
+                autocommit=True,
+                application_name=FLOOD_APP,
+                connect_timeout=3,
+            )
+            self._flood.append(conn)
+        total = now + max(0, want - now)
+        return (
+            f"primary: {len(self._flood)} idle connections open ({FLOOD_APP}); "
+            f"{total} of the pool's {self._pool} = {100 * total / self._pool:.0f}%"
+        )
+
+    async def _calm(self) -> str:
+        n = len(self._flood)
+        for conn in self._flood:
+            with contextlib.suppress(Exception):
+                await conn.close()
+        self._flood.clear()
+        return f"primary: {n} idle connections closed"
