@@ -213,6 +213,7 @@ class HealthScreen(BvaScreen):
             self._has_database = True
             self.query_one("#databases").display = True
             self.query_one("#flyway-line").display = True
+            self.refresh_bindings()  # the footer's `d DB` exists from now on
             self._poll_database()
 
     # -- data sources -----------------------------------------------------------------------

@@ -16,7 +16,7 @@ from backends.db.models import (
     flyway_words,
     human_bytes,
 )
-from widgets.badges import age_text, sparkline
+from widgets.badges import SPARKS, age_text
 
 _STATE: dict[ServerState, tuple[str, str]] = {
     ServerState.UP: ("✔ UP", "green"),
@@ -84,8 +84,18 @@ def lag_cell(s: ServerReading, layout: str, limit: float) -> Text:
         text.append(" paused", style="magenta")
     width = SPARK[layout]
     if width:
-        text.append(" " + sparkline(s.lag_history, width))
+        text.append(" " + lag_spark(s.lag_history, width, limit))
     return text
+
+
+def lag_spark(values: tuple[float, ...], width: int, limit: float) -> str:
+    """The lag's trend on a scale from 0 to the threshold (or beyond, if the lag went
+    there): a few milliseconds of jitter stays flat instead of filling the cell."""
+    tail = list(values)[-width:]
+    if not tail:
+        return ""
+    top = max(limit, *tail)
+    return "".join(SPARKS[min(int(v / top * (len(SPARKS) - 1) + 0.5), 7)] for v in tail)
 
 
 def row_cells(

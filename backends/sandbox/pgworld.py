@@ -15,6 +15,8 @@ import math
 import os
 import secrets
 import shutil
+import signal
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import quote
@@ -27,6 +29,40 @@ from backends.sandbox.pgschema import APP_ROLE, DATABASE, MONITOR_ROLE, seed, wr
 
 DRILLS = ("pause-replay", "resume-replay", "stop", "start", "flood", "calm")
 FLOOD_APP = "drill-idle"
+
+
+OWNER_FILE = "bva-sandbox.pid"
+
+
+def reap_orphans(tmp: Path | None = None) -> list[Path]:
+    """Servers left by a sandbox that was killed outright (SIGKILL, a crashed machine's
+    leftovers): their owner is gone, so stop them at once and remove their data. A sandbox
+    that ends normally stops its own."""
+    reaped = []
+    for directory in Path(tmp or tempfile.gettempdir()).glob("bva-pg-*"):
+        try:
+            owner = int((directory / OWNER_FILE).read_text().strip())
+        except (OSError, ValueError):
+            continue  # not one of ours, or still starting
+        if _alive(owner):
+            continue
+        for pidfile in directory.glob("*/postmaster.pid"):
+            with contextlib.suppress(OSError, ValueError, IndexError):
+                # SIGQUIT: PostgreSQL's immediate shutdown; the data is thrown away anyway.
+                os.kill(int(pidfile.read_text().split()[0]), signal.SIGQUIT)
+        shutil.rmtree(directory, ignore_errors=True)
+        reaped.append(directory)
+    return reaped
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 class DrillError(Exception):
@@ -59,6 +95,7 @@ class SandboxDatabase:
     def start_blocking(self) -> None:
         """Servers up, seeded (before the replicas are copied, so they start with it) and
         streaming; the DSN files written. Blocking: run it in a thread."""
+        reap_orphans()
         self.cluster.start(
             on_primary=lambda: seed(
                 self.cluster.dsn("primary", "postgres"),
@@ -66,6 +103,9 @@ class SandboxDatabase:
                 app_password=self._app_pw,
             )
         )
+        directory = self.cluster.directory
+        if directory is not None:
+            (directory / OWNER_FILE).write_text(f"{os.getpid()}\n")
         wait_streaming(self.cluster)
         self._write_files()
 

@@ -331,6 +331,8 @@ async def serve(settings: SandboxSettings) -> int:
     done = asyncio.Event()
     loop.add_signal_handler(signal.SIGINT, done.set)
     loop.add_signal_handler(signal.SIGTERM, done.set)
+    # The terminal went away (a closed SSH session, a killed tmux): stop cleanly, servers too.
+    loop.add_signal_handler(signal.SIGHUP, done.set)
     # "ready" and the state file mean the platform is up, so a `bva status` right after
     # them reports it healthy.
     try:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import stat
 import subprocess
 from collections.abc import Iterator
@@ -15,6 +16,8 @@ import psycopg
 import pytest
 
 from backends.config.values import resolve_secret
+from backends.sandbox.pgcluster import PgCluster
+from backends.sandbox.pgworld import OWNER_FILE, reap_orphans
 from tests.support.sandbox_proc import RunningSandbox, read_sandbox_state, start_sandbox
 from tests.support.waiting import wait_until
 
@@ -173,3 +176,31 @@ def test_no_db_and_a_too_old_pg_bin(tmp_path: Path) -> None:
     assert out.stderr.strip() == (
         f"bva: error: PostgreSQL 13.4 in {old}: the sandbox needs 14 or newer"
     )
+
+
+def test_a_hangup_stops_the_servers_too(tmp_path: Path) -> None:
+    """A closed SSH session or a killed tmux sends SIGHUP: the servers must not outlive it."""
+    sb = start_sandbox(tmp_path, database=True, timeout=90)
+    data_dir = Path(str(block(sb)["data_dir"]))
+    sb.proc.send_signal(signal.SIGHUP)
+    assert sb.proc.wait(30) == 0
+    assert not data_dir.exists()
+
+
+def test_servers_whose_sandbox_was_killed_are_reaped(tmp_path: Path) -> None:
+    cluster = PgCluster(replicas=1)
+    cluster.start()
+    try:
+        assert cluster.directory is not None
+        dead = subprocess.Popen(["true"])
+        dead.wait()
+        (cluster.directory / OWNER_FILE).write_text(f"{dead.pid}\n")
+        pids = [
+            int((cluster.directory / s.name / "postmaster.pid").read_text().split()[0])
+            for s in cluster.servers
+        ]
+        assert reap_orphans() == [cluster.directory]
+        wait_until(lambda: not any(Path(f"/proc/{p}").exists() for p in pids), 10, "reaped")
+        assert not cluster.directory.exists()
+    finally:
+        cluster.stop()
