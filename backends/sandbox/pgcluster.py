@@ -46,6 +46,10 @@ max_connections = {max_connections}
 shared_buffers = 32MB
 wal_level = replica
 max_wal_senders = 10
+max_replication_slots = 10
+# Base backups taken side by side each force a checkpoint, which may recycle the WAL the other
+# is about to stream; each replica also has a slot, so one stopped by a drill can catch up.
+wal_keep_size = 256MB
 hot_standby = on
 hot_standby_feedback = on
 fsync = off
@@ -231,6 +235,7 @@ class PgCluster:
         self._run(
             "pg_basebackup", "-h", "127.0.0.1", "-p", str(primary.port), "-U", SUPERUSER,
             "-D", str(replica.data), "-R", "-X", "stream", "-c", "fast", "--no-sync",
+            "-C", "-S", replica.name.replace("-", "_"),
             "-d", f"application_name={replica.name}",
         )  # fmt: skip
         # The copy carries the primary's port: the replica gets its own.
@@ -273,7 +278,9 @@ class PgCluster:
             raise PgSetupError(f"{tool} did not finish in {START_TIMEOUT_S + 10} s") from None
         if done.returncode != 0:
             said = (done.stderr or done.stdout).strip().splitlines()
-            last = said[-1] if said else f"exit {done.returncode}"
+            # The first error names the cause; the last line is often the clean-up after it.
+            errors = [line for line in said if "error:" in line or "FATAL" in line]
+            last = (errors or said or [f"exit {done.returncode}"])[0]
             raise PgSetupError(f"{tool} failed: {last[:200].replace(self.password, '***')}")
 
 

@@ -22,7 +22,7 @@ def settings_from_platform(
     seed: int = 1,
     port: int = 0,
     log_dir: Path | None = None,
-    database: bool = True,
+    database: bool = False,
     pg_bin: str | None = None,
 ) -> SandboxSettings:
     env_name = sandbox_environment(cfg)
