@@ -166,9 +166,9 @@ async def _execute(platform: Platform, admin: DatabaseAdmin, plan: RestorePlan, 
         for service in _services_of(plan, platform):
             dep = deployments[service]
             desired = (await platform.orchestrator.get_workload(dep)).desired
+            scaled[dep] = desired  # first: whatever happens next, the finally scales it back
             async with journal.arecord("db.restore.scale", f"{dep}@{admin.environment}", {"to": 0}):
                 await platform.orchestrator.scale(dep, 0)
-            scaled[dep] = desired
             print(f"  scaled {dep} {desired} -> 0")
         deadline = time.monotonic() + DRAIN_TIMEOUT_S
         while not (await plan_restore(dsn, plan.backup, plan.environment)).drained:

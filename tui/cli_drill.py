@@ -1,6 +1,6 @@
 """`bva sandbox drill ACTION [SERVER]`: ask the running sandbox for a database drill over its
 private socket (in the sandbox's runtime dir, mode 0600). One line of what was done; exit 0
-done, 1 no sandbox (or it has no database), 2 a drill it cannot do as asked."""
+done, 1 no sandbox (or it has no database, or the servers refused), 2 a drill asked wrong."""
 
 from __future__ import annotations
 
@@ -37,6 +37,8 @@ def cmd_drill(args: argparse.Namespace) -> int:
         return EXIT_FAIL
     if not answer.get("ok"):
         print(f"bva: {answer.get('message', 'drill refused')}", file=sys.stderr)
-        return EXIT_USAGE
+        # Asked wrong (no such server, a replica-only drill on the primary) is a usage error;
+        # a server that refused or went away is a failure.
+        return EXIT_USAGE if answer.get("usage", True) else EXIT_FAIL
     print(answer.get("message", ""))
     return EXIT_OK

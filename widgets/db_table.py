@@ -94,7 +94,10 @@ def lag_spark(values: tuple[float, ...], width: int, limit: float) -> str:
     tail = list(values)[-width:]
     if not tail:
         return ""
+    tail = [max(v, 0.0) for v in tail]  # a replica whose clock is behind reads negative
     top = max(limit, *tail)
+    if top <= 0:
+        return SPARKS[0] * len(tail)
     return "".join(SPARKS[min(int(v / top * (len(SPARKS) - 1) + 0.5), 7)] for v in tail)
 
 

@@ -139,6 +139,7 @@ async def take_backup(
     try:
         await _dump(pg_dump, dsn, partial, on_progress)
         entries = await _verify(pg_restore, partial)
+        partial.chmod(0o600)  # the dump holds every table: the owner's eyes only
         partial.rename(final)
     except BaseException:
         partial.unlink(missing_ok=True)
@@ -157,7 +158,9 @@ async def take_backup(
         verified=True,
         entries=entries,
     )
-    _sidecar(final).write_text(json.dumps(asdict(backup), indent=2))
+    sidecar = _sidecar(final)
+    sidecar.write_text(json.dumps(asdict(backup), indent=2))
+    sidecar.chmod(0o600)
     return backup
 
 

@@ -64,7 +64,8 @@ _REPLICA = """
     'replay', pg_last_wal_replay_lsn()::text,
     'gap', pg_wal_lsn_diff(pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn())::bigint,
     'lag', CASE WHEN pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() THEN 0
-                ELSE coalesce(extract(epoch FROM now() - pg_last_xact_replay_timestamp()), 0)
+                ELSE greatest(0, coalesce(
+                    extract(epoch FROM now() - pg_last_xact_replay_timestamp()), 0))
            END,
     'paused', pg_is_wal_replay_paused(),
     'receiver', coalesce((SELECT status FROM pg_stat_wal_receiver LIMIT 1), '')) END

@@ -67,7 +67,8 @@ SELECT current_database(),
            SELECT coalesce(nullif(application_name, ''), '(none)') AS app, count(*) AS n
              FROM pg_stat_activity
             WHERE datname = current_database() AND pid <> pg_backend_pid()
-              AND backend_type = 'client backend'
+              -- Another role's backend_type reads NULL without pg_read_all_stats.
+              AND coalesce(backend_type, 'client backend') = 'client backend'
             GROUP BY 1 ORDER BY 2 DESC, 1) s), '[]')
 """
 

@@ -61,12 +61,16 @@ class DbLoad:
         accounts: int = 40,
         seed: int = 1,
         pools: dict[str, int] | None = None,
+        slow_every: int = SLOW_EVERY,
+        lock_every_s: tuple[float, float] = LOCK_EVERY_S,
     ) -> None:
         self._target = target
         self._ready = ready_pods
         self._accounts = accounts
         self._rng = random.Random(seed)
         self._pools = dict(POOLS if pools is None else pools)
+        self._slow_every = slow_every
+        self._lock_every = lock_every_s
         self._tasks: list[asyncio.Task[None]] = []
 
     def start(self) -> None:
@@ -120,7 +124,7 @@ class DbLoad:
     ) -> None:
         account = 1 + self._rng.randrange(self._accounts)
         if reads:
-            if self._rng.randrange(SLOW_EVERY) == 0:
+            if self._rng.randrange(self._slow_every) == 0:
                 await conn.execute(_SLOW[service], (round(1 + 2 * self._rng.random(), 2),))
             else:
                 await conn.execute(_READS[service], (account,))
@@ -131,7 +135,7 @@ class DbLoad:
     async def _lock_waits(self, service: str) -> None:
         """One session holds a row lock for a moment while another wants the same row."""
         while True:
-            await asyncio.sleep(self._rng.uniform(*LOCK_EVERY_S))
+            await asyncio.sleep(self._rng.uniform(*self._lock_every))
             try:
                 async with (
                     await self._connect(service, self._target.primary) as holder,

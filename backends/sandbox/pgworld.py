@@ -17,12 +17,15 @@ import secrets
 import shutil
 import signal
 import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 import psycopg
 
+from backends.sandbox.pgbin import PgSetupError
 from backends.sandbox.pgcluster import PgCluster, wait_streaming
 from backends.sandbox.pgload import DbLoad, Target
 from backends.sandbox.pgschema import APP_ROLE, DATABASE, MONITOR_ROLE, seed, write_migrations
@@ -66,7 +69,16 @@ def _alive(pid: int) -> bool:
 
 
 class DrillError(Exception):
-    """A drill that cannot be done as asked; ``str()`` is one line."""
+    """A drill that could not be done; ``str()`` is one line. ``usage``: it was asked wrong (an
+    unknown action or server), not refused by the servers."""
+
+    def __init__(self, message: str, *, usage: bool = True) -> None:
+        super().__init__(message)
+        self.usage = usage
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
 
 
 class SandboxDatabase:
@@ -79,11 +91,13 @@ class SandboxDatabase:
         replicas: int = 2,
         ready_pods: Callable[[str], int] = lambda _: 1,
         seed_value: int = 1,
+        load: dict[str, Any] | None = None,
     ) -> None:
         self._files = files_dir
         self._pool = pool_size
         self._ready = ready_pods
         self._seed = seed_value
+        self._load_options = dict(load or {})  # DbLoad's knobs, for tests that cannot wait
         self.cluster = PgCluster(replicas=replicas, pg_bin=pg_bin)
         self._monitor_pw = secrets.token_urlsafe(18)
         self._app_pw = secrets.token_urlsafe(18)
@@ -96,25 +110,33 @@ class SandboxDatabase:
         """Servers up, seeded (before the replicas are copied, so they start with it) and
         streaming; the DSN files written. Blocking: run it in a thread."""
         reap_orphans()
-        self.cluster.start(
-            on_primary=lambda: seed(
+        try:
+            self.cluster.start(on_primary=self._seed_primary)
+            directory = self.cluster.directory
+            if directory is not None:
+                (directory / OWNER_FILE).write_text(f"{os.getpid()}\n")
+            wait_streaming(self.cluster)
+            self._write_files()
+        except OSError as exc:
+            raise PgSetupError(f"{exc.filename or 'the database'}: {exc.strerror}") from None
+
+    def _seed_primary(self) -> None:
+        try:
+            seed(
                 self.cluster.dsn("primary", "postgres"),
                 monitor_password=self._monitor_pw,
                 app_password=self._app_pw,
             )
-        )
-        directory = self.cluster.directory
-        if directory is not None:
-            (directory / OWNER_FILE).write_text(f"{os.getpid()}\n")
-        wait_streaming(self.cluster)
-        self._write_files()
+        except psycopg.Error as exc:
+            # The server's words, never the DSN (it carries the superuser's password).
+            raise PgSetupError(f"seeding the database failed: {_first_line(exc)}") from None
 
     def start_load(self) -> None:
         replicas = tuple(
             self._dsn(s.name, APP_ROLE, self._app_pw) for s in self.cluster.servers[1:]
         )
         target = Target(self._dsn("primary", APP_ROLE, self._app_pw), replicas)
-        self._load = DbLoad(target, self._ready, seed=self._seed)
+        self._load = DbLoad(target, self._ready, seed=self._seed, **self._load_options)
         self._load.start()
 
     async def stop(self) -> None:
@@ -184,12 +206,38 @@ class SandboxDatabase:
         if action == "stop":
             if not target.running:
                 return f"{server}: already stopped"
-            await asyncio.to_thread(self.cluster.stop_server, server)
+            await self._pg_ctl(self.cluster.stop_server, server)
             return f"{server}: stopped"
         if target.running:
             return f"{server}: already running"
-        await asyncio.to_thread(self.cluster.start_server, server)
+        await self._pg_ctl(self.cluster.start_server, server)
+        if target.role == "replica":
+            await asyncio.to_thread(self._wait_streaming, server)
+            return f"{server}: started, streaming from the primary again"
         return f"{server}: started"
+
+    async def _pg_ctl(self, verb: Callable[[str], None], server: str) -> None:
+        try:
+            await asyncio.to_thread(verb, server)
+        except PgSetupError as exc:
+            raise DrillError(str(exc), usage=False) from None
+
+    def _wait_streaming(self, server: str, timeout: float = 30.0) -> None:
+        sql = (
+            "SELECT count(*) FROM pg_stat_replication"
+            " WHERE application_name = %s AND state = 'streaming'"
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with (
+                contextlib.suppress(psycopg.Error),
+                psycopg.connect(self.cluster.dsn(), connect_timeout=3) as conn,
+            ):
+                row = conn.execute(sql, (server,)).fetchone()
+                if row is not None and int(row[0]) > 0:
+                    return
+            time.sleep(0.05)
+        raise DrillError(f"{server}: started, but not streaming after {timeout:.0f} s", usage=False)
 
     def _names(self) -> str:
         return ", ".join(s.name for s in self.cluster.servers)
@@ -203,8 +251,7 @@ class SandboxDatabase:
                 row = await cur.fetchone() if cur.description else None
                 return row[0] if row else None
         except psycopg.Error as exc:
-            first = (str(exc).strip().splitlines() or ["error"])[0]
-            raise DrillError(f"{server}: {first}") from None
+            raise DrillError(f"{server}: {_first_line(exc)}", usage=False) from None
 
     async def _flood_up(self) -> str:
         count = (
@@ -214,12 +261,18 @@ class SandboxDatabase:
         now = int(str(await self._admin("primary", count)))
         want = math.floor(self._pool * 0.8) + 1  # over the 80 % line
         for _ in range(max(0, want - now)):
-            conn = await psycopg.AsyncConnection.connect(
-                self.cluster.dsn("primary", DATABASE),
-                autocommit=True,
-                application_name=FLOOD_APP,
-                connect_timeout=3,
-            )
+            try:
+                conn = await psycopg.AsyncConnection.connect(
+                    self.cluster.dsn("primary", DATABASE),
+                    autocommit=True,
+                    application_name=FLOOD_APP,
+                    connect_timeout=3,
+                )
+            except psycopg.Error as exc:
+                raise DrillError(
+                    f"primary: {len(self._flood)} idle connections open, then {_first_line(exc)}",
+                    usage=False,
+                ) from None
             self._flood.append(conn)
         total = now + max(0, want - now)
         return (

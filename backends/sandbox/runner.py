@@ -183,7 +183,10 @@ class Sandbox:
             except PgSetupError as exc:
                 raise NotReady(f"the database did not start: {exc}") from None
             self.database.start_load()
-            await self._serve_drills()
+            try:
+                await self._serve_drills()
+            except OSError as exc:
+                raise NotReady(f"cannot open the drill socket {drill_socket()}: {exc}") from None
         async with aiohttp.ClientSession(timeout=per_probe) as session:
             while True:
                 waiting = self.cluster.unready_deployments()
@@ -305,7 +308,7 @@ class Sandbox:
                 message = await self.database.drill(action, str(server) if server else None)
                 answer = {"ok": True, "message": message}
             except DrillError as exc:
-                answer = {"ok": False, "message": str(exc)}
+                answer = {"ok": False, "message": str(exc), "usage": exc.usage}
             writer.write(json.dumps(answer).encode() + b"\n")
             await writer.drain()
         except (OSError, ValueError, TimeoutError, AttributeError):

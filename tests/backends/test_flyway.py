@@ -119,3 +119,10 @@ def test_validate_names_what_flyway_validate_fails_on(tmp_path: Path) -> None:
     )
     clean = merge(rows[:1], files)
     assert clean.problems == () and [m.version for m in clean.pending] == ["2", "4"]
+
+
+def test_the_lag_trend_survives_a_zero_threshold_and_a_negative_lag() -> None:
+    from widgets.db_table import lag_spark
+
+    assert lag_spark((0.0, 0.0), 5, 0.0) == "▁▁"
+    assert lag_spark((-2.0, 0.5), 5, 1.0) == "▁▅"
