@@ -9,7 +9,6 @@ Wired into tui/cli.py with ``add_db_parser(sub, _env_flags)`` and
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import sys
 import time
@@ -19,6 +18,7 @@ from tui.cli_errors import EnvFlags, Subcommands, UsageError
 
 if TYPE_CHECKING:
     from backends.db.models import DatabasePicture
+    from backends.platform import Platform
 
 __all__ = ["add_db_parser", "cmd_db"]
 
@@ -85,33 +85,15 @@ def cmd_db(args: argparse.Namespace) -> int:
             "db needs an action: status, migrations, backup, backups, restore, prune "
             "(see 'bva db --help')"
         )
-    from backends.config.loader import load_platform, resolve_config_path
     from backends.db.models import ServerState
     from backends.db.report import SCHEMA, picture_json, picture_text
-    from backends.errors import BvaError
-    from backends.platform import open_platform
-    from backends.sandbox.state import sandbox_environment
-    from tui.sandbox_child import EmbeddedSandbox
+    from tui.cli_platform import run_on_platform
 
-    path = resolve_config_path(args.config)
-    cfg = load_platform(path)
-    embedded = EmbeddedSandbox(str(path)) if args.sandbox else None
-
-    async def run() -> int:
-        state = embedded.start() if embedded else None
-        name = sandbox_environment(cfg) if embedded else args.env
-        try:
-            platform = open_platform(cfg, name, read_only=True, sandbox=state)
-        except BvaError as exc:
-            print(f"bva: {exc}", file=sys.stderr)
-            return EXIT_UNREACHABLE
-        try:
-            if platform.database is None:
-                print(f"bva: environment {platform.env_name} has no database", file=sys.stderr)
-                return EXIT_USAGE
-            picture = await platform.database.refresh()
-        finally:
-            await platform.aclose()
+    async def work(platform: Platform) -> int:
+        if platform.database is None:
+            print(f"bva: environment {platform.env_name} has no database", file=sys.stderr)
+            return EXIT_USAGE
+        picture = await platform.database.refresh()
         primary = picture.primary
         unusable = [s.error for s in picture.servers if (s.error or "").startswith(_UNSET)]
         if unusable:
@@ -149,11 +131,7 @@ def cmd_db(args: argparse.Namespace) -> int:
             print("\n".join(picture_text(picture)))
         return code
 
-    try:
-        return asyncio.run(run())
-    finally:
-        if embedded:
-            embedded.stop()
+    return run_on_platform(args, work, read_only=True, unopened=EXIT_UNREACHABLE)
 
 
 def _migrations(picture: DatabasePicture, *, as_json: bool, unreachable: bool) -> int:

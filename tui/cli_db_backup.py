@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from backends.db.admin import DatabaseAdmin
     from backends.db.backup import Backup, Progress
     from backends.journal.store import Journal
+    from backends.platform import Platform
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
 
@@ -39,41 +40,20 @@ def _age(seconds: float) -> str:
 
 
 def cmd_db_backup(args: argparse.Namespace) -> int:
-    from backends.config.loader import load_platform, resolve_config_path
-    from backends.errors import BvaError
-    from backends.platform import open_platform
-    from backends.sandbox.state import sandbox_environment
-    from tui.sandbox_child import EmbeddedSandbox
+    from tui.cli_platform import run_on_platform
 
-    cfg = load_platform(resolve_config_path(args.config))
-    embedded = EmbeddedSandbox(str(resolve_config_path(args.config))) if args.sandbox else None
+    async def work(platform: Platform) -> int:
+        admin = platform.database_admin
+        if admin is None:
+            print(f"bva: environment {platform.env_name} has no database", file=sys.stderr)
+            return EXIT_USAGE
+        if args.db_command == "backup":
+            return await _backup(admin, args.reason)
+        if args.db_command == "backups":
+            return _list(admin, as_json=args.json)
+        return await _prune(admin, yes=args.yes)
 
-    async def run() -> int:
-        state = embedded.start() if embedded else None
-        name = sandbox_environment(cfg) if embedded else args.env
-        try:
-            platform = open_platform(cfg, name, read_only=args.read_only, sandbox=state)
-        except BvaError as exc:
-            print(f"bva: {exc}", file=sys.stderr)
-            return EXIT_FAIL
-        try:
-            admin = platform.database_admin
-            if admin is None:
-                print(f"bva: environment {platform.env_name} has no database", file=sys.stderr)
-                return EXIT_USAGE
-            if args.db_command == "backup":
-                return await _backup(admin, args.reason)
-            if args.db_command == "backups":
-                return _list(admin, as_json=args.json)
-            return await _prune(admin, yes=args.yes)
-        finally:
-            await platform.aclose()
-
-    try:
-        return asyncio.run(run())
-    finally:
-        if embedded:
-            embedded.stop()
+    return run_on_platform(args, work, read_only=args.read_only, unopened=EXIT_FAIL)
 
 
 def _journal(admin: DatabaseAdmin) -> Journal:

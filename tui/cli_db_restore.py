@@ -27,33 +27,12 @@ DRAIN_TIMEOUT_S = 120.0
 
 
 def cmd_db_restore(args: argparse.Namespace) -> int:
-    from backends.config.loader import load_platform, resolve_config_path
-    from backends.errors import BvaError
-    from backends.platform import open_platform
-    from backends.sandbox.state import sandbox_environment
-    from tui.sandbox_child import EmbeddedSandbox
+    from tui.cli_platform import run_on_platform
 
-    cfg = load_platform(resolve_config_path(args.config))
-    embedded = EmbeddedSandbox(str(resolve_config_path(args.config))) if args.sandbox else None
+    async def work(platform: Platform) -> int:
+        return await _restore(platform, args)
 
-    async def run() -> int:
-        state = embedded.start() if embedded else None
-        name = sandbox_environment(cfg) if embedded else args.env
-        try:
-            platform = open_platform(cfg, name, read_only=args.read_only, sandbox=state)
-        except BvaError as exc:
-            print(f"bva: {exc}", file=sys.stderr)
-            return EXIT_FAIL
-        try:
-            return await _restore(platform, args)
-        finally:
-            await platform.aclose()
-
-    try:
-        return asyncio.run(run())
-    finally:
-        if embedded:
-            embedded.stop()
+    return run_on_platform(args, work, read_only=args.read_only, unopened=EXIT_FAIL)
 
 
 def find_backup(admin: DatabaseAdmin, given: str) -> Backup | None:

@@ -294,22 +294,28 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def wait_streaming(cluster: PgCluster, timeout: float = 30.0) -> None:
-    """Block until every replica streams from the primary (pg_stat_replication)."""
+def wait_streaming(
+    cluster: PgCluster, timeout: float = 30.0, *, replica: str | None = None
+) -> None:
+    """Block until every replica (or only ``replica``) streams from the primary, as
+    pg_stat_replication says; PgSetupError after ``timeout`` seconds."""
     import psycopg
 
-    want = len(cluster.servers) - 1
+    names = [replica] if replica else [s.name for s in cluster.servers[1:]]
+    sql = (
+        "SELECT count(*) FROM pg_stat_replication"
+        " WHERE state = 'streaming' AND application_name = ANY(%s)"
+    )
     deadline = time.monotonic() + timeout
     while True:
         with (
             contextlib.suppress(psycopg.Error),
             psycopg.connect(cluster.dsn(), connect_timeout=3) as conn,
         ):
-            row = conn.execute(
-                "SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming'"
-            ).fetchone()
-            if row is not None and int(row[0]) >= want:
+            row = conn.execute(sql, (names,)).fetchone()
+            if row is not None and int(row[0]) >= len(names):
                 return
         if time.monotonic() > deadline:
-            raise PgSetupError(f"the replicas did not start streaming in {timeout:.0f} s")
+            who = replica or "the replicas"
+            raise PgSetupError(f"{who} did not start streaming in {timeout:.0f} s")
         time.sleep(0.05)

@@ -17,7 +17,6 @@ import secrets
 import shutil
 import signal
 import tempfile
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -29,6 +28,7 @@ from backends.sandbox.pgbin import PgSetupError
 from backends.sandbox.pgcluster import PgCluster, wait_streaming
 from backends.sandbox.pgload import DbLoad, Target
 from backends.sandbox.pgschema import APP_ROLE, DATABASE, MONITOR_ROLE, seed, write_migrations
+from backends.sandbox.state import pid_alive
 
 DRILLS = ("pause-replay", "resume-replay", "stop", "start", "flood", "calm")
 FLOOD_APP = "drill-idle"
@@ -47,7 +47,7 @@ def reap_orphans(tmp: Path | None = None) -> list[Path]:
             owner = int((directory / OWNER_FILE).read_text().strip())
         except (OSError, ValueError):
             continue  # not one of ours, or still starting
-        if _alive(owner):
+        if pid_alive(owner):
             continue
         for pidfile in directory.glob("*/postmaster.pid"):
             with contextlib.suppress(OSError, ValueError, IndexError):
@@ -56,16 +56,6 @@ def reap_orphans(tmp: Path | None = None) -> list[Path]:
         shutil.rmtree(directory, ignore_errors=True)
         reaped.append(directory)
     return reaped
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 class DrillError(Exception):
@@ -212,7 +202,7 @@ class SandboxDatabase:
             return f"{server}: already running"
         await self._pg_ctl(self.cluster.start_server, server)
         if target.role == "replica":
-            await asyncio.to_thread(self._wait_streaming, server)
+            await self._pg_ctl(lambda name: wait_streaming(self.cluster, replica=name), server)
             return f"{server}: started, streaming from the primary again"
         return f"{server}: started"
 
@@ -221,23 +211,6 @@ class SandboxDatabase:
             await asyncio.to_thread(verb, server)
         except PgSetupError as exc:
             raise DrillError(str(exc), usage=False) from None
-
-    def _wait_streaming(self, server: str, timeout: float = 30.0) -> None:
-        sql = (
-            "SELECT count(*) FROM pg_stat_replication"
-            " WHERE application_name = %s AND state = 'streaming'"
-        )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            with (
-                contextlib.suppress(psycopg.Error),
-                psycopg.connect(self.cluster.dsn(), connect_timeout=3) as conn,
-            ):
-                row = conn.execute(sql, (server,)).fetchone()
-                if row is not None and int(row[0]) > 0:
-                    return
-            time.sleep(0.05)
-        raise DrillError(f"{server}: started, but not streaming after {timeout:.0f} s", usage=False)
 
     def _names(self) -> str:
         return ", ".join(s.name for s in self.cluster.servers)

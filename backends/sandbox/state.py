@@ -107,7 +107,7 @@ def state_path() -> Path:
     return runtime_dir() / STATE_FILE
 
 
-def _alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -125,7 +125,7 @@ def read_state() -> SandboxState | None:
         state = SandboxState(**data)
     except (OSError, ValueError, TypeError):
         return None
-    if not _alive(state.pid):
+    if not pid_alive(state.pid):
         path.unlink(missing_ok=True)
         return None
     return state

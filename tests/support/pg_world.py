@@ -12,25 +12,10 @@ from urllib.parse import quote
 import psycopg
 
 from backends.sandbox.pgcluster import PgCluster, wait_streaming
+from backends.sandbox.pgschema import FLYWAY_TABLE_DDL
 from tests.support.waiting import wait_until
 
 DB = "bharathva"
-
-FLYWAY_DDL = """
-CREATE TABLE public.flyway_schema_history (
-    installed_rank INT NOT NULL PRIMARY KEY,
-    version VARCHAR(50),
-    description VARCHAR(200) NOT NULL,
-    type VARCHAR(20) NOT NULL,
-    script VARCHAR(1000) NOT NULL,
-    checksum INTEGER,
-    installed_by VARCHAR(100) NOT NULL,
-    installed_on TIMESTAMP NOT NULL DEFAULT now(),
-    execution_time INTEGER NOT NULL,
-    success BOOLEAN NOT NULL
-);
-CREATE INDEX flyway_schema_history_s_idx ON public.flyway_schema_history (success);
-"""
 
 
 @dataclass
@@ -107,7 +92,7 @@ def start_world(replicas: int = 1) -> PgWorld:
                 if monitor:
                     conn.execute("GRANT pg_monitor TO bva_monitor")
         with world.admin() as conn:
-            conn.execute(FLYWAY_DDL)
+            conn.execute(FLYWAY_TABLE_DDL)  # the sandbox's: Flyway's own layout
             conn.execute("CREATE TABLE public.tweets (id serial PRIMARY KEY, body text)")
             conn.execute("GRANT SELECT ON flyway_schema_history TO bva_monitor")
             conn.execute(
