@@ -11,7 +11,7 @@ from textual.widgets import DataTable, Static, TabbedContent
 from backends.db.models import Role, ServerState
 from backends.db.source import DbServer, PgDatabase
 from screens.health import HealthScreen
-from tests.screens.conftest import fake_app, health_settled
+from tests.screens.conftest import fake_app, health_settled, notifications
 from tests.support.fake_platform import scenario
 from tests.support.pg_world import PgWorld
 from tests.support.waiting import pilot_until
@@ -98,9 +98,12 @@ async def test_without_a_database_there_is_no_panel_and_d_does_nothing() -> None
     async with app.run_test(size=(80, 24)) as pilot:
         screen = await health_settled(pilot)
         assert not screen.query_one("#databases").display
-        await pilot.press("d")
-        await pilot.pause()
+        said = notifications(app)
+        # `s` behind `d` is the settle point: once its toast shows, `d` has been handled.
+        await pilot.press("d", "s")
+        await pilot_until(pilot, lambda: any(m.startswith("sorted by") for m in said), 5, "sort")
         assert screen.focused is screen.query_one("#services")
+        assert not screen.query_one("#db-detail").display
         assert screen.db_reads == 0
 
 
