@@ -136,12 +136,22 @@ def database_admin(
         if block is None:
             return None
         ref = str(block.get("admin_url") or block.get("url"))
+        given = block.get("migrate_command")
+        command = tuple(str(a) for a in given) if isinstance(given, list) and given else None
+        migrations = block.get("migrations")
+        migrations_dir = Path(migrations) if isinstance(migrations, str) else None
     elif db is None:
         return None
     else:
         ref = db.admin_url or db.url
+        command = tuple(db.migrate_command) if db.migrate_command else None
+        migrations_dir = Path(db.migrations).expanduser() if db.migrations else None
     where = db.backup_dir if db is not None else None
     return DatabaseAdmin(
+        migrations_dir=migrations_dir,
+        flyway_table=db.flyway_table if db is not None else "public.flyway_schema_history",
+        migrate_command=command,
+        migrate_timeout_s=db.migrate_timeout if db is not None else 1800.0,
         environment=env_name,
         backup_dir=Path(where).expanduser() if where else default_backup_dir(env_name),
         rpo_s=db.rpo if db is not None else 900.0,

@@ -11,7 +11,7 @@ from textual.widgets import Footer
 
 from backends.logs.models import LogFeed
 from backends.platform import Platform
-from backends.release.models import ReleaseState, ReleaseView
+from backends.release.models import DatabasePlan, ReleaseState, ReleaseView
 from backends.rollback.models import Rollbacks
 from widgets.app_header import AppHeader
 
@@ -71,6 +71,11 @@ class ConsoleApp(Protocol):
     def control_release(self, action: str) -> None: ...
 
     def forget_release(self) -> None: ...
+
+    async def release_database_plan(self) -> DatabasePlan | None:
+        """The database step a release would run first (None: no migrations pending);
+        raises BvaError when the database cannot say."""
+        ...
 
     async def current_release(self) -> ReleaseView | None:
         """The release in progress as the cluster holds it (any driver's), or None."""

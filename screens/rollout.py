@@ -21,12 +21,19 @@ from textual.widgets import (
 )
 
 from backends.errors import BvaError
-from backends.release.models import GateReading, GateResult, ReleaseState, ReleaseView
+from backends.release.models import (
+    DatabasePlan,
+    ReleaseState,
+    ReleaseView,
+    StepState,
+)
 from backends.sanitize import sanitize_text
 from screens.base import BvaScreen
 from widgets.app_header import AppHeader
 from widgets.badges import sparkline
 from widgets.confirm import TypeToConfirm
+from widgets.db_steps import DatabaseSteps
+from widgets.gate_cells import RESULT_STYLE, gate_cells
 from widgets.phase_stepper import PhaseStepper
 
 
@@ -54,30 +61,6 @@ STATE_STYLE = {
     ReleaseState.FAILED: ("✖ failed", "bold red"),
     ReleaseState.DRIVER_LOST: ("✖ driver lost", "bold red"),
 }
-RESULT_STYLE = {
-    GateResult.PASSED: ("✔ pass", "green"),
-    GateResult.FAILED: ("✖ FAIL", "bold red"),
-    GateResult.INCONCLUSIVE: ("? no data", "yellow"),
-}
-
-
-def _gate_cells(last: GateReading | None) -> tuple[str, str]:
-    if last is None:
-        return "—", "—"
-    if last.unit == "pods":
-        return f"{last.value or 0:.0f}/{last.threshold:.0f} ready", "all ready"
-    if last.value is None:
-        value = "no data"
-    elif last.unit == "%":
-        value = f"{last.value:.1f}%"
-    elif last.unit == "ms":
-        value = f"{last.value:.0f} ms"
-    else:
-        value = f"{last.value:.0f}"
-    limit = {"%": f"< {last.threshold:g}%", "ms": f"< {last.threshold:g} ms"}.get(
-        last.unit, f"≤ {last.threshold:g}"
-    )
-    return value, limit
 
 
 class RolloutScreen(BvaScreen):
@@ -100,6 +83,9 @@ class RolloutScreen(BvaScreen):
         self._last_key: tuple[Any, ...] | None = None
         self._active = True
         self.polls = 0
+        self._db_lines: list[str] = []
+        self._db_plan: DatabasePlan | None = None
+        self._drawn_release: str | None = None
 
     def compose(self) -> ComposeResult:
         yield AppHeader()
@@ -111,6 +97,7 @@ class RolloutScreen(BvaScreen):
                 yield Static("", id="plan-preview")
         with Vertical(id="live"):
             yield PhaseStepper(id="stepper")
+            yield DatabaseSteps(id="dbsteps")
             yield ProgressBar(id="hold-bar", show_eta=False, show_percentage=True)
             yield Static("", id="samples")
             yield DataTable(id="progress", cursor_type="row")
@@ -159,9 +146,30 @@ class RolloutScreen(BvaScreen):
         services.clear_options()
         services.add_options([(s, s) for s, _ in platform.services()])
         self._update_preview()
+        self._read_database_plan()
         if self.bva.release_driver is not None:
             self.post_message(ReleaseChanged(self.bva.release_driver.view()))
         self._poll()
+
+    @work(exclusive=True, group="rollout-db-plan")
+    async def _read_database_plan(self) -> None:
+        """The release's database step for the planning form (read again at the start)."""
+        platform = self.bva.loaded_platform
+        self._db_plan = None
+        if platform is None or platform.database_admin is None:
+            self._db_lines = []
+            return
+        try:
+            self._db_plan = plan = await self.bva.release_database_plan()
+        except BvaError as exc:
+            self._db_lines = [f"database: ✖ {sanitize_text(str(exc), 240)}"]
+        else:
+            self._db_lines = (
+                ["database: no pending migrations, no database step"]
+                if plan is None
+                else plan.lines(self.bva.clock())
+            )
+        self._update_preview()
 
     @work(exclusive=True, group="rollout-poll")
     async def _poll(self) -> None:
@@ -210,6 +218,14 @@ class RolloutScreen(BvaScreen):
                 )
             )
             return
+        if view.release_id != self._drawn_release:
+            # Another release: nothing of the last one's rows or timeline may linger.
+            self._drawn_release = view.release_id
+            self.query_one("#progress", DataTable).clear()
+            self.query_one("#gates", DataTable).clear()
+            self.query_one("#timeline", Log).clear()
+            self._seen_timeline = 0
+            self._last_key = None
         label, style = STATE_STYLE[view.state]
         text = Text.assemble(
             (f" {view.release_id} ", "bold reverse"),
@@ -219,7 +235,10 @@ class RolloutScreen(BvaScreen):
             (label, style),
         )
         if view.reason:
-            text.append(f" — {sanitize_text(view.reason, 160)}")
+            reason = view.reason
+            if any(s.state is StepState.FAILED for s in view.database):
+                reason = reason.split(";", 1)[0]  # the rest is in the steps below
+            text.append(f" — {sanitize_text(reason, 160)}")
         if view.state.over and not self.bva.read_only:
             text.append("  (ctrl+s plans a new release)", style="dim")
         banner.update(text)
@@ -232,7 +251,22 @@ class RolloutScreen(BvaScreen):
         now = self.bva.clock()
         done = view.state is ReleaseState.FINISHED
         failed = view.state in (ReleaseState.ABORTED, ReleaseState.FAILED)
-        self.query_one(PhaseStepper).show(view.phases, view.phase_index, done=done, failed=failed)
+        self.query_one(PhaseStepper).show(
+            view.phases, view.phase_index, done=done, failed=failed, database=view.database
+        )
+        steps = self.query_one(DatabaseSteps)
+        db_failed = any(s.state is StepState.FAILED for s in view.database)
+        steps.display = view.database_busy or db_failed
+        if steps.display:
+            steps.show(view.database)
+            self.query_one("#hold-bar").display = False
+            self.query_one("#samples", Static).update(
+                "the database step fails the release before any service changes"
+                if db_failed
+                else "database step first: no service changes until it is through"
+            )
+            return
+        self.query_one("#hold-bar").display = True
         bar = self.query_one("#hold-bar", ProgressBar)
         hold = view.holds[view.phase_index] if view.phase_index < len(view.holds) else 0.0
         left = view.hold_left(now)
@@ -256,6 +290,9 @@ class RolloutScreen(BvaScreen):
 
     def _draw_progress(self, view: ReleaseView) -> None:
         table: DataTable[Any] = self.query_one("#progress", DataTable)
+        # No canary (a release stopped in its database step): no empty tables either.
+        table.display = bool(view.progress)
+        self.query_one("#gates", DataTable).display = bool(view.progress)
         with self.app.batch_update():
             for p in view.progress:
                 cells = (
@@ -279,7 +316,7 @@ class RolloutScreen(BvaScreen):
             for p in view.progress:
                 for g in p.gates:
                     last = g.last
-                    value, limit = _gate_cells(last)
+                    value, limit = gate_cells(last)
                     result = Text("—") if last is None else Text(*RESULT_STYLE[last.result])
                     tally = f"{g.passed}/{g.failed}" if (g.passed or g.failed) else "—"
                     cells = (
@@ -358,6 +395,7 @@ class RolloutScreen(BvaScreen):
             f"gates:    every {rollout.gate_interval:g}s — error rate < {t.error_rate_pct:g}%, "
             f"p95 < {t.p95_ms:g} ms, canary ready, no restarts",
             f"abort after {rollout.failure_limit} failed samples; no data pauses for a human",
+            *self._db_lines,
         ]
         preview.update("\n".join(lines))
 
@@ -372,6 +410,8 @@ class RolloutScreen(BvaScreen):
             return view is None or view.state.over
         if view is None or view.state.over:
             return False
+        if view.database_busy:
+            return False  # no canary yet: nothing to pause, promote or abort
         if action == "take_over":
             return not view.driver_alive
         if action == "pause":
@@ -385,6 +425,7 @@ class RolloutScreen(BvaScreen):
             # The last release stays on screen until the captain asks for a new plan.
             self.bva.forget_release()
             self.show(None)
+            self._read_database_plan()
             self.query_one("#plan-services", SelectionList).focus()
             return
         platform = self.bva.loaded_platform
@@ -398,6 +439,13 @@ class RolloutScreen(BvaScreen):
         body = (
             f"Release {version} to {', '.join(chosen)} on {platform.env_name}, in phases {steps}."
         )
+        database = self._db_plan
+        if database is not None:
+            skip = " (backup skipped)" if database.no_backup_reason is not None else ""
+            body += (
+                f"\nFirst the database{skip}: backup, migrate {database.span}, verify; a failure "
+                "stops the release before any service changes."
+            )
 
         def go(confirmed: bool | None) -> None:
             if confirmed:

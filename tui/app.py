@@ -21,7 +21,7 @@ from backends.journal.store import Journal, journal_path
 from backends.logs.models import LogFeed
 from backends.platform import Platform
 from backends.release.driver import ReleaseDriver
-from backends.release.models import ReleaseView
+from backends.release.models import DatabasePlan, ReleaseView
 from backends.release.session import ReleaseSession
 from backends.rollback.models import Rollbacks
 from backends.sanitize import sanitize_text
@@ -212,6 +212,10 @@ class BvaApp(App[int]):
         view, _ = await session.status()
         return view
 
+    async def release_database_plan(self) -> DatabasePlan | None:
+        session = self.release_session()
+        return None if session is None else await session.database_plan()
+
     def forget_release(self) -> None:
         """The screen has shown a finished release: the next one starts afresh."""
         if not self.driving:
@@ -231,7 +235,12 @@ class BvaApp(App[int]):
         if session is None or self.driving:
             return
         plan = session.plan(services, version)
-        self._release_task = asyncio.ensure_future(self._drive(session, session.start(plan)))
+
+        async def begin() -> ReleaseDriver:
+            # Read again now: what is pending is what the release migrates.
+            return await session.start(plan, await session.database_plan())
+
+        self._release_task = asyncio.ensure_future(self._drive(session, begin()))
 
     def take_over_release(self) -> None:
         session = self.release_session()

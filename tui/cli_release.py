@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from backends.sanitize import sanitize_text
 from tui.cli_errors import EnvFlags, Subcommands
 
 if TYPE_CHECKING:
@@ -51,6 +52,12 @@ def add_release_parser(sub: Subcommands, env_flags: EnvFlags) -> None:
         action="store_true",
         help="wait for `bva release promote` before each traffic increase",
     )
+    start.add_argument(
+        "--no-backup",
+        action="store_true",
+        help="skip the database backup before migrating (needs --reason; journalled)",
+    )
+    start.add_argument("--reason", metavar="TEXT", help="why the backup is skipped")
     start.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     status = actions.add_parser("status", help="the release in progress")
     status.add_argument("--json", action="store_true")
@@ -168,6 +175,11 @@ async def _start(args: argparse.Namespace, cfg: PlatformConfig, session: Release
         raise _Usage(f"unknown service {unknown[0]!r} (known: {', '.join(known)})")
     if not VERSION_RE.match(args.version):
         raise _Usage(f"{args.version!r} is not a valid image tag")
+    reason = (args.reason or "").strip()
+    if args.no_backup and not reason:
+        raise _Usage("--no-backup needs --reason TEXT: skipping the backup is journalled")
+    if reason and not args.no_backup:
+        raise _Usage("--reason goes with --no-backup")
     rollout = cfg.rollout_for(platform.env_name)
     holds = [args.hold] * len(rollout.holds) if args.hold else None
     plan = session.plan(
@@ -191,6 +203,10 @@ async def _start(args: argparse.Namespace, cfg: PlatformConfig, session: Release
             f"{plan.max_p95_ms:g} ms, canary ready, no restarts; abort after "
             f"{plan.failure_limit} failures"
         )
+    database = await session.database_plan(no_backup_reason=reason if args.no_backup else None)
+    if database is not None:
+        for line in database.lines(time.time()):
+            print(f"  {sanitize_text(line, 200)}")
     if not args.yes:
         if not sys.stdin.isatty():
             raise _Usage("refusing to start a release without --yes on a non-interactive terminal")
@@ -199,7 +215,7 @@ async def _start(args: argparse.Namespace, cfg: PlatformConfig, session: Release
         if typed != platform.env_name:
             print("bva: not confirmed; nothing was changed", file=sys.stderr)
             return EXIT_FAIL
-    driver = await session.start(plan)
+    driver = await session.start(plan, database)
     state = await driver.run()
     print(
         f"release {plan.release_id} {state.value}" + (f": {driver.reason}" if driver.reason else "")

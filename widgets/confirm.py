@@ -45,7 +45,7 @@ class TypeToConfirm(ModalScreen[bool]):
     def compose(self) -> ComposeResult:
         with Vertical():
             yield Static(Text(self._title, style="bold"))
-            yield Static(Text(self._body))
+            yield Static(Text(self._body), id="confirm-body")
             yield Static(
                 Text.assemble(
                     "Type ",

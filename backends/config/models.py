@@ -67,6 +67,12 @@ class DatabaseConfig(BaseModel):
     rpo: Duration = 900.0  # "RPO 15 minutes": the freshest backup should be younger
     retention: Duration = 30 * 86400.0  # "Retention: 30 days"
     pg_bin: str | None = None  # pg_dump/pg_restore; default the sandbox wheel's, then PATH
+    # How a release migrates: argv of a command run with the credentials and the migrations
+    # directory in Flyway's environment variables (FLYWAY_URL, FLYWAY_USER, FLYWAY_PASSWORD,
+    # FLYWAY_LOCATIONS, ...) and libpq's (PGHOST, PGPASSFILE, ...), never on its command
+    # line. Default: `flyway migrate` when flyway is on PATH.
+    migrate_command: list[str] | None = Field(default=None, min_length=1)
+    migrate_timeout: PositiveDuration = 1800.0
 
 
 class MetricsConfig(BaseModel):

@@ -21,6 +21,10 @@ class DatabaseAdmin:
     retention_s: float
     read_only: bool
     pg_bin: str | None = None
+    migrations_dir: Path | None = None
+    flyway_table: str = "public.flyway_schema_history"
+    migrate_command: tuple[str, ...] | None = None  # None: `flyway migrate` if on PATH
+    migrate_timeout_s: float = 1800.0
     # Resolves the admin DSN (a secret reference); raises ConfigError when it does not.
     resolve_dsn: Callable[[], str] = field(default=lambda: "", repr=False)
 

@@ -18,6 +18,7 @@ from backends.release.models import (
 )
 from backends.release.plan import (
     A_COMMAND,
+    A_DB,
     A_FAILED,
     A_OWNER,
     A_PASSED,
@@ -28,6 +29,7 @@ from backends.release.plan import (
     A_STATE,
     ReleasePlan,
     actual_weight,
+    steps_from_json,
     tallies_from_marks,
 )
 from backends.sanitize import sanitize_text
@@ -108,6 +110,7 @@ async def read_release(
         gate_interval=plan.gate_interval,
         next_sample_at=None,
         progress=tuple(progress),
+        database=steps_from_json(first.get(A_DB, "")),
         driver_alive=alive,
     )
 

@@ -13,18 +13,21 @@ import asyncio
 import contextlib
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from backends.db.admin import DatabaseAdmin
 from backends.errors import BvaError, SourceUnavailable
 from backends.journal.store import Journal
 from backends.metrics.source import MetricsSource
 from backends.models import Canary, RolloutState
 from backends.orchestrator import Orchestrator
 from backends.release.control import abort_canaries, mark_all
+from backends.release.dbstep import DatabaseRun
 from backends.release.lock import ReleaseLock
 from backends.release.models import (
+    DatabasePlan,
     GateReading,
     GateResult,
     GateTally,
@@ -35,6 +38,7 @@ from backends.release.models import (
 )
 from backends.release.plan import (
     A_COMMAND,
+    A_DB,
     A_FAILED,
     A_GATES,
     A_PASSED,
@@ -51,6 +55,7 @@ from backends.release.plan import (
     release_marks,
     release_target,
     round_result,
+    steps_json,
     tallies_json,
 )
 from backends.sanitize import sanitize_text
@@ -81,6 +86,8 @@ class ReleaseDriver:
         metrics: MetricsSource,
         journal: Journal | None,
         database: DatabaseSource | None = None,
+        database_plan: DatabasePlan | None = None,
+        database_admin: DatabaseAdmin | None = None,
         environment: str,
         owner: str,
         lock: ReleaseLock | None = None,
@@ -116,6 +123,19 @@ class ReleaseDriver:
         self._progress: dict[str, ServiceProgress] = {}
         self.timeline: list[TimelineEntry] = []
         self._last_renew = 0.0
+        self.database_run: DatabaseRun | None = None
+        if database_plan is not None and database_admin is not None and database is not None:
+            self.database_run = DatabaseRun(
+                database_plan,
+                database_admin,
+                database,
+                release_id=plan.release_id,
+                journal=journal,
+                target=self._target,
+                log=lambda text, level: self._log(text, level=level),
+                changed=self._publish,
+                clock=clock,
+            )
 
     # -- bookkeeping ------------------------------------------------------------------------
     @property
@@ -169,6 +189,7 @@ class ReleaseDriver:
                 self._with_tallies(s) for s in self.plan.services if s in self._progress
             ),
             timeline=tuple(self.timeline[-200:]),
+            database=tuple(self.database_run.steps) if self.database_run is not None else (),
         )
 
     def _with_tallies(self, service: str) -> ServiceProgress:
@@ -209,6 +230,16 @@ class ReleaseDriver:
             f"release {self.plan.release_id}: {self.plan.version} to "
             f"{', '.join(self.plan.services)} ({self.plan.strategy})"
         )
+        if self.database_run is not None:
+            self._publish()
+            why = await self._renewing(self.database_run.run())
+            if why:
+                # Before any service changed: nothing to abort, the lock goes at once.
+                self.state, self.reason = ReleaseState.FAILED, why
+                with contextlib.suppress(BvaError):
+                    await self.lock.release()
+                self._publish()
+                return
         if self.plan.strategy == "canary":
             await self._journaled(
                 "release.start", self._create_canaries, services=list(self.plan.services)
@@ -218,6 +249,21 @@ class ReleaseDriver:
             await self._journaled("release.start", _nothing)
         self._publish()
 
+    async def _renewing(self, work: Coroutine[Any, Any, str]) -> str:
+        """Await a long step (a dump, a migration) while keeping the release lock renewed."""
+        task = asyncio.ensure_future(work)
+        try:
+            while True:
+                done, _ = await asyncio.wait({task}, timeout=RENEW_S)
+                if done:
+                    return task.result()
+                await self.lock.renew()
+        finally:
+            if not task.done():
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+
     async def _create_canaries(self) -> None:
         now = self._clock()
         self.phase_start = now
@@ -225,13 +271,16 @@ class ReleaseDriver:
         for service in self.plan.services:
             stable = await self.orchestrator.get_workload(self._deployments[service])
             container = self._containers[service]
+            marks = release_marks(self.plan, self.owner, phase=0, phase_start=now)
+            if self.database_run is not None:
+                marks[A_DB] = steps_json(tuple(self.database_run.steps))
             await self.orchestrator.create_canary(
                 service,
                 stable.name,
                 container=container,
                 image=image_with_tag(stable.images.get(container, stable.image), self.plan.version),
                 replicas=canary_replicas(self.plan.phases[0], stable.desired),
-                marks=release_marks(self.plan, self.owner, phase=0, phase_start=now),
+                marks=marks,
             )
             self._restart_base[service] = 0
 
@@ -266,7 +315,7 @@ class ReleaseDriver:
     # -- the loop ---------------------------------------------------------------------------
     async def run(self) -> ReleaseState:
         try:
-            if self.plan.strategy == "rolling":
+            if self.plan.strategy == "rolling" and not self.state.over:
                 await self._rolling()
             while not self.state.over:
                 await self._tick()

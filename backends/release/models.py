@@ -5,6 +5,8 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 
+from backends.db.models import Migration
+
 
 class ReleaseState(enum.StrEnum):
     RUNNING = "running"
@@ -71,6 +73,70 @@ class TimelineEntry:
     level: str = "info"  # info | warning | error
 
 
+class StepState(enum.StrEnum):
+    WAITING = "waiting"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+
+    @property
+    def finished(self) -> bool:
+        return self in (StepState.DONE, StepState.SKIPPED)
+
+
+@dataclass(frozen=True, slots=True)
+class DbStep:
+    """One of the database steps (backup, migrate, verify) a release runs first."""
+
+    name: str  # backup | migrate | verify
+    state: StepState = StepState.WAITING
+    detail: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class DatabasePlan:
+    """What the release will do to the database, read before it starts."""
+
+    pending: tuple[Migration, ...]
+    latest: str | None  # the newest applied version
+    problems: tuple[str, ...]  # what `flyway validate` fails on today
+    freshest: tuple[str, float] | None  # the newest verified backup there: (name, taken at)
+    rpo_s: float
+    no_backup_reason: str | None = None  # --no-backup --reason TEXT
+
+    @property
+    def target(self) -> str | None:
+        versions = [m.version for m in self.pending if m.version is not None]
+        return versions[-1] if versions else self.latest
+
+    @property
+    def span(self) -> str:
+        return f"{version_words(self.latest)} → {version_words(self.target)}"
+
+    def lines(self, now: float) -> list[str]:
+        """The step as the plan shows it, short enough for the console's 80-column form."""
+        names = ", ".join(f"V{m.version} {m.description}" for m in self.pending[:3])
+        more = f" +{len(self.pending) - 3}" if len(self.pending) > 3 else ""
+        out = [f"database: {self.span} ({len(self.pending)} pending: {names}{more})"]
+        if self.no_backup_reason is not None:
+            out.append(f"  1 backup   SKIPPED: {self.no_backup_reason}")
+        else:
+            out.append("  1 backup   pg_dump -Fc, verified")
+        out.append("  2 migrate  flyway; a failure stops here")
+        out.append(f"  3 verify   history clean, at {version_words(self.target)}")
+        out.append("  then the services' phases")
+        if self.freshest is not None:
+            name, taken_at = self.freshest
+            age = int(max(0.0, now - taken_at) // 60)
+            out.append(f"  last backup {age} min ago: {name}")
+        return out
+
+
+def version_words(version: str | None) -> str:
+    return f"V{version}" if version else "nothing applied"
+
+
 @dataclass(frozen=True, slots=True)
 class ReleaseView:
     release_id: str
@@ -92,6 +158,12 @@ class ReleaseView:
     progress: tuple[ServiceProgress, ...] = ()
     timeline: tuple[TimelineEntry, ...] = field(default=())
     driver_alive: bool = True
+    database: tuple[DbStep, ...] = ()  # the release's database steps; () when it has none
+
+    @property
+    def database_busy(self) -> bool:
+        """The database steps are not all through: the service phases have not begun."""
+        return bool(self.database) and not all(s.state.finished for s in self.database)
 
     @property
     def weight(self) -> int:

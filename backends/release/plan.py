@@ -18,10 +18,11 @@ from typing import Any
 from backends.config.loader import PlatformConfig
 from backends.db.models import DatabasePicture, ServerState
 from backends.metrics.source import MetricSample
-from backends.release.models import GateReading, GateResult, GateTally
+from backends.release.models import DbStep, GateReading, GateResult, GateTally, StepState
 from backends.sanitize import sanitize_text
 
 CANARY_SUFFIX = "-canary"
+DB_STEPS = ("backup", "migrate", "verify")
 # Values a gate keeps for its sparkline.
 HISTORY = 30
 P = "bva.io/"
@@ -37,6 +38,7 @@ A_COMMAND = P + "command"
 A_PASSED = P + "samples-passed"
 A_FAILED = P + "samples-failed"
 A_GATES = P + "last-gates"
+A_DB = P + "database-steps"
 
 
 @dataclass(frozen=True, slots=True)
@@ -361,4 +363,27 @@ def tallies_from_marks(marks: Mapping[str, str]) -> tuple[GateTally, ...]:
                 tuple(values[-HISTORY:]),
             )
         )
+    return tuple(out)
+
+
+def steps_json(steps: tuple[DbStep, ...]) -> str:
+    """The steps for the canaries' marks, so another console shows them after the fact."""
+    return json.dumps([[s.name, s.state.value, s.detail] for s in steps], separators=(",", ":"))
+
+
+def steps_from_json(text: str) -> tuple[DbStep, ...]:
+    try:
+        rows = json.loads(text or "[]")
+    except ValueError:
+        return ()
+    out = []
+    for row in rows if isinstance(rows, list) else []:
+        if (
+            isinstance(row, list)
+            and len(row) == 3
+            and row[0] in DB_STEPS
+            and row[1] in StepState._value2member_map_
+            and isinstance(row[2], str)
+        ):
+            out.append(DbStep(row[0], StepState(row[1]), sanitize_text(row[2], 300)))
     return tuple(out)

@@ -13,9 +13,10 @@ from backends.journal.store import Journal
 from backends.models import LockRecord
 from backends.platform import Platform
 from backends.release.control import NoRelease, read_release, release_plan, send_control
+from backends.release.dbstep import plan_database
 from backends.release.driver import ReleaseDriver
 from backends.release.lock import identity
-from backends.release.models import ReleaseView
+from backends.release.models import DatabasePlan, ReleaseView
 from backends.release.plan import ReleasePlan, make_plan, release_target
 
 __all__ = ["ReleaseSession"]
@@ -46,7 +47,13 @@ class ReleaseSession:
         """The platform file's plan for this environment, with the caller's overrides."""
         return make_plan(self.platform.config, self.environment, services, version, **overrides)
 
-    def _driver(self, plan: ReleasePlan) -> ReleaseDriver:
+    async def database_plan(self, *, no_backup_reason: str | None = None) -> DatabasePlan | None:
+        """The database step the release needs first (None: it brings no migrations)."""
+        return await plan_database(
+            self.platform.database, self.platform.database_admin, no_backup_reason=no_backup_reason
+        )
+
+    def _driver(self, plan: ReleasePlan, database: DatabasePlan | None = None) -> ReleaseDriver:
         cfg = self.platform.config
         self.driver = ReleaseDriver(
             self.platform.orchestrator,
@@ -56,6 +63,8 @@ class ReleaseSession:
             metrics=self.platform.metrics,
             journal=self.journal,
             database=self.platform.database,
+            database_plan=database,
+            database_admin=self.platform.database_admin,
             environment=self.environment,
             owner=identity().rsplit(" pid ", 1)[0],
             on_change=self._on_change,
@@ -63,9 +72,11 @@ class ReleaseSession:
         )
         return self.driver
 
-    async def start(self, plan: ReleasePlan) -> ReleaseDriver:
-        """Take the lock, create the canaries (journalled): ``run()`` on the result drives."""
-        driver = self._driver(plan)
+    async def start(self, plan: ReleasePlan, database: DatabasePlan | None = None) -> ReleaseDriver:
+        """Take the lock, run the database step when ``database`` names one, create the
+        canaries (journalled): ``run()`` on the result drives. A failed database step leaves
+        the driver FAILED with the reason, and no service touched."""
+        driver = self._driver(plan, database)
         await driver.start()
         return driver
 

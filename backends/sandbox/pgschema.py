@@ -107,8 +107,27 @@ CREATE INDEX tweets_author_idx ON tweets.tweets (author_id, created_at DESC);
 """,
     ),
 )
+# What `bva sandbox drill` can do to the database (backends/sandbox/pgworld.py does it).
+DRILLS = (
+    "pause-replay",
+    "resume-replay",
+    "stop",
+    "start",
+    "flood",
+    "calm",
+    "break-migration",
+    "repair-migration",
+)
 APPLIED = MIGRATIONS[:-1]
 PENDING = MIGRATIONS[-1:]
+# The drill `break-migration` drops this into the migrations directory: a release's migrate
+# step then fails on it, as a migration that was never tried on staging would.
+BROKEN_MIGRATION = (
+    "V8__broken_on_purpose.sql",
+    """ALTER TABLE tweets.tweets ADD COLUMN reach BIGINT;
+UPDATE tweets.no_such_table SET reach = 0;
+""",
+)
 
 FLYWAY_TABLE_DDL = """
 CREATE TABLE public.flyway_schema_history (

@@ -16,6 +16,7 @@ import os
 import secrets
 import shutil
 import signal
+import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -27,10 +28,17 @@ import psycopg
 from backends.sandbox.pgbin import PgSetupError
 from backends.sandbox.pgcluster import PgCluster, wait_streaming
 from backends.sandbox.pgload import DbLoad, Target
-from backends.sandbox.pgschema import APP_ROLE, DATABASE, MONITOR_ROLE, seed, write_migrations
+from backends.sandbox.pgschema import (
+    APP_ROLE,
+    BROKEN_MIGRATION,
+    DATABASE,
+    DRILLS,
+    MONITOR_ROLE,
+    seed,
+    write_migrations,
+)
 from backends.sandbox.state import pid_alive
 
-DRILLS = ("pause-replay", "resume-replay", "stop", "start", "flood", "calm")
 FLOOD_APP = "drill-idle"
 
 
@@ -165,6 +173,8 @@ class SandboxDatabase:
             "admin_url": f"file:{self._files / 'admin.dsn'}",
             "pool_size": self._pool,
             "migrations": str(self._files / "migrations"),
+            # Flyway's stand-in: the sandbox has no Java (see backends/sandbox/pgmigrate.py).
+            "migrate_command": [sys.executable, "-m", "backends.sandbox.pgmigrate"],
             "data_dir": str(self.cluster.directory),
         }
 
@@ -181,6 +191,8 @@ class SandboxDatabase:
             raise DrillError(f"unknown drill {action!r} (one of: {', '.join(DRILLS)})")
         if action in ("flood", "calm"):
             return await (self._flood_up() if action == "flood" else self._calm())
+        if action in ("break-migration", "repair-migration"):
+            return await self._migration_drill(action == "break-migration")
         if server is None:
             raise DrillError(f"{action} needs a server: {self._names()}")
         try:
@@ -206,6 +218,22 @@ class SandboxDatabase:
             return f"{server}: started, streaming from the primary again"
         return f"{server}: started"
 
+    async def _migration_drill(self, breaking: bool) -> str:
+        script, text = BROKEN_MIGRATION
+        path = self._files / "migrations" / script
+        if breaking:
+            path.write_text(text)
+            return f"{script} added: the next release's migrate step fails on it"
+        path.unlink(missing_ok=True)
+        # What `flyway repair` does to a failed row; the file's half is rolled back already.
+        removed = await self._admin(
+            "primary",
+            "WITH gone AS (DELETE FROM public.flyway_schema_history WHERE NOT success "
+            "RETURNING 1) SELECT count(*) FROM gone",
+            database=DATABASE,
+        )
+        return f"{script} removed, {removed} failed history row(s) repaired"
+
     async def _pg_ctl(self, verb: Callable[[str], None], server: str) -> None:
         try:
             await asyncio.to_thread(verb, server)
@@ -215,10 +243,10 @@ class SandboxDatabase:
     def _names(self) -> str:
         return ", ".join(s.name for s in self.cluster.servers)
 
-    async def _admin(self, server: str, sql: str) -> object:
+    async def _admin(self, server: str, sql: str, database: str = "postgres") -> object:
         try:
             async with await psycopg.AsyncConnection.connect(
-                self.cluster.dsn(server, "postgres"), autocommit=True, connect_timeout=3
+                self.cluster.dsn(server, database), autocommit=True, connect_timeout=3
             ) as conn:
                 cur = await conn.execute(sql)
                 row = await cur.fetchone() if cur.description else None

@@ -60,7 +60,16 @@ def bva(sb: RunningSandbox, *args: str) -> subprocess.CompletedProcess[str]:
 def test_ready_comes_after_the_database_and_the_state_names_it(sandbox_db: RunningSandbox) -> None:
     out = "\n".join(sandbox_db.output)
     b = block(sandbox_db)
-    assert set(b) == {"url", "replicas", "admin_url", "pool_size", "migrations", "data_dir"}
+    assert set(b) == {
+        "url",
+        "replicas",
+        "admin_url",
+        "pool_size",
+        "migrations",
+        "migrate_command",
+        "data_dir",
+    }
+    assert b["migrate_command"][-2:] == ["-m", "backends.sandbox.pgmigrate"]  # type: ignore[index]
     assert b["pool_size"] == 20 and len(b["replicas"]) == 2  # type: ignore[arg-type]
     for ref in [b["url"], *b["replicas"], b["admin_url"]]:  # type: ignore[misc]
         path = Path(str(ref).removeprefix("file:"))

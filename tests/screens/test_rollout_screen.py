@@ -11,7 +11,7 @@ from backends.release.models import ReleaseState, ReleaseView
 from screens.help import HelpScreen
 from screens.rollout import RolloutScreen
 from tests.screens.conftest import fake_app, notifications
-from tests.support.fake_release import StubDriver, release_view
+from tests.support.fake_release import StubDriver, database_view, release_view
 from tests.support.waiting import pilot_until
 from widgets.confirm import TypeToConfirm, YesNo
 
@@ -22,6 +22,8 @@ CASES = {
     "gate_failing": release_view(failing=True),
     "aborted": release_view(ReleaseState.ABORTED, failing=True),
     "finished": release_view(ReleaseState.FINISHED),
+    "db_migrating": database_view(failed=False),
+    "db_failed": database_view(failed=True),
 }
 
 
@@ -48,12 +50,19 @@ def error_text(app: Any) -> str:
 
 
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
-@pytest.mark.parametrize("case", [*CASES, "read_only"])
+@pytest.mark.parametrize("case", [*CASES, "read_only", "db_plan"])
 def test_rollout_snapshots(snap_compare: Any, case: str, size: tuple[int, int]) -> None:
-    app = fake_app("read_only" if case == "read_only" else "healthy")
+    app = fake_app({"read_only": "read_only", "db_plan": "db_release"}.get(case, "healthy"))
 
     async def run_before(pilot: Any) -> None:
-        await open_rollout(pilot, "gates_passing" if case == "read_only" else case)
+        screen = await open_rollout(pilot, "gates_passing" if case == "read_only" else case)
+        if case == "db_plan":
+            await pilot_until(
+                pilot,
+                lambda: "V7" in str(screen.query_one("#plan-preview", Static).render()),
+                10,
+                "the database step in the plan",
+            )
 
     assert snap_compare(app, terminal_size=size, run_before=run_before)
 
@@ -205,3 +214,39 @@ async def test_escape_leaves_the_version_box_so_global_keys_work() -> None:
         from screens.health import HealthScreen
 
         await pilot_until(pilot, lambda: isinstance(app.screen, HealthScreen), 10, "Health")
+
+
+async def test_the_confirmation_names_the_database_step() -> None:
+    app = fake_app("db_release")
+    started: list[tuple[list[str], str]] = []
+    app.start_release = lambda s, v: started.append((s, v))  # type: ignore[method-assign]
+    async with app.run_test(size=(120, 36)) as pilot:
+        screen = await open_rollout(pilot)
+        preview = screen.query_one("#plan-preview", Static)
+        await pilot_until(pilot, lambda: "V6 → V7" in str(preview.render()), 10, "the db plan")
+        screen.query_one("#plan-services", SelectionList).select("tweet-service")
+        screen.query_one("#plan-version", Input).value = "2.0.0"
+        await pilot.press("ctrl+s")
+        await pilot_until(pilot, lambda: isinstance(app.screen, TypeToConfirm), 10, "the dialog")
+        body = str(app.screen.query_one("#confirm-body", Static).render())
+        assert "First the database: backup, migrate V6 → V7, verify" in body
+        await pilot.press(*"sandbox", "enter")
+        await pilot_until(pilot, lambda: started, 10, "the release to start")
+
+
+@pytest.mark.parametrize("case", ["db_migrating", "db_failed"])
+async def test_no_control_key_acts_while_the_database_step_runs_or_after_it_failed(
+    case: str,
+) -> None:
+    app = fake_app("healthy")
+    sent: list[str] = []
+    app.control_release = sent.append  # type: ignore[method-assign]
+    async with app.run_test(size=(120, 36)) as pilot:
+        screen = await open_rollout(pilot, case)
+        for key in ("p", "n", "f", "a"):
+            await pilot.press(key)
+        await pilot.press("question_mark")  # the help behind them shows they were all taken
+        await pilot_until(pilot, lambda: isinstance(app.screen, HelpScreen), 10, "help")
+        assert not sent and not screen.query_one("#gates").display
+        steps = str(screen.query_one("#dbsteps", Static).render())
+        assert ("✖ migrate" in steps) == (case == "db_failed")

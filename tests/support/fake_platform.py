@@ -6,9 +6,11 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import AsyncGenerator, Sequence
+from pathlib import Path
 from typing import Any, NoReturn
 
 from backends.config.loader import builtin_platform_path, load_platform
+from backends.db.admin import DatabaseAdmin
 from backends.errors import NotFound, ReadOnlyError
 from backends.health.models import HealthComponent, ProbeResult, ProbeStatus, ServiceHealth
 from backends.logs.inbox import Inbox, LogReaderHandle, StreamRequest
@@ -374,6 +376,18 @@ def scenario(name: str) -> Platform:
     elif name == "read_only":
         env, read_only = "production", True
     database = FakeDatabase(NOW, degraded=name == "db_degraded")
+    admin = None
+    if name == "db_release":
+        # Enough for the release's database plan to be read (from FakeDatabase's Flyway, V7
+        # pending); nothing here is ever backed up or migrated.
+        admin = DatabaseAdmin(
+            environment=env,
+            backup_dir=Path("/nonexistent/bva-fake-backups"),
+            rpo_s=900.0,
+            retention_s=30 * 86400.0,
+            read_only=read_only,
+            migrations_dir=Path("/nonexistent/bva-fake-migrations"),
+        )
     orchestrator = FakeOrchestrator(workloads, error=kube_error, pods=pods, events=events)
     return Platform(
         config=cfg,
@@ -384,6 +398,7 @@ def scenario(name: str) -> Platform:
         health=FakeHealth(health),
         metrics=FakeMetrics(),
         database=database,
+        database_admin=admin,
         service_urls={},
         target="https://api.bharathva.example:6443"
         if env == "production"

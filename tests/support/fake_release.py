@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from backends.release.models import (
+    DbStep,
     GateReading,
     GateResult,
     GateTally,
     ReleaseState,
     ReleaseView,
     ServiceProgress,
+    StepState,
     TimelineEntry,
 )
 from backends.release.plan import ReleasePlan
@@ -175,3 +179,48 @@ class StubDriver:
 
     def view(self) -> ReleaseView:
         return self._view
+
+
+DUMP = "bharathva-sandbox-20261126T061000Z-r-20261126-061000-ab12.dump"
+
+
+def database_view(*, failed: bool) -> ReleaseView:
+    """A release in its database step: backup done, migrate running (or failed, so the
+    release stopped before any service changed)."""
+    backup = DbStep("backup", StepState.DONE, f"{DUMP}: 42.5 kB in 0.3s, verified (64 entries)")
+    if failed:
+        why = (
+            'migrate failed: Migration V7__tweets_hashtags.sql failed: relation "tweets.tags" '
+            "does not exist; the services were not changed; to restore the database: "
+            f"bva db restore {DUMP}"
+        )
+        migrate = DbStep("migrate", StepState.FAILED, why)
+    else:
+        why = ""
+        migrate = DbStep(
+            "migrate",
+            StepState.RUNNING,
+            'Migrating schema "public" to version "7 - tweets hashtags"',
+        )
+    timeline = [
+        TimelineEntry(NOW - 4, "release r-20261126-061000-ab12: 1.2.0 to auth-service (canary)"),
+        TimelineEntry(NOW - 4, "database: backup (pg_dump -Fc)"),
+        TimelineEntry(NOW - 3, f"database: backup {backup.detail}"),
+        TimelineEntry(NOW - 3, "database: migrate V6 → V7"),
+    ]
+    if failed:
+        timeline.append(TimelineEntry(NOW - 1, why, level="error"))
+    base = release_view(phase=0)
+    return replace(
+        base,
+        services=("auth-service",),
+        state=ReleaseState.FAILED if failed else ReleaseState.RUNNING,
+        reason=why,
+        samples_passed=0,
+        samples_failed=0,
+        phase_started=NOW - 4,
+        next_sample_at=None,
+        progress=(),
+        timeline=tuple(timeline),
+        database=(backup, migrate, DbStep("verify")),
+    )
