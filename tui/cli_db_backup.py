@@ -168,14 +168,21 @@ def _old(b: Backup, admin: DatabaseAdmin, now: float) -> bool:
 
 
 async def _prune(admin: DatabaseAdmin, *, yes: bool) -> int:
-    from backends.db.backup import list_backups, past_retention, remove_backup
+    from backends.db.backup import list_backups, newest_verified, past_retention, remove_backup
     from backends.journal.records import JournalError
 
     if admin.read_only:
         print("bva: read-only: prune refused", file=sys.stderr)
         return EXIT_FAIL
     now = time.time()
-    old = past_retention(list_backups(admin.backup_dir), admin.retention_s, now)
+    backups = list_backups(admin.backup_dir)
+    old = past_retention(backups, admin.retention_s, now)
+    keep = newest_verified(backups)
+    if keep is not None and _old(keep, admin, now):
+        print(
+            f"keeping {keep.name} ({_age(keep.age(now))} old, past the retention): "
+            "it is the newest verified backup"
+        )
     if not old:
         print(f"nothing past the retention ({_age(admin.retention_s)}) in {admin.backup_dir}")
         return EXIT_OK
@@ -196,8 +203,8 @@ async def _prune(admin: DatabaseAdmin, *, yes: bool) -> int:
         ):
             for b in old:
                 remove_backup(b)
-    except JournalError as exc:
-        print(f"bva: {exc}", file=sys.stderr)
+    except (JournalError, OSError) as exc:
+        print(f"bva: {sanitize_text(str(exc), 300)}", file=sys.stderr)
         return EXIT_FAIL
     print(f"removed {len(old)} backup(s) past the retention")
     return EXIT_OK

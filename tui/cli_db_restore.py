@@ -19,11 +19,11 @@ if TYPE_CHECKING:
     from backends.db.admin import DatabaseAdmin
     from backends.db.backup import Backup
     from backends.db.restore import RestorePlan
+    from backends.db.restore_flow import RestoreEvent
     from backends.journal.store import Journal
     from backends.platform import Platform
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
-DRAIN_TIMEOUT_S = 120.0
 
 
 def cmd_db_restore(args: argparse.Namespace) -> int:
@@ -51,6 +51,20 @@ def find_backup(admin: DatabaseAdmin, given: str) -> Backup | None:
 
 
 async def _restore(platform: Platform, args: argparse.Namespace) -> int:
+    from backends.db.backup import BackupError
+    from backends.db.restore import RestoreError
+    from backends.errors import BvaError
+    from backends.journal.records import JournalError
+
+    try:
+        return await _guarded(platform, args)
+    except (RestoreError, BackupError, BvaError, JournalError, OSError) as exc:
+        # The backends say what went wrong in one line; the CLI never shows a traceback.
+        print(f"bva: restore failed: {sanitize_text(str(exc), 300)}", file=sys.stderr)
+        return EXIT_FAIL
+
+
+async def _guarded(platform: Platform, args: argparse.Namespace) -> int:
     from backends.config.values import ConfigError
     from backends.db.restore import RestoreError, plan_restore
     from backends.errors import ReadOnlyError
@@ -93,7 +107,7 @@ async def _restore(platform: Platform, args: argparse.Namespace) -> int:
         if typed.strip() != text:
             print("bva: not confirmed; nothing was changed", file=sys.stderr)
             return EXIT_FAIL
-    return await _execute(platform, admin, plan, dsn)
+    return await _execute(platform, admin, plan, dsn, scale_down=args.scale_down)
 
 
 def print_plan(plan: RestorePlan, platform: Platform, *, scale_down: bool) -> None:
@@ -116,14 +130,16 @@ def print_plan(plan: RestorePlan, platform: Platform, *, scale_down: bool) -> No
             print(f"  drains by scaling to 0 and back afterwards: {', '.join(services) or 'none'}")
     else:
         print("  connected: nobody")
-    print("  first a safety backup of the database as it is now; the restore is one")
-    print("  transaction (pg_restore --clean --if-exists --single-transaction): it all lands or")
-    print("  nothing changes")
+    print("  new connections are refused until it is done; first a safety backup of the")
+    print("  database as it is now; the restore is one transaction (pg_restore --clean")
+    print("  --if-exists --single-transaction, and tables created since the backup are")
+    print("  dropped): it all lands or nothing changes")
 
 
 def _services_of(plan: RestorePlan, platform: Platform) -> list[str]:
-    names = {s for s, _ in platform.services()}
-    return [c.application for c in plan.connected if c.application in names]
+    from backends.db.restore_flow import connected_services
+
+    return connected_services(plan, dict(platform.services()))
 
 
 def _journal(admin: DatabaseAdmin) -> Journal:
@@ -132,50 +148,34 @@ def _journal(admin: DatabaseAdmin) -> Journal:
     return Journal(journal_path(admin.environment), admin.environment)
 
 
-async def _execute(platform: Platform, admin: DatabaseAdmin, plan: RestorePlan, dsn: str) -> int:
-    from backends.db.restore import RestoreError, plan_restore, restore
-    from backends.errors import BvaError
-    from backends.journal.records import JournalError
+def print_event(event: RestoreEvent) -> None:
+    from backends.db.restore_flow import EventLevel
 
-    journal = _journal(admin)
-    target = plan.confirmation_text
-    deployments = dict(platform.services())
-    scaled: dict[str, int] = {}
-    try:
-        for service in _services_of(plan, platform):
-            dep = deployments[service]
-            desired = (await platform.orchestrator.get_workload(dep)).desired
-            scaled[dep] = desired  # first: whatever happens next, the finally scales it back
-            async with journal.arecord("db.restore.scale", f"{dep}@{admin.environment}", {"to": 0}):
-                await platform.orchestrator.scale(dep, 0)
-            print(f"  scaled {dep} {desired} -> 0")
-        deadline = time.monotonic() + DRAIN_TIMEOUT_S
-        while not (await plan_restore(dsn, plan.backup, plan.environment)).drained:
-            if time.monotonic() > deadline:
-                raise RestoreError(f"still connected after {DRAIN_TIMEOUT_S:.0f}s of draining")
-            await asyncio.sleep(0.5)
-        details = {"backup": plan.backup.name, "backup_taken_at": plan.backup.taken_at}
-        async with journal.arecord("db.restore", target, details) as entry:
-            result = await restore(
-                plan, dsn, admin.backup_dir, pg_bin=admin.pg_bin, on_step=lambda s: print(f"  {s}")
-            )
-            entry.details.update(
-                safety_backup=result.safety.path, duration_s=round(result.duration_s, 2)
-            )
-        for table, n in result.tables:
-            print(f"  {table:<40} {n:>10,} rows")
-        print(f"restored {plan.database}@{plan.environment} from {plan.backup.name}")
-        return EXIT_OK
-    except (RestoreError, BvaError, JournalError) as exc:
-        print(f"bva: restore failed: {exc}", file=sys.stderr)
+    if event.level is EventLevel.ERROR:
+        print(f"bva: {event.text}", file=sys.stderr)
+    else:
+        print(f"  {event.text}")
+
+
+async def _execute(
+    platform: Platform, admin: DatabaseAdmin, plan: RestorePlan, dsn: str, *, scale_down: bool
+) -> int:
+    from backends.db.restore_flow import run_restore
+
+    outcome = await run_restore(
+        platform.orchestrator,
+        dict(platform.services()),
+        admin,
+        plan,
+        dsn,
+        _journal(admin),
+        scale_down=scale_down,
+        on_event=print_event,
+    )
+    if outcome.result is None:
         return EXIT_FAIL
-    finally:
-        for dep, replicas in scaled.items():
-            try:
-                async with journal.arecord(
-                    "db.restore.scale", f"{dep}@{admin.environment}", {"to": replicas}
-                ):
-                    await platform.orchestrator.scale(dep, replicas)
-                print(f"  scaled {dep} back to {replicas}")
-            except (BvaError, JournalError) as exc:
-                print(f"bva: could not scale {dep} back to {replicas}: {exc}", file=sys.stderr)
+    for table, n in outcome.result.tables:
+        print(f"  {table:<40} {n:>10,} rows")
+    print(f"restored {plan.database}@{plan.environment} from {plan.backup.name}")
+    # A service left at 0 is a failure even though the data is back: somebody must act.
+    return EXIT_OK if outcome.ok else EXIT_FAIL

@@ -3,7 +3,12 @@ verified with ``pg_restore --list``, described by a JSON sidecar; listing, RPO a
 
 A dump is written under a temporary name and only renamed to its final name once pg_dump
 succeeded and pg_restore read its table of contents back: a failed or partial dump never looks
-like a backup, and its file is removed.
+like a backup, and its file is removed; so does a cancelled one (its child is killed and
+waited for first).
+
+Every connection is bounded: ``connect_timeout`` for bva's own and the tools' (through
+PGCONNECT_TIMEOUT), and ``--lock-wait-timeout`` for pg_dump's share locks, so a backup behind a
+long ALTER TABLE fails with a clear error instead of hanging a release.
 """
 
 from __future__ import annotations
@@ -11,7 +16,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import re
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -23,7 +30,9 @@ from backends.config.values import mask_dsn
 from backends.db.tools import (
     ToolError,
     find_tool,
+    first_error,
     libpq_env,
+    reap,
     server_version_tuple,
     tool_version,
 )
@@ -117,13 +126,40 @@ async def take_backup(
     connect_timeout: float = 5.0,
     on_progress: Callable[[Progress], None] | None = None,
     clock: Callable[[], float] = time.time,
+    lock_wait_timeout: float = 30.0,
 ) -> Backup:
     """Dump, verify, keep; or raise BackupError having kept nothing."""
-    pg_dump, pg_restore = find_tool("pg_dump", pg_bin), find_tool("pg_restore", pg_bin)
     try:
-        dump_version = tool_version(pg_dump)
-    except ToolError as exc:
-        raise BackupError(str(exc)) from None
+        return await _take_backup(
+            dsn,
+            directory,
+            environment=environment,
+            reason=reason,
+            pg_bin=pg_bin,
+            connect_timeout=connect_timeout,
+            on_progress=on_progress,
+            clock=clock,
+            lock_wait_timeout=lock_wait_timeout,
+        )
+    except (ToolError, OSError, psycopg.Error) as exc:
+        # Whatever the cause, the caller gets the one-line error it handles, not a traceback.
+        raise BackupError(one_line(str(exc) or type(exc).__name__, dsn)) from None
+
+
+async def _take_backup(
+    dsn: str,
+    directory: Path,
+    *,
+    environment: str,
+    reason: str,
+    pg_bin: str | None,
+    connect_timeout: float,
+    on_progress: Callable[[Progress], None] | None,
+    clock: Callable[[], float],
+    lock_wait_timeout: float,
+) -> Backup:
+    pg_dump, pg_restore = find_tool("pg_dump", pg_bin), find_tool("pg_restore", pg_bin)
+    dump_version = tool_version(pg_dump)
     database, version_num, server_version, lsn = await _server_facts(dsn, connect_timeout)
     server = server_version_tuple(version_num)
     if dump_version[0] < server[0]:
@@ -135,53 +171,79 @@ async def take_backup(
     taken_at = clock()
     final = directory / backup_name(database, environment, taken_at, reason)
     partial = final.with_name(final.name + _PARTIAL)
+    sidecar = _sidecar(final)
     t0 = time.monotonic()
     try:
-        await _dump(pg_dump, dsn, partial, on_progress)
+        await _dump(
+            pg_dump,
+            dsn,
+            partial,
+            on_progress,
+            connect_timeout=connect_timeout,
+            lock_wait_timeout=lock_wait_timeout,
+        )
         entries = await _verify(pg_restore, partial)
         partial.chmod(0o600)  # the dump holds every table: the owner's eyes only
         partial.rename(final)
+        backup = Backup(
+            path=str(final),
+            database=database,
+            environment=environment,
+            reason=reason,
+            taken_at=taken_at,
+            duration_s=time.monotonic() - t0,
+            size=final.stat().st_size,
+            server_version=server_version,
+            dump_version=f"{dump_version[0]}.{dump_version[1]}",
+            start_lsn=lsn,
+            verified=True,
+            entries=entries,
+        )
+        # Written to a private temporary first: a sidecar cut short would list the dump as
+        # unverified, and one readable by others would tell them what the dump holds.
+        fd, tmp = tempfile.mkstemp(dir=directory, prefix=".sidecar-")
+        try:
+            with os.fdopen(fd, "w") as f:
+                f.write(json.dumps(asdict(backup), indent=2))
+            os.replace(tmp, sidecar)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
     except BaseException:
+        # Nothing half-made stays: no dump without its sidecar, no partial file.
         partial.unlink(missing_ok=True)
+        final.unlink(missing_ok=True)
+        sidecar.unlink(missing_ok=True)
         raise
-    backup = Backup(
-        path=str(final),
-        database=database,
-        environment=environment,
-        reason=reason,
-        taken_at=taken_at,
-        duration_s=time.monotonic() - t0,
-        size=final.stat().st_size,
-        server_version=server_version,
-        dump_version=f"{dump_version[0]}.{dump_version[1]}",
-        start_lsn=lsn,
-        verified=True,
-        entries=entries,
-    )
-    sidecar = _sidecar(final)
-    sidecar.write_text(json.dumps(asdict(backup), indent=2))
-    sidecar.chmod(0o600)
     return backup
 
 
 async def _dump(
-    pg_dump: Path, dsn: str, out: Path, on_progress: Callable[[Progress], None] | None
+    pg_dump: Path,
+    dsn: str,
+    out: Path,
+    on_progress: Callable[[Progress], None] | None,
+    *,
+    connect_timeout: float,
+    lock_wait_timeout: float,
 ) -> None:
-    with libpq_env(dsn) as env:
+    with libpq_env(dsn, connect_timeout=connect_timeout) as env:
         proc = await asyncio.create_subprocess_exec(
             str(pg_dump),
             "--format=custom",
             "--verbose",
             "--no-password",
+            # Milliseconds without a unit: what every pg_dump version accepts.
+            f"--lock-wait-timeout={max(1, round(lock_wait_timeout * 1000))}",
             f"--file={out}",
             env=env,
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.DEVNULL,
             stderr=asyncio.subprocess.PIPE,
         )
-        assert proc.stderr is not None
-        objects, last, errors = 0, "", []
         try:
+            assert proc.stderr is not None
+            objects, last, errors, lock_wait = 0, "", [], False
             async for raw in proc.stderr:
                 line = raw.decode("utf-8", "replace").rstrip()
                 if "dumping contents of table" in line:
@@ -189,17 +251,18 @@ async def _dump(
                     last = sanitize_text(line.rsplit("table", 1)[-1].strip(' "'), 80)
                 elif "error:" in line or "FATAL" in line:
                     errors.append(line)
+                elif "Query was: LOCK TABLE" in line:
+                    lock_wait = True  # pg_dump times its lock wait out as a statement timeout
                 if on_progress is not None:
                     size = out.stat().st_size if out.exists() else 0
                     on_progress(Progress(size, objects, last))
             code = await proc.wait()
-        except BaseException:
-            with contextlib.suppress(ProcessLookupError):
-                proc.kill()
-            await proc.wait()
-            raise
+        finally:
+            await reap(proc)
     if code != 0:
-        why = errors[-1].split("error:", 1)[-1].strip() if errors else f"exit code {code}"
+        why = first_error(errors, "error:") or (errors[0] if errors else f"exit code {code}")
+        if lock_wait:
+            why += f" (a table's lock was not granted within {lock_wait_timeout:g}s)"
         raise BackupError(f"pg_dump failed: {one_line(why, dsn)}")
 
 
@@ -212,34 +275,70 @@ async def _verify(pg_restore: Path, dump: Path) -> int:
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
-    out, err = await proc.communicate()
+    try:
+        out, err = await proc.communicate()
+    finally:
+        await reap(proc)
     entries = sum(
         1 for line in out.decode("utf-8", "replace").splitlines() if line and line[0] != ";"
     )
     if proc.returncode != 0 or entries == 0:
-        why = (
-            sanitize_text(err.decode("utf-8", "replace").strip().splitlines()[-1], 160)
-            if err.strip()
-            else "no entries"
-        )
-        raise BackupError(f"the dump did not verify (pg_restore --list: {why})")
+        lines = err.decode("utf-8", "replace").splitlines()
+        why = first_error(lines, "error:") or (lines[0] if lines else "no entries")
+        raise BackupError(f"the dump did not verify (pg_restore --list: {sanitize_text(why, 160)})")
     return entries
+
+
+_FIELD_TYPES: dict[str, type | tuple[type, ...]] = {
+    "database": str,
+    "environment": str,
+    "reason": str,
+    "taken_at": (int, float),
+    "duration_s": (int, float),
+    "size": int,
+    "server_version": str,
+    "dump_version": str,
+    "start_lsn": str,
+    "verified": bool,
+    "entries": int,
+}
+
+
+def _from_sidecar(dump: Path) -> Backup:
+    """The backup its sidecar describes, at the dump's own path: the sidecar's ``path`` is
+    never followed, so a sidecar copied in (or written by someone else) cannot make bva
+    restore or delete a file outside this directory."""
+    data = json.loads(_sidecar(dump).read_text())
+    if not isinstance(data, dict):
+        raise ValueError("the sidecar is not an object")
+    recorded = data.pop("path", None)
+    if not isinstance(recorded, str) or Path(recorded).name != dump.name:
+        raise ValueError("the sidecar describes another file")
+    if set(data) != set(_FIELD_TYPES) or any(
+        not isinstance(data[k], t) or (t is int and isinstance(data[k], bool))
+        for k, t in _FIELD_TYPES.items()
+    ):
+        raise ValueError("the sidecar does not have a backup's fields")
+    backup = Backup(path=str(dump), **data)
+    if backup.size != dump.stat().st_size:
+        raise ValueError("the dump is not the size its sidecar says")
+    return backup
 
 
 def list_backups(directory: Path) -> list[Backup]:
     """The backups in ``directory``, newest first; a dump without its sidecar (copied in by
-    hand) is listed unverified from its file alone."""
+    hand), or whose sidecar does not describe it, is listed unverified from its file alone."""
     if not directory.is_dir():
         return []
     out: list[Backup] = []
     for dump in directory.glob(f"*{SUFFIX}"):
         try:
-            data = json.loads(_sidecar(dump).read_text())
-            backup = Backup(**data)
-            if Path(backup.path).name != dump.name or backup.size != dump.stat().st_size:
-                raise ValueError("the sidecar describes another file")
+            backup = _from_sidecar(dump)
         except (OSError, ValueError, TypeError):
-            st = dump.stat()
+            try:
+                st = dump.stat()
+            except OSError:
+                continue  # removed while we looked
             backup = Backup(
                 str(dump), "?", "?", "?", st.st_mtime, 0.0, st.st_size, "", "", "", False, 0
             )
@@ -247,8 +346,15 @@ def list_backups(directory: Path) -> list[Backup]:
     return sorted(out, key=lambda b: b.taken_at, reverse=True)
 
 
+def newest_verified(backups: list[Backup]) -> Backup | None:
+    return max((b for b in backups if b.verified), key=lambda b: b.taken_at, default=None)
+
+
 def past_retention(backups: list[Backup], retention_s: float, now: float) -> list[Backup]:
-    return [b for b in backups if b.age(now) > retention_s]
+    """The backups older than the retention, except the newest verified one: however old,
+    it is the only way back, and pruning it would leave nothing to restore."""
+    keep = newest_verified(backups)
+    return [b for b in backups if b.age(now) > retention_s and b is not keep]
 
 
 def remove_backup(backup: Backup) -> None:

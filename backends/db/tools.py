@@ -3,16 +3,19 @@ checked, and given the password through a private passfile, never the command li
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import importlib.util
+import math
 import os
 import re
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
+from psycopg import ProgrammingError
 from psycopg.conninfo import conninfo_to_dict
 
 _VERSION = re.compile(r"\(PostgreSQL\)\s+(\d+)(?:\.(\d+))?")
@@ -69,30 +72,92 @@ def server_version_tuple(server_version_num: int) -> tuple[int, int]:
     return server_version_num // 10000, (server_version_num // 100) % 100
 
 
-@contextlib.contextmanager
-def libpq_env(dsn: str) -> Iterator[dict[str, str]]:
-    """Environment for a client program: connection parameters as PG* variables and the
-    password in a 0600 passfile that is removed afterwards (``ps`` shows neither)."""
-    parts = {k: str(v) for k, v in conninfo_to_dict(dsn).items() if v is not None}
-    password = parts.pop("password", None)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
-    names = {
-        "host": "PGHOST",
-        "hostaddr": "PGHOSTADDR",
-        "port": "PGPORT",
-        "dbname": "PGDATABASE",
-        "user": "PGUSER",
-        "sslmode": "PGSSLMODE",
-        "sslrootcert": "PGSSLROOTCERT",
-        "connect_timeout": "PGCONNECT_TIMEOUT",
-        "application_name": "PGAPPNAME",
-        "service": "PGSERVICE",
-        "options": "PGOPTIONS",
+# Every libpq connection keyword that has an environment variable (libpq's "Environment
+# Variables" list, through PostgreSQL 18). The password is not here: it goes to a passfile.
+_ENV_NAMES = {
+    "host": "PGHOST",
+    "hostaddr": "PGHOSTADDR",
+    "port": "PGPORT",
+    "dbname": "PGDATABASE",
+    "user": "PGUSER",
+    "passfile": "PGPASSFILE",
+    "require_auth": "PGREQUIREAUTH",
+    "channel_binding": "PGCHANNELBINDING",
+    "service": "PGSERVICE",
+    "servicefile": "PGSERVICEFILE",
+    "options": "PGOPTIONS",
+    "application_name": "PGAPPNAME",
+    "sslmode": "PGSSLMODE",
+    "requiressl": "PGREQUIRESSL",
+    "sslnegotiation": "PGSSLNEGOTIATION",
+    "sslcompression": "PGSSLCOMPRESSION",
+    "sslcert": "PGSSLCERT",
+    "sslkey": "PGSSLKEY",
+    "sslcertmode": "PGSSLCERTMODE",
+    "sslrootcert": "PGSSLROOTCERT",
+    "sslcrl": "PGSSLCRL",
+    "sslcrldir": "PGSSLCRLDIR",
+    "sslsni": "PGSSLSNI",
+    "requirepeer": "PGREQUIREPEER",
+    "ssl_min_protocol_version": "PGSSLMINPROTOCOLVERSION",
+    "ssl_max_protocol_version": "PGSSLMAXPROTOCOLVERSION",
+    "min_protocol_version": "PGMINPROTOCOLVERSION",
+    "max_protocol_version": "PGMAXPROTOCOLVERSION",
+    "gssencmode": "PGGSSENCMODE",
+    "krbsrvname": "PGKRBSRVNAME",
+    "gsslib": "PGGSSLIB",
+    "gssdelegation": "PGGSSDELEGATION",
+    "connect_timeout": "PGCONNECT_TIMEOUT",
+    "client_encoding": "PGCLIENTENCODING",
+    "target_session_attrs": "PGTARGETSESSIONATTRS",
+    "load_balance_hosts": "PGLOADBALANCEHOSTS",
+}
+# Keywords libpq offers no variable for. Without the command line (which ``ps`` shows) there
+# is nothing to carry them, and each only tunes the TCP connection or names the session, so
+# the tools run without them. A keyword that is neither (sslpassword: a secret) is refused.
+_TUNING_ONLY = frozenset(
+    {
+        "keepalives",
+        "keepalives_idle",
+        "keepalives_interval",
+        "keepalives_count",
+        "tcp_user_timeout",
+        "fallback_application_name",
     }
+)
+
+
+def conninfo_parts(dsn: str) -> dict[str, str]:
+    """The DSN's keywords; ToolError (without echoing the DSN, which may hold the password)
+    when libpq cannot parse it."""
+    try:
+        return {k: str(v) for k, v in conninfo_to_dict(dsn).items() if v is not None}
+    except ProgrammingError:
+        raise ToolError("the database URL is not a valid libpq connection string") from None
+
+
+@contextlib.contextmanager
+def libpq_env(dsn: str, *, connect_timeout: float | None = None) -> Iterator[dict[str, str]]:
+    """Environment for a client program: connection parameters as PG* variables and the
+    password in a 0600 passfile that is removed afterwards (``ps`` shows neither).
+
+    ``connect_timeout`` applies unless the DSN sets its own."""
+    parts = conninfo_parts(dsn)
+    password = parts.pop("password", None)
+    unmapped = sorted(k for k in parts if k not in _ENV_NAMES and k not in _TUNING_ONLY)
+    if unmapped:
+        raise ToolError(
+            f"the database URL sets {', '.join(unmapped)}, which bva cannot pass to the "
+            "PostgreSQL tools without putting it on their command line"
+        )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
     for key, value in parts.items():
-        if key in names:
-            env[names[key]] = value
+        if key in _ENV_NAMES:
+            env[_ENV_NAMES[key]] = value
     env.setdefault("PGAPPNAME", "bva")
+    if connect_timeout is not None:
+        # libpq reads whole seconds and treats 1 as 2; 0 would mean wait forever.
+        env.setdefault("PGCONNECT_TIMEOUT", str(max(2, math.ceil(connect_timeout))))
     if password is None:
         yield env
         return
@@ -107,3 +172,29 @@ def libpq_env(dsn: str) -> Iterator[dict[str, str]]:
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(name)
+
+
+async def reap(*procs: asyncio.subprocess.Process) -> None:
+    """Kill what still runs and wait for it, so that a cancelled or failed step leaves no
+    child behind (and no zombie); shielded so that a second cancellation cannot stop it
+    halfway: it still runs to the end on the loop."""
+
+    async def kill_and_wait() -> None:
+        for proc in procs:
+            if proc.returncode is None:
+                with contextlib.suppress(ProcessLookupError):
+                    proc.kill()
+        for proc in procs:
+            await proc.wait()
+
+    await asyncio.shield(kill_and_wait())
+
+
+def first_error(lines: Iterable[str], marker: str) -> str | None:
+    """The text after ``marker`` on the first line that holds it: the first error is the
+    cause, what follows (DETAIL, HINT, the failed command, "errors ignored") is aftermath."""
+    for line in lines:
+        at = line.find(marker)
+        if at >= 0:
+            return line[at + len(marker) :].strip() or line.strip()
+    return None

@@ -154,6 +154,14 @@ def test_backup_then_backups_then_prune(world: PgWorld, tmp_path: Path) -> None:
     data = json.loads(sidecar.read_text())
     data["taken_at"] = time.time() - 40 * 86400
     sidecar.write_text(json.dumps(data))
+    # Past the retention, but the only verified backup: never pruned, and prune says so.
+    kept = bva("db", "prune", "--env", "production", "--yes", env=env)
+    assert kept.returncode == 0, kept.stderr
+    assert kept.stdout.splitlines()[0] == (
+        f"keeping {old.name} (40d old, past the retention): it is the newest verified backup"
+    )
+    assert "nothing past the retention" in kept.stdout and old.exists() and sidecar.exists()
+    assert bva("db", "backup", "--env", "production", env=env).returncode == 0
     refused = subprocess.run(
         ["bva", "db", "prune", "--env", "production"],
         env=env,
@@ -164,8 +172,11 @@ def test_backup_then_backups_then_prune(world: PgWorld, tmp_path: Path) -> None:
         check=False,
     )
     assert refused.returncode == 1 and old.exists()
+    assert "keeping" not in refused.stdout and f"  {old.name}  " in refused.stdout
     pruned = bva("db", "prune", "--env", "production", "--yes", env=env)
     assert pruned.returncode == 0 and not old.exists() and not sidecar.exists()
+    assert "removed 1 backup(s) past the retention" in pruned.stdout
+    assert len(list(old.parent.glob("*.dump"))) == 1
     assert '"db.prune"' in (tmp_path / "journal" / "production.jsonl").read_text()
 
 
@@ -297,3 +308,27 @@ def test_restore_is_refused_read_only(world: PgWorld, tmp_path: Path) -> None:
         env=backup_env(world, tmp_path),
     )
     assert out.returncode == 1 and out.stderr.strip() == "bva: read-only: restore refused"
+
+
+def test_a_failing_restore_is_one_line_and_exit_1(world: PgWorld, tmp_path: Path) -> None:
+    env = backup_env(world, tmp_path)
+    assert bva("db", "backup", "--env", "production", env=env).returncode == 0
+    (dump,) = (tmp_path / "data" / "bva" / "backups" / "production").glob("*.dump")
+    sidecar = json.loads(dump.with_suffix(".json").read_text())
+    # Same size as its sidecar says (so still listed verified), but no longer an archive.
+    dump.write_bytes(b"#" * sidecar["size"])
+    out = bva("db", "restore", "latest", "--env", "production", "--yes", env=env)
+    assert out.returncode == 1, out.stdout + out.stderr
+    (line,) = out.stderr.splitlines()
+    assert line.startswith(
+        f"bva: restore failed: pg_restore cannot read {dump.name}, nothing was changed: "
+        "input file does not appear to be a valid "
+    )
+    assert "new connections allowed again" in out.stdout
+    assert "Traceback" not in out.stdout + out.stderr
+    missing = bva("db", "restore", "no-such.dump", "--env", "production", "--yes", env=env)
+    assert missing.returncode == 2 and missing.stderr.startswith("bva: no backup no-such.dump in ")
+    unset = dict(env)
+    del unset["BVA_DB_URL"]
+    out = bva("db", "restore", "latest", "--env", "production", "--yes", env=unset)
+    assert out.returncode == 2 and len(out.stderr.splitlines()) == 1
