@@ -39,6 +39,7 @@ class Session:
     xact_s: float | None  # seconds since the transaction started
     query: str  # truncated, sanitised; "<insufficient privilege>" without pg_monitor
     blocked_by: tuple[int, ...]
+    database: str = ""
 
     @property
     def waiting(self) -> bool:
@@ -200,7 +201,9 @@ class ServerReading:
     def lag_s(self) -> float | None:
         """The replication lag bva judges: a replica's own, or the worst standby's replay lag."""
         if self.replica is not None:
-            return self.replica.lag_s
+            # Not streaming, a replica has replayed all it received and reads 0 s behind
+            # while the primary moves on: its lag is then unknown, not zero.
+            return self.replica.lag_s if self.replica.receiver == "streaming" else None
         lags = [s.replay_lag_s for s in self.standbys if s.replay_lag_s is not None]
         return max(lags) if lags else None
 

@@ -20,6 +20,7 @@ _SERVER = """
   'now', extract(epoch FROM now()),
   'in_recovery', pg_is_in_recovery(),
   'max_connections', current_setting('max_connections')::int,
+  'database', current_database(),
   'monitor', pg_has_role(current_user, 'pg_monitor', 'MEMBER'),
   'flyway_table', {state}
 """
@@ -27,6 +28,7 @@ _SERVER = """
 _SESSIONS = f"""
   'sessions', (SELECT coalesce(json_agg(a), '[]') FROM (
     SELECT pid, coalesce(application_name, '') AS app, coalesce(usename, '') AS usr,
+           coalesce(datname, '') AS db,
            coalesce(state, '') AS state,
            coalesce(wait_event_type || ':' || wait_event, '') AS wait,
            extract(epoch FROM now() - query_start) AS query_s,

@@ -235,7 +235,12 @@ class PgDatabase:
         link.flyway_table = table == "readable"
         role = link.server.role
         sessions = tuple(_session(s) for s in a.get("sessions") or [])
-        conns = _connections(sessions, _as_int(a.get("max_connections")) or 0, self._pool_size)
+        conns = _connections(
+            sessions,
+            _as_int(a.get("max_connections")) or 0,
+            self._pool_size,
+            str(a.get("database") or ""),
+        )
         standbys = tuple(_standby(s) for s in a.get("standbys") or [])
         replica = _replica(a["replica"]) if isinstance(a.get("replica"), dict) else None
         flyway: Flyway | None = None
@@ -355,10 +360,20 @@ def _session(s: Mapping[str, Any]) -> Session:
         xact_s=_as_float(s.get("xact_s")),
         query=sanitize_text(" ".join(str(s.get("query") or "").split()), 300),
         blocked_by=tuple(int(p) for p in blocked if isinstance(p, int)),
+        database=sanitize_text(str(s.get("db") or ""), 64),
     )
 
 
-def _connections(sessions: Sequence[Session], max_connections: int, pool: int) -> Connections:
+def _connections(
+    sessions: Sequence[Session], max_connections: int, pool: int, database: str = ""
+) -> Connections:
+    """The application's share of the pool: its own database's sessions only, and none of
+    bva's (other consoles' monitors, pg_dump): neither is drawn from the services' pool."""
+    sessions = [
+        s
+        for s in sessions
+        if s.application != "bva" and (not database or s.database in (database, ""))
+    ]
     by_app: dict[str, int] = {}
     for s in sessions:
         by_app[s.application or "(none)"] = by_app.get(s.application or "(none)", 0) + 1

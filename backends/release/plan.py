@@ -257,7 +257,7 @@ def database_gates(plan: ReleasePlan, db: DatabasePicture) -> tuple[GateReading,
     lags = [r.lag_s for r in replicas if r.lag_s is not None and r.state is not ServerState.DOWN]
     lag = None if unread or not replicas else max(lags)
     if unread:
-        lag_detail = f"cannot read {', '.join(unread)}"
+        lag_detail = f"lag unknown on {', '.join(unread)}"
     elif not replicas:
         lag_detail = "no replica configured"
     else:

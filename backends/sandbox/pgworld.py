@@ -13,9 +13,11 @@ import asyncio
 import contextlib
 import math
 import os
+import pwd
 import secrets
 import shutil
 import signal
+import stat
 import sys
 import tempfile
 from collections.abc import Callable
@@ -25,7 +27,7 @@ from urllib.parse import quote
 
 import psycopg
 
-from backends.sandbox.pgbin import PgSetupError
+from backends.sandbox.pgbin import PG_USER, PgSetupError
 from backends.sandbox.pgcluster import PgCluster, wait_streaming
 from backends.sandbox.pgload import DbLoad, Target
 from backends.sandbox.pgschema import (
@@ -45,12 +47,44 @@ FLOOD_APP = "drill-idle"
 OWNER_FILE = "bva-sandbox.pid"
 
 
+def _trusted_uids() -> set[int]:
+    """Who may own a sandbox's server directory: this user, and the servers' own user."""
+    uids = {os.geteuid()}
+    with contextlib.suppress(KeyError):
+        uids.add(pwd.getpwnam(PG_USER).pw_uid)
+    return uids
+
+
+def _ours(directory: Path, uids: set[int]) -> bool:
+    """A directory the sandbox made (mkdtemp, 0700, owned by us or bva-pg), not something a
+    local user planted under the same prefix to have it deleted or its pids killed."""
+    try:
+        st = directory.lstat()
+    except OSError:
+        return False
+    return stat.S_ISDIR(st.st_mode) and stat.S_IMODE(st.st_mode) == 0o700 and st.st_uid in uids
+
+
+def _postmaster_of(pidfile: Path, directory: Path) -> int | None:
+    """The pid in ``pidfile`` if that process is a server whose data dir is in ``directory``
+    (its cwd): a pid reused since by anything else is left alone."""
+    try:
+        pid = int(pidfile.read_text().split()[0])
+        cwd = Path(os.readlink(f"/proc/{pid}/cwd"))
+    except (OSError, ValueError, IndexError):
+        return None
+    return pid if cwd.is_relative_to(directory.resolve()) else None
+
+
 def reap_orphans(tmp: Path | None = None) -> list[Path]:
     """Servers left by a sandbox that was killed outright (SIGKILL, a crashed machine's
     leftovers): their owner is gone, so stop them at once and remove their data. A sandbox
     that ends normally stops its own."""
     reaped = []
+    uids = _trusted_uids()
     for directory in Path(tmp or tempfile.gettempdir()).glob("bva-pg-*"):
+        if not _ours(directory, uids):
+            continue
         try:
             owner = int((directory / OWNER_FILE).read_text().strip())
         except (OSError, ValueError):
@@ -58,9 +92,11 @@ def reap_orphans(tmp: Path | None = None) -> list[Path]:
         if pid_alive(owner):
             continue
         for pidfile in directory.glob("*/postmaster.pid"):
-            with contextlib.suppress(OSError, ValueError, IndexError):
-                # SIGQUIT: PostgreSQL's immediate shutdown; the data is thrown away anyway.
-                os.kill(int(pidfile.read_text().split()[0]), signal.SIGQUIT)
+            pid = _postmaster_of(pidfile, directory)
+            if pid is not None:
+                with contextlib.suppress(OSError):
+                    # SIGQUIT: PostgreSQL's immediate shutdown; the data is thrown away anyway.
+                    os.kill(pid, signal.SIGQUIT)
         shutil.rmtree(directory, ignore_errors=True)
         reaped.append(directory)
     return reaped

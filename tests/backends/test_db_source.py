@@ -71,6 +71,29 @@ async def test_connections_over_80_percent_of_the_pool(db: PgDatabase, world: Pg
     assert after is not None and after.state is ServerState.UP, after.problems
 
 
+async def test_the_pool_counts_the_applications_sessions_only(
+    db: PgDatabase, world: PgWorld
+) -> None:
+    """Another database's clients and bva's own (other consoles, pg_dump) are not drawn from
+    the services' pool; the sessions list still shows them all."""
+    before = (await db.refresh()).primary
+    assert before is not None and before.connections is not None
+    others = [
+        psycopg.connect(world.cluster.dsn("primary", "postgres"), application_name="elsewhere"),
+        psycopg.connect(world.cluster.dsn("primary", "bharathva"), application_name="bva"),
+    ]
+    try:
+        with world.idle_connections(2, app="tweet-service"):
+            primary = (await db.refresh()).primary
+    finally:
+        for c in others:
+            c.close()
+    assert primary is not None and primary.connections is not None
+    assert primary.connections.total == before.connections.total + 2
+    apps = {s.application: s.database for s in primary.sessions}
+    assert apps["elsewhere"] == "postgres" and apps["bva"] == "bharathva"
+
+
 async def test_paused_replay_grows_the_lag_and_resume_shrinks_it(
     db: PgDatabase, world: PgWorld
 ) -> None:

@@ -116,7 +116,7 @@ def test_database_gates_pass_on_a_healthy_database() -> None:
 def test_an_unreadable_replica_makes_the_lag_gate_inconclusive() -> None:
     gates = _gates(True)  # replica-2 is DOWN, replica-1 lags 4.6 s
     assert gates["db replication lag"].result is GateResult.INCONCLUSIVE
-    assert gates["db replication lag"].detail == "cannot read replica-2"
+    assert gates["db replication lag"].detail == "lag unknown on replica-2"
     assert gates["db connections"].result is GateResult.FAILED
     assert gates["db connections"].value == pytest.approx(95.0)
 
@@ -131,3 +131,16 @@ def test_lag_over_the_threshold_fails_and_a_down_primary_is_inconclusive() -> No
     down = dataclasses.replace(healthy.servers[0], state=ServerState.DOWN)
     gates = _gates(False, servers=(down, *healthy.servers[1:]))
     assert gates["db connections"].result is GateResult.INCONCLUSIVE
+
+
+def test_a_replica_whose_wal_receiver_stopped_has_no_lag_not_zero() -> None:
+    """Cut off from the primary, a replica has replayed all it received: 0 s behind by its own
+    numbers while the primary moves on. The gate must not pass on that."""
+    healthy = database_picture(1_800_000_000.0)
+    r1 = healthy.servers[1]
+    assert r1.replica is not None
+    cut = dataclasses.replace(r1, replica=dataclasses.replace(r1.replica, receiver="", lag_s=0.0))
+    assert cut.lag_s is None
+    gates = _gates(False, servers=(healthy.servers[0], cut, healthy.servers[2]))
+    assert gates["db replication lag"].result is GateResult.INCONCLUSIVE
+    assert gates["db replication lag"].detail == f"lag unknown on {r1.name}"

@@ -213,3 +213,24 @@ def test_servers_whose_sandbox_was_killed_are_reaped(tmp_path: Path) -> None:
         assert not cluster.directory.exists()
     finally:
         cluster.stop()
+
+
+def test_reaping_spares_what_the_sandbox_did_not_make(tmp_path: Path) -> None:
+    """A directory under the same prefix that is not private, or a postmaster.pid naming a
+    process that is no server of that directory (a reused pid), is not ours to kill."""
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    bystander = subprocess.Popen(["sleep", "60"])
+    try:
+        for name, mode in (("bva-pg-open", 0o755), ("bva-pg-private", 0o700)):
+            d = tmp_path / name
+            (d / "primary").mkdir(parents=True)
+            d.chmod(mode)
+            (d / OWNER_FILE).write_text(f"{dead.pid}\n")
+            (d / "primary" / "postmaster.pid").write_text(f"{bystander.pid}\n/elsewhere\n")
+        assert reap_orphans(tmp_path) == [tmp_path / "bva-pg-private"]
+        assert (tmp_path / "bva-pg-open").exists()
+        assert bystander.poll() is None, "a process that is not the directory's server lives"
+    finally:
+        bystander.kill()
+        bystander.wait()
