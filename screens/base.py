@@ -9,6 +9,7 @@ from textual.binding import Binding, BindingType
 from textual.screen import Screen
 from textual.widgets import Footer
 
+from backends.db.restore_models import DatabaseRestores
 from backends.logs.models import LogFeed
 from backends.platform import Platform
 from backends.release.models import DatabasePlan, ReleaseState, ReleaseView
@@ -63,6 +64,8 @@ class ConsoleApp(Protocol):
     def rollback_engine(self) -> Rollbacks: ...
 
     def log_source(self, platform: Platform) -> LogFeed: ...
+
+    def database_restores(self) -> DatabaseRestores | None: ...
 
     def start_release(self, services: list[str], version: str) -> None: ...
 

@@ -16,6 +16,7 @@ from textual.widgets import DataTable, Static
 from backends.errors import BvaError
 from backends.sanitize import sanitize_text
 from screens.base import BvaScreen
+from screens.restore_steps import ExecuteRestoreStep, PickBackupStep, ReviewRestoreStep
 from screens.rollback_steps import (
     ExecuteStep,
     PickRevisionStep,
@@ -33,6 +34,7 @@ class RollbackScreen(BvaScreen):
     CSS_PATH = "rollback.tcss"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("w", "wizard", "Roll back…", id="rollback.wizard"),
+        Binding("D", "restore_db", "Restore DB…", id="rollback.restore_db"),
         Binding("R", "reload", "Reload", id="rollback.reload"),
     ]
 
@@ -41,6 +43,7 @@ class RollbackScreen(BvaScreen):
         self.candidates: list[ServiceCandidate] = []
         self.last_plan: RollbackPlan | None = None
         self.wizard_running = False
+        self.restore_running = False
 
     def compose(self) -> ComposeResult:
         yield AppHeader()
@@ -105,9 +108,80 @@ class RollbackScreen(BvaScreen):
         else:
             banner.update(Text("✔ every service is healthy and rolled out", style="green"))
         note = "w starts the rollback wizard (services → revision → plan → confirm → run)."
+        if not self.bva.read_only and self.bva.database_restores() is not None:
+            note += "\nD restores the database from a backup: a separate, guarded wizard."
         if self.bva.read_only:
             note = "READ-ONLY: w shows the history and the plan; nothing can be executed here."
         self.query_one("#rb-note", Static).update(note)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "restore_db":
+            # Hidden where it cannot run: read-only refuses it before any connection.
+            return not self.bva.read_only and self.bva.database_restores() is not None
+        return True
+
+    def action_restore_db(self) -> None:
+        if not (self.wizard_running or self.restore_running):
+            self._restore_wizard()
+
+    @work(exclusive=True, group="restore-wizard")
+    async def _restore_wizard(self) -> None:
+        self.restore_running = True
+        try:
+            await self._restore_steps()
+        except BvaError as exc:
+            self.notify(f"restore: {sanitize_text(str(exc), 200)}", severity="error", timeout=10)
+        finally:
+            self.restore_running = False
+
+    async def _restore_steps(self) -> None:
+        engine = self.bva.database_restores()
+        if engine is None or self.bva.read_only:
+            return
+        step = 1
+        backup = None
+        review: ReviewRestoreStep | None = None
+        while True:
+            if step == 1:
+                backup = await self.app.push_screen_wait(
+                    PickBackupStep(await engine.backups(), now=self.bva.clock())
+                )
+                if backup is None:
+                    return
+                step = 2
+            elif step == 2:
+                assert backup is not None
+                plan = await engine.plan(backup)
+                review = ReviewRestoreStep(
+                    plan, engine.services_to_scale(plan), now=self.bva.clock()
+                )
+                if not await self.app.push_screen_wait(review):
+                    step = 1
+                    continue
+                step = 3
+            elif step == 3:
+                assert review is not None
+                plan = review.plan
+                confirmed = await self.app.push_screen_wait(
+                    TypeToConfirm(
+                        "Restore the database?",
+                        f"Restore {plan.database} on {plan.environment} from "
+                        f"{plan.backup.name}: {plan.loss_words(self.bva.clock())} are lost.",
+                        plan.confirmation_text,
+                    )
+                )
+                if not confirmed:
+                    step = 2
+                    continue
+                step = 4
+            else:
+                assert review is not None
+                await self.app.push_screen_wait(
+                    ExecuteRestoreStep(
+                        engine, review.plan, scale_down=review.scale_down, clock=self.bva.clock
+                    )
+                )
+                return
 
     def action_wizard(self) -> None:
         if not self.wizard_running:

@@ -373,6 +373,14 @@ class ExecuteStep(ModalScreen[None]):
                 update_width=True,
             )
         took = result.finished - result.started
+        if self._plan.database:
+            # The services are back; the schema and data are not, and may not fit them.
+            self.notify(
+                "the database was not rolled back: D on the Rollback screen restores it "
+                "(a separate, guarded step)",
+                severity="warning",
+                timeout=15,
+            )
         verdict = (
             "✔ done: services are back and healthy"
             if result.ok

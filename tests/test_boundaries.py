@@ -100,6 +100,7 @@ UI_MAY_IMPORT = {
     "backends.sources",
     "backends.platform",
     "backends.db.models",
+    "backends.db.restore_models",
     "backends.health.models",
     "backends.logs.models",
     "backends.metrics.source",

@@ -15,6 +15,7 @@ from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
 
+from backends.db.restore_models import DatabaseRestores
 from backends.errors import BvaError
 from backends.journal.records import JournalError
 from backends.journal.store import Journal, journal_path
@@ -57,6 +58,8 @@ class AppSettings:
     clock: Callable[[], float] = time.time
     open_platform: PlatformOpener | None = None
     rollback_engine: Callable[[Platform], Rollbacks] | None = None  # tests: a stand-in engine
+    # Tests: a stand-in restore engine (None from it: the environment has no database).
+    database_restores: Callable[[Platform], DatabaseRestores | None] | None = None
     log_source: Callable[[Platform], LogFeed] | None = None  # tests: canned log lines
     log_buffer: int = 100_000
     # Move what exists once the platform is open (modules, clients, screens: it lives as
@@ -90,6 +93,7 @@ class BvaApp(App[int]):
         self._session: ReleaseSession | None = None
         self._shown_driver: ReleaseDriver | None = None
         self._rollback_engine: Rollbacks | None = None
+        self._restores: DatabaseRestores | None = None
         self._release_task: asyncio.Task[None] | None = None
         self._log_spare: asyncio.Future[Any] | None = None
 
@@ -155,6 +159,22 @@ class BvaApp(App[int]):
 
                 self._rollback_engine = RollbackEngine(platform, self._journal(platform))
         return self._rollback_engine
+
+    def database_restores(self) -> DatabaseRestores | None:
+        """The guarded database restore for the loaded platform, or None without a database."""
+        platform = self._platform
+        if platform is None or platform.read_only:
+            return None  # read-only: nothing that could restore is even made
+        if self._restores is None:
+            if self.settings.database_restores is not None:
+                self._restores = self.settings.database_restores(platform)
+            elif platform.database_admin is not None:
+                from backends.db.restores import DatabaseRestoreEngine
+
+                self._restores = DatabaseRestoreEngine(
+                    platform, platform.database_admin, self._journal(platform)
+                )
+        return self._restores
 
     def log_source(self, platform: Platform) -> LogFeed:
         """A merged follow of every platform service's pods."""

@@ -15,7 +15,7 @@ from backends.sanitize import sanitize_text
 
 if TYPE_CHECKING:
     from backends.db.admin import DatabaseAdmin
-    from backends.db.backup import Backup, Progress
+    from backends.db.restore_models import Backup, Progress
     from backends.journal.store import Journal
     from backends.platform import Platform
 

@@ -17,9 +17,7 @@ from backends.sanitize import sanitize_text
 
 if TYPE_CHECKING:
     from backends.db.admin import DatabaseAdmin
-    from backends.db.backup import Backup
-    from backends.db.restore import RestorePlan
-    from backends.db.restore_flow import RestoreEvent
+    from backends.db.restore_models import Backup, RestoreEvent, RestorePlan
     from backends.journal.store import Journal
     from backends.platform import Platform
 
@@ -149,7 +147,7 @@ def _journal(admin: DatabaseAdmin) -> Journal:
 
 
 def print_event(event: RestoreEvent) -> None:
-    from backends.db.restore_flow import EventLevel
+    from backends.db.restore_models import EventLevel
 
     if event.level is EventLevel.ERROR:
         print(f"bva: {event.text}", file=sys.stderr)

@@ -21,12 +21,16 @@ import re
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 import psycopg
 
 from backends.config.values import mask_dsn
+
+# Re-exported: the records live with the other restore models, callers name them here too.
+from backends.db.restore_models import Backup as Backup
+from backends.db.restore_models import Progress as Progress
 from backends.db.tools import (
     ToolError,
     find_tool,
@@ -45,36 +49,6 @@ _SAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 class BackupError(Exception):
     """The backup did not happen (nothing was kept); ``str()`` is one line."""
-
-
-@dataclass(frozen=True, slots=True)
-class Backup:
-    path: str
-    database: str
-    environment: str
-    reason: str  # the release id, "manual", or "safety" before a restore
-    taken_at: float  # wall time the dump started
-    duration_s: float
-    size: int
-    server_version: str
-    dump_version: str
-    start_lsn: str
-    verified: bool
-    entries: int  # pg_restore --list table-of-contents entries
-
-    @property
-    def name(self) -> str:
-        return Path(self.path).name
-
-    def age(self, now: float) -> float:
-        return max(0.0, now - self.taken_at)
-
-
-@dataclass(frozen=True, slots=True)
-class Progress:
-    bytes_written: int
-    objects: int  # tables whose contents pg_dump --verbose has said it dumps
-    last: str  # the last object named, sanitised
 
 
 def backup_name(database: str, environment: str, taken_at: float, reason: str) -> str:

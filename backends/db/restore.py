@@ -36,50 +36,19 @@ import secrets
 import tempfile
 import time
 from collections.abc import AsyncIterator, Callable, Iterable
-from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
 from psycopg import sql
 
-from backends.db.backup import Backup, BackupError, one_line, take_backup
+from backends.db.backup import BackupError, one_line, take_backup
+from backends.db.restore_models import Backup, Connected, RestorePlan, RestoreResult
 from backends.db.tools import ToolError, find_tool, first_error, libpq_env, reap
 from backends.sanitize import sanitize_text
 
 
 class RestoreError(Exception):
     """The restore did not run or was rolled back; ``str()`` is one line."""
-
-
-@dataclass(frozen=True, slots=True)
-class Connected:
-    application: str
-    sessions: int
-
-
-@dataclass(frozen=True, slots=True)
-class RestorePlan:
-    database: str
-    environment: str
-    backup: Backup
-    wal_since_backup: int | None  # bytes of WAL written since the backup began; None: unknown
-    connected: tuple[Connected, ...]  # the application's sessions on the database now
-    replicas: int
-
-    @property
-    def confirmation_text(self) -> str:
-        return f"{self.database}@{self.environment}"
-
-    @property
-    def drained(self) -> bool:
-        return not self.connected
-
-    def loss_words(self, now: float) -> str:
-        age = max(0.0, now - self.backup.taken_at)
-        lost = f"every write of the last {int(age // 60)} min {int(age % 60)} s"
-        if self.wal_since_backup is None:
-            return f"{lost} (how much: unknown)"
-        return f"{lost} ({self.wal_since_backup:,} bytes of WAL since the backup began)"
 
 
 _PLAN_SQL = """
@@ -91,6 +60,9 @@ SELECT current_database(),
            SELECT coalesce(nullif(application_name, ''), '(none)') AS app, count(*) AS n
              FROM pg_stat_activity
             WHERE datname = current_database() AND pid <> pg_backend_pid()
+              -- bva's own sessions (consoles' read-only monitors, this restore's tools) are
+              -- not the application: waiting for them to leave would wait forever.
+              AND coalesce(application_name, '') <> 'bva'
               -- Another role's backend_type reads NULL without pg_read_all_stats.
               AND coalesce(backend_type, 'client backend') = 'client backend'
             GROUP BY 1 ORDER BY 2 DESC, 1) s), '[]')
@@ -148,13 +120,6 @@ async def plan_restore(
         ),
         replicas=int(replicas or 0),
     )
-
-
-@dataclass(frozen=True, slots=True)
-class RestoreResult:
-    safety: Backup
-    duration_s: float
-    tables: tuple[tuple[str, int], ...]  # schema.table -> rows, after the restore
 
 
 def _still_connected(plan: RestorePlan) -> RestoreError:

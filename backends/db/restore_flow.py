@@ -9,52 +9,25 @@ the events as lines and a wizard step can show them as progress.
 from __future__ import annotations
 
 import asyncio
-import enum
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 
 from backends.db.admin import DatabaseAdmin
-from backends.db.restore import RestoreError, RestorePlan, RestoreResult, plan_restore, restore
+from backends.db.restore import RestoreError, plan_restore, restore
+from backends.db.restore_models import (
+    EventLevel,
+    RestoreEvent,
+    RestoreOutcome,
+    RestorePlan,
+    RestoreResult,
+    Step,
+)
 from backends.errors import BvaError, ReadOnlyError
 from backends.journal.records import JournalError
 from backends.journal.store import Journal
 from backends.orchestrator import Orchestrator
 
 DRAIN_TIMEOUT_S = 120.0
-
-
-class EventLevel(enum.Enum):
-    INFO = "info"
-    WARNING = "warning"
-    ERROR = "error"
-
-
-class Step(enum.Enum):
-    SCALE_DOWN = "scale-down"
-    DRAIN = "drain"
-    RESTORE = "restore"  # the restore's own steps: safety backup, restoring, checking
-    FAILED = "failed"
-    SCALE_UP = "scale-up"
-
-
-@dataclass(frozen=True, slots=True)
-class RestoreEvent:
-    step: Step
-    text: str  # one line, no markup, no secret
-    level: EventLevel = EventLevel.INFO
-
-
-@dataclass(frozen=True, slots=True)
-class RestoreOutcome:
-    result: RestoreResult | None  # None: the restore did not land
-    error: str  # why not, one line; "" when it landed
-    scaled: tuple[tuple[str, int], ...]  # (deployment, replicas before) that went to 0
-    not_scaled_back: tuple[str, ...]  # deployments left at 0: a human must scale them
-
-    @property
-    def ok(self) -> bool:
-        return self.result is not None and not self.not_scaled_back
 
 
 def connected_services(plan: RestorePlan, services: Mapping[str, str]) -> list[str]:
@@ -150,8 +123,9 @@ async def _drain(
     connect_timeout: float,
     on_event: Callable[[RestoreEvent], None],
 ) -> None:
-    deadline = time.monotonic() + timeout_s
-    said = False
+    start = time.monotonic()
+    deadline = start + timeout_s
+    said: tuple[str, ...] = ()
     while True:
         now = await plan_restore(
             dsn, plan.backup, plan.environment, connect_timeout=connect_timeout
@@ -161,8 +135,16 @@ async def _drain(
         if time.monotonic() > deadline:
             who = ", ".join(f"{c.application} ({c.sessions})" for c in now.connected)
             raise RestoreError(f"still connected after {timeout_s:g}s of draining: {who}")
-        if not said:
-            said = True
-            who = ", ".join(c.application for c in now.connected)
-            on_event(RestoreEvent(Step.DRAIN, f"waiting for {who} to disconnect"))
+        # Said again whenever who is left changes: the captain sees the drain progress.
+        left = tuple(f"{c.application} ({c.sessions})" for c in now.connected)
+        if left != said:
+            said = left
+            waited = time.monotonic() - start
+            on_event(
+                RestoreEvent(
+                    Step.DRAIN,
+                    f"waiting for {', '.join(left)} to disconnect "
+                    f"({waited:.0f}s of {timeout_s:g}s)",
+                )
+            )
         await asyncio.sleep(poll_s)

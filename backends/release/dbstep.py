@@ -15,9 +15,10 @@ from dataclasses import replace
 from typing import Any
 
 from backends.db.admin import DatabaseAdmin
-from backends.db.backup import Backup, BackupError, Progress, list_backups, take_backup
+from backends.db.backup import BackupError, list_backups, take_backup
 from backends.db.migrate import MigrateError, run_migrate
 from backends.db.models import Flyway, human_bytes
+from backends.db.restore_models import Backup, Progress
 from backends.errors import BvaError
 from backends.journal.store import Journal
 from backends.release.models import DatabasePlan, DbStep, StepState, version_words

@@ -1,9 +1,10 @@
 """Simulated database load: each service that has a database holds its own pool of
 connections (``application_name`` = the service), reads on the replicas and writes on the
 primary at a rate that follows its ready pods, so pg_stat_activity, pg_stat_replication and
-the replicas' lag are live. Now and then a slow query (for "longest running") and a short row
-lock wait (for "blocked by"). It survives servers going away: every worker reconnects with
-backoff and never raises."""
+the replicas' lag are live. A service scaled to no ready pod holds no connection, as a real
+one's pool goes with its pods: that is how a restore drains the application. Now and then a
+slow query (for "longest running") and a short row lock wait (for "blocked by"). It survives
+servers going away: every worker reconnects with backoff and never raises."""
 
 from __future__ import annotations
 
@@ -102,16 +103,23 @@ class DbLoad:
     async def _worker(self, service: str, dsn: str, reads: bool) -> None:
         backoff = 0.5
         while True:
+            await self._until_serving(service)
             try:
                 async with await self._connect(service, dsn) as conn:
                     backoff = 0.5
-                    while True:
+                    while self._ready(service) > 0:
                         await asyncio.sleep(self._interval(service))
-                        await self._one_query(conn, service, reads)
+                        if self._ready(service) > 0:
+                            await self._one_query(conn, service, reads)
             except (psycopg.Error, OSError):
                 # A drill stopped the server, or it restarts: try again a little later.
                 await asyncio.sleep(backoff * (0.5 + self._rng.random()))
                 backoff = min(backoff * 2, 5.0)
+
+    async def _until_serving(self, service: str) -> None:
+        # The ready count is the simulated cluster's, with no event to wait on.
+        while self._ready(service) <= 0:  # noqa: ASYNC110
+            await asyncio.sleep(0.25)
 
     def _interval(self, service: str) -> float:
         pods = max(0, self._ready(service))
@@ -136,6 +144,7 @@ class DbLoad:
         """One session holds a row lock for a moment while another wants the same row."""
         while True:
             await asyncio.sleep(self._rng.uniform(*self._lock_every))
+            await self._until_serving(service)
             try:
                 async with (
                     await self._connect(service, self._target.primary) as holder,

@@ -15,9 +15,10 @@ import pytest
 
 from backends.config.loader import builtin_platform_path, load_platform
 from backends.db.admin import DatabaseAdmin
-from backends.db.backup import Backup, take_backup
+from backends.db.backup import take_backup
 from backends.db.restore import plan_restore
-from backends.db.restore_flow import EventLevel, RestoreEvent, Step, run_restore
+from backends.db.restore_flow import run_restore
+from backends.db.restore_models import Backup, EventLevel, RestoreEvent, Step
 from backends.journal.store import Journal
 from backends.orchestrator import Orchestrator
 from backends.platform import Platform, open_platform

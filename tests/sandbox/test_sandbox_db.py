@@ -106,6 +106,29 @@ def test_the_services_load_the_primary_and_the_replicas(sandbox_db: RunningSandb
     assert doc["databases"][0]["flyway"]["pending"] == ["7"]
 
 
+def test_a_service_scaled_to_zero_holds_no_connection(sandbox_db: RunningSandbox) -> None:
+    """Its pool goes with its pods, as a real service's: that is how a restore drains."""
+    count = (
+        "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'user-service'"
+        " AND backend_type = 'client backend'"
+    )
+
+    def kubectl_scale(n: int) -> None:
+        subprocess.run(
+            ["kubectl", "-n", sandbox_db.namespace, "scale", "deployment/user-service",
+             f"--replicas={n}"],
+            env=sandbox_db.env, check=True, capture_output=True, timeout=60,
+        )  # fmt: skip
+
+    wait_until(lambda: int(str(one(sandbox_db, "primary", count))) > 0, 20, "user-service's pool")
+    kubectl_scale(0)
+    try:
+        wait_until(lambda: one(sandbox_db, "primary", count) == 0, 30, "the pool to close")
+    finally:
+        kubectl_scale(2)
+    wait_until(lambda: int(str(one(sandbox_db, "primary", count))) > 0, 30, "the pool back")
+
+
 def test_drills_pause_flood_stop(sandbox_db: RunningSandbox) -> None:
     done = bva(sandbox_db, "sandbox", "drill", "pause-replay", "replica-1")
     assert done.returncode == 0 and done.stdout.strip() == "replica-1: replay paused"
