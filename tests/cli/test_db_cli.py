@@ -154,6 +154,8 @@ def test_backup_then_backups_then_prune(world: PgWorld, tmp_path: Path) -> None:
     data = json.loads(sidecar.read_text())
     data["taken_at"] = time.time() - 40 * 86400
     sidecar.write_text(json.dumps(data))
+    stale = bva("db", "backups", "--env", "production", env=env)
+    assert stale.returncode == 1 and "older than the RPO (15m)" in stale.stdout, stale.stdout
     # Past the retention, but the only verified backup: never pruned, and prune says so.
     kept = bva("db", "prune", "--env", "production", "--yes", env=env)
     assert kept.returncode == 0, kept.stderr
