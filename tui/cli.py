@@ -106,6 +106,9 @@ def build_parser() -> argparse.ArgumentParser:
     from tui.cli_db import add_db_parser
 
     add_db_parser(sub, _env_flags)
+    from tui.cli_check import add_check_parser
+
+    add_check_parser(sub, _env_flags)
 
     sandbox = sub.add_parser(
         "sandbox", help="run the simulated cluster headless and write a kubeconfig"
@@ -353,6 +356,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from tui.cli_db import cmd_db
 
             return cmd_db(args)
+        if args.command == "check":
+            from tui.cli_check import cmd_check
+
+            return cmd_check(args)
         if args.command == "sandbox":
             return cmd_sandbox(args)
         if args.command is None:

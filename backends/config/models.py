@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal, Self
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
+from backends.config.checklist import ChecklistConfig, EnvironmentChecklist
 from backends.config.rollout import RolloutConfig, RolloutOverride, Thresholds, holds_problem
 from backends.config.values import (
     ConfigError,
@@ -123,6 +124,7 @@ class EnvironmentConfig(BaseModel):
     service_url: Annotated[str, AfterValidator(_check_url_template)] = DEFAULT_SERVICE_URL
     rollout: RolloutOverride | None = None
     database: DatabaseConfig | None = None
+    checklist: EnvironmentChecklist = Field(default_factory=EnvironmentChecklist)
 
     @model_validator(mode="before")
     @classmethod
@@ -233,6 +235,7 @@ class PlatformConfig(BaseModel):
     rollout: RolloutConfig = Field(default_factory=RolloutConfig)
     database: DatabaseConfig | None = None
     metrics: MetricsConfig = Field(default_factory=MetricsConfig)
+    checklist: ChecklistConfig = Field(default_factory=ChecklistConfig)
 
     @model_validator(mode="after")
     def _check_platform(self) -> Self:

@@ -1,0 +1,1 @@
+"""The pre-deploy checklist: automated readiness checks, named sign-offs, one Go/No-Go."""

@@ -1,0 +1,97 @@
+"""`bva check` against a real sandbox: the checks answer from the cluster, the health
+endpoints, the metrics and the database, a crashing rollout makes No-Go with the evidence, and
+a source that is not there is unknown, never a pass."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.support.sandbox_proc import RunningSandbox, start_sandbox
+from tests.support.waiting import wait_until
+
+
+@pytest.fixture
+def sandbox(tmp_path: Path) -> Iterator[RunningSandbox]:
+    running = start_sandbox(tmp_path / "sbx", database=False)
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+def check(sb: RunningSandbox, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in sb.env.items() if k != "BVA_CONFIG"}
+    return subprocess.run(
+        [sys.executable, "-m", "tui", "check", "--env", "sandbox", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def items(out: subprocess.CompletedProcess[str]) -> dict[str, dict[str, Any]]:
+    doc = json.loads(out.stdout)
+    assert doc["schema"] == "bva.check/v1"
+    return {i["id"]: i for i in doc["items"]}
+
+
+def test_a_healthy_sandbox_is_go_and_a_crashing_rollout_is_no_go(
+    sandbox: RunningSandbox, tmp_path: Path
+) -> None:
+    def healthy() -> bool:
+        return items(check(sandbox, "--json"))["resources"]["state"] == "pass"
+
+    wait_until(healthy, 60, "the sandbox's services to be up")
+    out = check(sandbox, "--json", "--md", str(tmp_path / "checklist.md"))
+    got = items(out)
+    doc = json.loads(out.stdout)
+    assert doc["verdict"]["go"] is True, doc["verdict"]
+    assert got["resources"]["evidence"].startswith("5 services UP")
+    assert got["resources"]["duration_s"] is not None and got["resources"]["ran_at"]
+    # No database in this sandbox: unknown, and said why, not a pass.
+    assert got["migrations"]["state"] == "unknown"
+    assert "has no database" in got["migrations"]["evidence"]
+    assert got["tests-passing"]["kind"] == "signoff" and got["tests-passing"]["required"] is False
+    assert out.returncode == 3  # Go, but some sources could not be read
+    md = (tmp_path / "checklist.md").read_text()
+    assert md.startswith("## Pre-deployment checklist — GO") and "### Infrastructure" in md
+    subprocess.run(
+        ["kubectl", "-n", sandbox.namespace, "set", "image", "deployment/tweet-service",
+         "tweet-service=bharathva/tweet-service:2.0.0-crash"],
+        env=sandbox.env, check=True, capture_output=True, timeout=60,
+    )  # fmt: skip
+
+    def failing() -> subprocess.CompletedProcess[str] | None:
+        out = check(sandbox)
+        return out if out.returncode == 1 else None
+
+    bad = wait_until(failing, 60, "the crashing rollout to fail the checklist")
+    assert bad is not None
+    lines = bad.stdout.splitlines()
+    resources = next(line for line in lines if "Resources provisioned" in line)
+    assert "✖ fail" in resources and "tweet-service" in resources
+    assert lines[0] == "Code Quality:" and "verdict: NO-GO" in bad.stdout
+    assert any(line.startswith("  ✖ Resources provisioned:") for line in lines)
+
+
+def test_a_bad_version_is_a_usage_error() -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "tui", "check", "--env", "sandbox", "--version", "bad tag!"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert (
+        out.returncode == 2
+        and out.stderr.strip() == "bva: error: 'bad tag!' is not a valid image tag"
+    )
