@@ -22,10 +22,13 @@ from backends.errors import (
 )
 
 __all__ = [
+    "Autoscaler",
     "BvaError",
     "Canary",
     "Condition",
     "Conflict",
+    "EnvRef",
+    "EnvSource",
     "KubeEvent",
     "LockRecord",
     "NotFound",
@@ -45,6 +48,7 @@ __all__ = [
 ]
 
 Track = Literal["stable", "canary"]
+EnvSource = Literal["literal", "configmap", "secret", "field", "resource"]
 WatchKind = Literal["ADDED", "MODIFIED", "DELETED", "RESYNC", "ERROR"]
 
 T = TypeVar("T")
@@ -266,3 +270,48 @@ class LockRecord:
         )
         state = "driver lost" if self.expired(now) else "active"
         return f"{self.holder} since {since} (release {self.release_id}, {state})"
+
+
+@dataclass(frozen=True, slots=True)
+class Autoscaler:
+    """One HorizontalPodAutoscaler (autoscaling/v2): what it scales, its bounds, the replica
+    counts of its status and its metric targets as short readable phrases
+    ("cpu 70% utilization", "memory 512Mi average value")."""
+
+    name: str
+    target_kind: str
+    target_name: str
+    min_replicas: int = 1
+    max_replicas: int = 1
+    current_replicas: int = 0
+    desired_replicas: int = 0
+    metrics: tuple[str, ...] = ()
+    conditions: tuple[Condition, ...] = ()
+    last_scale: float | None = None
+
+    def condition(self, type_: str) -> Condition | None:
+        return next((c for c in self.conditions if c.type == type_), None)
+
+
+@dataclass(frozen=True, slots=True)
+class EnvRef:
+    """One environment variable of a workload's pod template, by name and source only.
+
+    A literal's value is never kept (it may be a secret pasted inline). ``ref_name`` is the
+    ConfigMap or Secret it reads (the field path for "field", the resource such as
+    "limits.memory" for "resource"); ``ref_key`` is the key in it. A whole ConfigMap or Secret
+    imported with ``envFrom`` has ``name`` "*" (its prefix before the star when it has one,
+    "SMTP_*") and no ``ref_key``.
+    """
+
+    container: str
+    name: str
+    source: EnvSource
+    ref_name: str = ""
+    ref_key: str = ""
+    optional: bool = False
+
+    @property
+    def whole(self) -> bool:
+        """An ``envFrom`` import of every key of ``ref_name``."""
+        return self.name.endswith("*")

@@ -20,11 +20,14 @@ import threading
 from collections.abc import AsyncGenerator, Sequence
 from typing import Any, Protocol
 
+from backends.checklist.models import SignoffRecord
 from backends.errors import BvaError
 from backends.logs.inbox import Inbox, LogReaderHandle, StreamRequest
 from backends.logs.join import Joiner
 from backends.models import (
+    Autoscaler,
     Canary,
+    EnvRef,
     KubeEvent,
     LockRecord,
     Pod,
@@ -52,6 +55,13 @@ class LockStore(Protocol):
         ...
 
     async def delete_lock(self) -> None: ...
+
+    # The checklist's sign-offs live beside the lock, with the same compare-and-swap.
+    async def read_signoffs(self) -> SignoffRecord | None: ...
+
+    async def write_signoffs(self, record: SignoffRecord) -> SignoffRecord:
+        """Create (``record.version == ""``) or replace; ``Conflict`` if it moved."""
+        ...
 
 
 class Orchestrator(LockStore, Protocol):
@@ -101,6 +111,25 @@ class Orchestrator(LockStore, Protocol):
     async def current_revision(self, name: str) -> Revision | None:
         """What the workload runs now, as a revision (template included), even when no
         history entry carries it yet; None when the workload does not exist."""
+        ...
+
+    # -- configuration the pre-deploy checklist reads ------------------------------------------
+    async def list_autoscalers(self) -> list[Autoscaler]:
+        """The autoscalers of the namespace (HorizontalPodAutoscalers); [] where the
+        orchestrator has none."""
+        ...
+
+    async def workload_env(self, name: str) -> list[EnvRef]:
+        """The environment the workload's containers get, by name and source, never a value;
+        raises ``NotFound`` when the workload does not exist."""
+        ...
+
+    async def secret_keys(self, name: str) -> frozenset[str] | None:
+        """The keys of a Secret, never its values; None when it does not exist."""
+        ...
+
+    async def config_map_keys(self, name: str) -> frozenset[str] | None:
+        """The keys of a ConfigMap; None when it does not exist."""
         ...
 
     # -- changing ---------------------------------------------------------------------------

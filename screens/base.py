@@ -9,6 +9,7 @@ from textual.binding import Binding, BindingType
 from textual.screen import Screen
 from textual.widgets import Footer
 
+from backends.checklist.models import ChecklistEngine, ChecklistReport, ReleaseGate
 from backends.db.restore_models import DatabaseRestores
 from backends.logs.models import LogFeed
 from backends.platform import Platform
@@ -67,7 +68,24 @@ class ConsoleApp(Protocol):
 
     def database_restores(self) -> DatabaseRestores | None: ...
 
-    def start_release(self, services: list[str], version: str) -> None: ...
+    def checklist_engine(self) -> ChecklistEngine | None: ...
+
+    def remember_checklist(self, report: ChecklistReport) -> None: ...
+
+    def checklist_gate(self, version: str) -> ReleaseGate:
+        """What the last checklist run of this console says of ``version`` now."""
+        ...
+
+    def prefill_release(self, version: str) -> None:
+        """The Rollout screen's version box, filled when the checklist says Go."""
+        ...
+
+    @property
+    def release_prefill(self) -> str: ...
+
+    def start_release(self, services: list[str], version: str, override: str = "") -> None:
+        """``override``: the typed reason to go ahead on a No-Go checklist (journalled)."""
+        ...
 
     def take_over_release(self) -> None: ...
 
@@ -89,6 +107,7 @@ class BvaScreen(Screen[None]):
     # The screens' own keys come after these in every footer: at 80 columns a screen with many
     # keys cuts its last ones, never the way to the other screens.
     BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("0", "app.switch_mode('checklist')", "Checklist", id="app.checklist"),
         Binding("1", "app.switch_mode('health')", "Health", id="app.health"),
         Binding("2", "app.switch_mode('rollout')", "Rollout", id="app.rollout"),
         Binding("3", "app.switch_mode('rollback')", "Rollback", id="app.rollback"),

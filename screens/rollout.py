@@ -29,6 +29,7 @@ from backends.release.models import (
 )
 from backends.sanitize import sanitize_text
 from screens.base import BvaScreen
+from screens.rollout_start import confirm_start
 from widgets.app_header import AppHeader
 from widgets.badges import sparkline
 from widgets.confirm import TypeToConfirm
@@ -194,6 +195,11 @@ class RolloutScreen(BvaScreen):
         self._active = False
 
     def on_screen_resume(self) -> None:
+        prefill = self.bva.release_prefill
+        if prefill:
+            # The checklist said Go for this version: the form starts from it.
+            self.query_one("#plan-version", Input).value = prefill
+            self.bva.prefill_release("")
         if not self._active:
             self._active = True
             self._poll()
@@ -434,24 +440,7 @@ class RolloutScreen(BvaScreen):
         if platform is None or not chosen or not version:
             self.notify("pick at least one service and type a version first", severity="error")
             return
-        phases = platform.config.rollout_for(platform.env_name).phases
-        steps = " → ".join(f"{w}%" for w in phases)
-        body = (
-            f"Release {version} to {', '.join(chosen)} on {platform.env_name}, in phases {steps}."
-        )
-        database = self._db_plan
-        if database is not None:
-            skip = " (backup skipped)" if database.no_backup_reason is not None else ""
-            body += (
-                f"\nFirst the database{skip}: backup, migrate {database.span}, verify; a failure "
-                "stops the release before any service changes."
-            )
-
-        def go(confirmed: bool | None) -> None:
-            if confirmed:
-                self.bva.start_release(chosen, version)
-
-        self.app.push_screen(TypeToConfirm("Start this release?", body, platform.env_name), go)
+        confirm_start(self, platform, chosen, version, self._db_plan)
 
     def action_leave_form(self) -> None:
         """Escape out of the version box, so the global keys (1, 2, q, ?) work again."""

@@ -101,6 +101,7 @@ UI_MAY_IMPORT = {
     "backends.platform",
     "backends.db.models",
     "backends.db.restore_models",
+    "backends.checklist.models",
     "backends.health.models",
     "backends.logs.models",
     "backends.metrics.source",

@@ -15,6 +15,7 @@ from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
 
+from backends.checklist.models import ChecklistEngine, ChecklistReport, ReleaseGate
 from backends.db.restore_models import DatabaseRestores
 from backends.errors import BvaError
 from backends.journal.records import JournalError
@@ -27,6 +28,7 @@ from backends.release.session import ReleaseSession
 from backends.rollback.models import Rollbacks
 from backends.sanitize import sanitize_text
 from screens.base import BvaScreen
+from screens.checklist import ChecklistScreen
 from screens.health import HealthScreen
 from screens.help import HelpScreen, binding_rows
 from screens.logs import LogsScreen
@@ -60,6 +62,7 @@ class AppSettings:
     rollback_engine: Callable[[Platform], Rollbacks] | None = None  # tests: a stand-in engine
     # Tests: a stand-in restore engine (None from it: the environment has no database).
     database_restores: Callable[[Platform], DatabaseRestores | None] | None = None
+    checklist_engine: Callable[[Platform], ChecklistEngine] | None = None  # tests: a stand-in
     log_source: Callable[[Platform], LogFeed] | None = None  # tests: canned log lines
     log_buffer: int = 100_000
     # Move what exists once the platform is open (modules, clients, screens: it lives as
@@ -72,6 +75,7 @@ class AppSettings:
 class BvaApp(App[int]):
     TITLE = "bva"
     MODES: ClassVar[dict[str, str | Callable[[], Screen[None]]]] = {
+        "checklist": ChecklistScreen,
         "health": HealthScreen,
         "rollout": RolloutScreen,
         "rollback": RollbackScreen,
@@ -94,6 +98,9 @@ class BvaApp(App[int]):
         self._shown_driver: ReleaseDriver | None = None
         self._rollback_engine: Rollbacks | None = None
         self._restores: DatabaseRestores | None = None
+        self._checklist: ChecklistEngine | None = None
+        self._prefill = ""
+        self._checklist_reports: dict[str, ChecklistReport] = {}
         self._release_task: asyncio.Task[None] | None = None
         self._log_spare: asyncio.Future[Any] | None = None
 
@@ -176,6 +183,47 @@ class BvaApp(App[int]):
                 )
         return self._restores
 
+    def checklist_engine(self) -> ChecklistEngine | None:
+        """The checklist for the loaded platform (made once), or None before it is open."""
+        platform = self._platform
+        if platform is None:
+            return None
+        if self._checklist is None:
+            if self.settings.checklist_engine is not None:
+                self._checklist = self.settings.checklist_engine(platform)
+            else:
+                from backends.checklist.engine import ChecklistRunner
+
+                self._checklist = ChecklistRunner(
+                    platform, self._journal(platform), clock=self.clock
+                )
+        return self._checklist
+
+    def remember_checklist(self, report: ChecklistReport) -> None:
+        self._checklist_reports[report.version or ""] = report
+
+    def checklist_gate(self, version: str) -> ReleaseGate:
+        from backends.checklist.runner import rules, verdict
+
+        platform = self._platform
+        required = rules(platform)[0] if platform is not None else True
+        report = self._checklist_reports.get(version)
+        if report is None:
+            return ReleaseGate(required, False, f"not run for {version} (0 runs the checklist)")
+        now = self.clock()
+        v = verdict(report.results, now=now, stale_after_s=report.stale_after_s)
+        ago = int(max(0.0, now - report.taken_at) // 60)
+        if v.go:
+            return ReleaseGate(required, True, f"GO, checked {ago} min ago")
+        return ReleaseGate(required, False, f"NO-GO: {v.reasons[0]}")
+
+    def prefill_release(self, version: str) -> None:
+        self._prefill = version
+
+    @property
+    def release_prefill(self) -> str:
+        return self._prefill
+
     def log_source(self, platform: Platform) -> LogFeed:
         """A merged follow of every platform service's pods."""
         if self.settings.log_source is not None:
@@ -250,13 +298,24 @@ class BvaApp(App[int]):
         for screen in shown.values():
             screen.post_message(ReleaseChanged(view))
 
-    def start_release(self, services: list[str], version: str) -> None:
+    def start_release(self, services: list[str], version: str, override: str = "") -> None:
         session = self.release_session()
         if session is None or self.driving:
             return
         plan = session.plan(services, version)
 
         async def begin() -> ReleaseDriver:
+            if override:
+                # Going ahead on a No-Go: who, why and on what verdict, before anything runs.
+                gate = self.checklist_gate(version)
+                await asyncio.to_thread(
+                    session.journal.append,
+                    "checklist.override",
+                    f"{version}@{session.environment}",
+                    stage="after",
+                    result="overridden",
+                    details={"reason": override, "verdict": gate.words, "release": plan.release_id},
+                )
             # Read again now: what is pending is what the release migrates.
             return await session.start(plan, await session.database_plan())
 

@@ -23,6 +23,12 @@ def add_check_parser(sub: Subcommands, env_flags: EnvFlags) -> None:
     check.add_argument("--version", metavar="V", help="the version to be released (images)")
     check.add_argument("--json", action="store_true", help="machine-readable output")
     check.add_argument("--md", metavar="FILE", help="also write the checklist as Markdown")
+    check.add_argument("--sign", metavar="ITEM", help="sign off ITEM (its id) for --version first")
+    check.add_argument("--as", dest="signer", metavar="NAME", help="who signs (with --sign)")
+    check.add_argument("--comment", default="", metavar="TEXT", help="a word on the sign-off")
+    check.add_argument(
+        "--journal", metavar="PATH", help="journal file (default: per env)", default=None
+    )
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -32,19 +38,36 @@ def cmd_check(args: argparse.Namespace) -> int:
     if args.version is not None and not VERSION_RE.match(args.version):
         print(f"bva: error: {args.version!r} is not a valid image tag", file=sys.stderr)
         return EXIT_USAGE
+    if args.sign and not (args.signer and args.version):
+        print("bva: error: --sign needs --as NAME and --version V", file=sys.stderr)
+        return EXIT_USAGE
 
     async def work(platform: Platform) -> int:
         return await _check(platform, args)
 
-    return run_on_platform(args, work, read_only=True, unopened=EXIT_UNKNOWN)
+    # Checking reads only; signing writes the sign-off (and is refused in read-only).
+    read_only = not args.sign or bool(getattr(args, "read_only", False))
+    return run_on_platform(args, work, read_only=read_only, unopened=EXIT_UNKNOWN)
 
 
 async def _check(platform: Platform, args: argparse.Namespace) -> int:
+    from backends.checklist.engine import ChecklistRunner
     from backends.checklist.models import ItemState
     from backends.checklist.report import report_lines, report_markdown, report_text_json
-    from backends.checklist.runner import run_checklist
+    from backends.errors import BvaError
+    from backends.journal.store import Journal, journal_path
 
-    report = await run_checklist(platform, version=args.version)
+    engine = ChecklistRunner(
+        platform, Journal(journal_path(platform.env_name, args.journal), platform.env_name)
+    )
+    if args.sign:
+        try:
+            await engine.sign(args.sign, args.signer, args.comment, args.version)
+        except BvaError as exc:
+            print(f"bva: not signed: {exc}", file=sys.stderr)
+            return EXIT_NO_GO
+        print(f"signed {args.sign} for {args.version} as {args.signer}")
+    report = await engine.run(args.version)
     if args.json:
         print(report_text_json(report))
     else:

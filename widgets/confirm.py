@@ -103,3 +103,59 @@ class YesNo(ModalScreen[bool]):
 
     def action_answer(self, yes: bool) -> None:
         self.dismiss(yes)
+
+
+class GiveReason(ModalScreen[str | None]):
+    """Going on against advice (a No-Go checklist): the reason is typed, then journalled.
+    Escape goes back; a reason of a word or two is refused."""
+
+    DEFAULT_CSS = """
+    GiveReason {
+        align: center middle;
+    }
+    GiveReason > Vertical {
+        width: 76;
+        max-width: 95%;
+        height: auto;
+        border: thick $warning;
+        background: $surface;
+        padding: 1 2;
+    }
+    GiveReason #reason-error {
+        color: $error;
+        height: auto;
+    }
+    """
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "cancel", "Back", id="reason.cancel"),
+    ]
+    MIN_CHARS = 12
+
+    def __init__(self, title: str, body: str) -> None:
+        super().__init__()
+        self._title = title
+        self._body = body
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Static(Text(self._title, style="bold"))
+            yield Static(Text(self._body), id="reason-body")
+            yield Static("Type why it should go ahead anyway (it is journalled), or Escape.")
+            yield Input(placeholder="the reason", id="reason-input")
+            yield Static("", id="reason-error")
+
+    def on_mount(self) -> None:
+        self.query_one(Input).focus()
+
+    @on(Input.Submitted, "#reason-input")
+    def _submitted(self, event: Input.Submitted) -> None:
+        reason = event.value.strip()
+        if len(reason) < self.MIN_CHARS:
+            self.query_one("#reason-error", Static).update(
+                f"Say more (at least {self.MIN_CHARS} characters): nothing was done."
+            )
+            return
+        self.dismiss(reason)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)

@@ -5,19 +5,24 @@ Unknown means the source could not say (unreachable, not configured): never a pa
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from urllib.parse import urlsplit
 
 from backends.checklist.models import Finding, ItemState
+from backends.checklist.net import NetFinding, check_dns, check_image, check_tls
 from backends.checklist.window import window_finding
 from backends.config.checklist import ChecklistConfig, ChecklistItem
+from backends.config.loader import resolve_secret
 from backends.db.backup import list_backups
 from backends.db.models import DatabasePicture, ServerState
 from backends.errors import BvaError
 from backends.health.models import ProbeStatus
 from backends.platform import Platform
+from backends.release.plan import image_with_tag
 from backends.sanitize import sanitize_text
 from backends.status.monitor import AlertLevel, HealthPicture
 from backends.status.report import collect
@@ -225,6 +230,166 @@ async def window(ctx: CheckContext, item: ChecklistItem) -> Finding:
     return window_finding(windows, datetime.fromtimestamp(ctx.clock(), UTC))
 
 
+_ORDER = {"fail": 0, "unknown": 1, "warn": 2, "pass": 3}
+
+
+def _worst(found: list[tuple[str, NetFinding]], noun: str) -> Finding:
+    """Many endpoints as one item: the worst state, naming the ones that are not fine."""
+    state = min((f.state for _, f in found), key=_ORDER.__getitem__)
+    if state == "pass":
+        shown = "; ".join(f"{name}: {f.evidence}" for name, f in found[:2])
+        more = f" (+{len(found) - 2} more)" if len(found) > 2 else ""
+        return Finding(P, f"{len(found)} {noun} fine: {shown}{more}")
+    bad = [f"{name}: {f.evidence}" for name, f in found if f.state != "pass"]
+    return Finding(ItemState(state), "; ".join(bad))
+
+
+def _service_urls(ctx: CheckContext) -> list[str]:
+    return [u for u in ctx.platform.service_urls.values() if u]
+
+
+async def tls(ctx: CheckContext, item: ChecklistItem) -> Finding:
+    """Each HTTPS endpoint's certificate valid for at least ``tls_min_days``."""
+    urls = list(dict.fromkeys([*(str(u) for u in item.urls), *_service_urls(ctx)]))
+    https = [u for u in urls if u.startswith("https://")]
+    if not https:
+        return Finding(U, "no HTTPS endpoint to check (list them as urls on the ssl item)")
+    timeout = ctx.config.check_timeout * 0.8
+    found = await asyncio.gather(
+        *(
+            check_tls(
+                u, min_days=ctx.config.tls_min_days, timeout=timeout, ca_file=ctx.config.tls_ca_file
+            )
+            for u in https
+        )
+    )
+    return _worst(list(zip(https, found, strict=True)), "certificates")
+
+
+async def dns(ctx: CheckContext, item: ChecklistItem) -> Finding:
+    """Each hostname the platform uses resolves."""
+    names = [*item.hostnames]
+    for url in _service_urls(ctx):
+        host = urlsplit(url).hostname or ""
+        if host and not _is_address(host):
+            names.append(host)
+    names = list(dict.fromkeys(names))
+    if not names:
+        return Finding(U, "no hostname to resolve (the endpoints are addresses; list hostnames)")
+    timeout = ctx.config.check_timeout * 0.8
+    found = await asyncio.gather(*(check_dns(n, timeout=timeout) for n in names))
+    return _worst(list(zip(names, found, strict=True)), "hostnames")
+
+
+def _is_address(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+async def images(ctx: CheckContext, item: ChecklistItem) -> Finding:
+    """The version's image of every service well-formed and, with a registry, there."""
+    if ctx.version is None:
+        return Finding(U, "no version given: the images of which release?")
+    cfg = ctx.config
+    token = resolve_secret(cfg.registry_token) if cfg.registry_token else None
+    refs = [image_with_tag(s.image, ctx.version) for s in ctx.platform.config.services]
+    registry = str(cfg.registry) if cfg.registry else None
+    timeout = cfg.check_timeout * 0.8
+    found = await asyncio.gather(
+        *(check_image(r, registry_url=registry, timeout=timeout, token=token) for r in refs)
+    )
+    return _worst(list(zip(refs, found, strict=True)), "images")
+
+
+async def autoscaling(ctx: CheckContext, item: ChecklistItem) -> Finding:
+    """An HPA per service targeting its Deployment, with the platform file's min, max and
+    CPU target, and the Deployment's replicas within its range."""
+    found = await ctx.platform.orchestrator.list_autoscalers()
+    by_target = {(a.target_kind, a.target_name): a for a in found}
+    wrong: list[str] = []
+    checked = 0
+    for svc in ctx.platform.config.services:
+        want = svc.autoscaling
+        if want is None:
+            continue
+        checked += 1
+        hpa = by_target.get(("Deployment", svc.deployment_name))
+        if hpa is None:
+            wrong.append(f"{svc.name}: no HorizontalPodAutoscaler")
+            continue
+        if (hpa.min_replicas, hpa.max_replicas) != (want.min, want.max):
+            wrong.append(
+                f"{svc.name}: {hpa.min_replicas}-{hpa.max_replicas} replicas, "
+                f"expected {want.min}-{want.max}"
+            )
+        if f"cpu {want.cpu}% utilization" not in hpa.metrics:
+            shown = ", ".join(hpa.metrics) or "no metric"
+            wrong.append(f"{svc.name}: targets {shown}, expected cpu {want.cpu}%")
+        if not hpa.min_replicas <= hpa.current_replicas <= hpa.max_replicas:
+            wrong.append(f"{svc.name}: {hpa.current_replicas} replicas, outside its range")
+    if not checked:
+        return Finding(W, "the platform file sets no autoscaling for any service")
+    if wrong:
+        return Finding(F, "; ".join(wrong))
+    return Finding(P, f"{checked} HPAs as the platform file sets them, replicas in range")
+
+
+async def configuration(ctx: CheckContext, item: ChecklistItem) -> Finding:
+    """The variables the platform file lists exist in each Deployment's pod template, and
+    the Secrets and ConfigMaps they come from exist and hold the keys. Names only: no value
+    is ever read into the evidence."""
+    orch = ctx.platform.orchestrator
+    wrong: list[str] = []
+    checked = 0
+    keys_cache: dict[tuple[str, str], frozenset[str] | None] = {}
+
+    async def keys(kind: str, name: str) -> frozenset[str] | None:
+        if (kind, name) not in keys_cache:
+            read = orch.secret_keys if kind == "secret" else orch.config_map_keys
+            keys_cache[(kind, name)] = await read(name)
+        return keys_cache[(kind, name)]
+
+    for svc in ctx.platform.config.services:
+        if not svc.env:
+            continue
+        refs = await orch.workload_env(svc.deployment_name)
+        named = {r.name: r for r in refs if not r.whole}
+        imports = [r for r in refs if r.whole]
+        for var in svc.env:
+            checked += 1
+            ref = named.get(var)
+            if ref is None:
+                source = None
+                for imp in imports:
+                    prefix = imp.name[:-1]
+                    if var.startswith(prefix):
+                        have = await keys(imp.source, imp.ref_name)
+                        if have is not None and var[len(prefix) :] in have:
+                            source = imp
+                            break
+                if source is None:
+                    wrong.append(f"{svc.name}: {var} not set")
+                continue
+            if ref.source in ("secret", "configmap"):
+                have = await keys(ref.source, ref.ref_name)
+                if have is None and not ref.optional:
+                    wrong.append(f"{svc.name}: {var}: {ref.source} {ref.ref_name} missing")
+                elif have is not None and ref.ref_key not in have and not ref.optional:
+                    wrong.append(
+                        f"{svc.name}: {var}: {ref.source} {ref.ref_name} has no key {ref.ref_key}"
+                    )
+    if not checked:
+        return Finding(W, "the platform file lists no environment variables for any service")
+    if wrong:
+        return Finding(
+            F, "; ".join(wrong[:6]) + (f" (+{len(wrong) - 6})" if len(wrong) > 6 else "")
+        )
+    return Finding(P, f"{checked} variables set, every Secret and ConfigMap key they name there")
+
+
 Check = Callable[[CheckContext, ChecklistItem], Awaitable[Finding]]
 CHECKS: dict[str, Check] = {
     "services": services,
@@ -233,4 +398,9 @@ CHECKS: dict[str, Check] = {
     "replicas": replicas,
     "backups": backups,
     "window": window,
+    "tls": tls,
+    "dns": dns,
+    "images": images,
+    "autoscaling": autoscaling,
+    "configuration": configuration,
 }

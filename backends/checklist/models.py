@@ -4,7 +4,9 @@ item's state with its evidence, the sign-offs, and the one verdict."""
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 
 class ItemState(enum.StrEnum):
@@ -32,6 +34,24 @@ class SignOff:
     who: str
     at: float
     comment: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class SignoffRecord:
+    """What the store holds: the release version they vouch for, and who signed what."""
+
+    release_version: str
+    signoffs: tuple[SignOff, ...]
+    version: str = ""  # the store's compare-and-swap token; "" before it exists
+
+
+class SignoffStore(Protocol):
+    async def read_signoffs(self) -> SignoffRecord | None: ...
+
+    async def write_signoffs(self, record: SignoffRecord) -> SignoffRecord:
+        """Create (``record.version == ""``) or replace the one at ``record.version``;
+        ``Conflict`` when someone else wrote in between."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,3 +92,34 @@ class ChecklistReport:
     require_go: bool
     stale_after_s: float
     sections: tuple[str, ...] = field(default=())
+
+
+class ChecklistEngine(Protocol):
+    """The checklist as the screens and `bva check` drive it (engine.py's is the one; screen
+    snapshots use a stand-in)."""
+
+    @property
+    def environment(self) -> str: ...
+
+    @property
+    def can_sign(self) -> bool: ...
+
+    async def run(
+        self,
+        version: str | None,
+        *,
+        only: set[str] | None = None,
+        previous: Sequence[ItemResult] = (),
+        on_result: Callable[[ItemResult], None] | None = None,
+    ) -> ChecklistReport: ...
+
+    async def sign(self, item: str, who: str, comment: str, version: str) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class ReleaseGate:
+    """The checklist as the Rollout screen's confirmation sees it for one version."""
+
+    required: bool  # this environment wants a Go before a release
+    go: bool
+    words: str  # "GO, checked 3 min ago" / "NO-GO: …" / "not run for 1.2.0"

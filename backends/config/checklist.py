@@ -130,8 +130,11 @@ class ChecklistConfig(BaseModel):
     stale_after: PositiveDuration = 900.0  # a result older than this must be re-run for a Go
     check_timeout: PositiveDuration = 10.0  # each check's own bound; they run side by side
     tls_min_days: float = Field(default=14.0, gt=0)
+    tls_ca_file: str | None = None  # an internal CA to trust instead of the system's
     registry: HttpUrl | None = None  # where images are looked up (OCI distribution API)
     registry_token: SecretRef | None = None
+    # Who holds which role, for sign-offs that name roles: {"release-captain": ["asha"]}.
+    roles: dict[str, list[str]] = Field(default_factory=dict)
 
     def resolved(self) -> tuple[ChecklistItem, ...]:
         """The seed's items with this platform's overrides, removals and additions, in order:

@@ -32,6 +32,7 @@ from backends.config.values import (
     check_not_blank,
     quote,
 )
+from backends.config.workload import AutoscalingConfig, EnvNames
 
 _MODEL = ConfigDict(extra="forbid", frozen=True, strict=True)
 
@@ -200,6 +201,10 @@ class ServiceConfig(BaseModel):
     url: HttpUrl | None = None
     log_format: Literal["plain", "json"] = "plain"
     order: int | None = None
+    # The HorizontalPodAutoscaler the service should have, and the environment variables its
+    # containers must get (names only); the pre-deploy checklist compares them to the cluster.
+    autoscaling: AutoscalingConfig | None = None
+    env: EnvNames = Field(default_factory=list)
 
     @model_validator(mode="before")
     @classmethod

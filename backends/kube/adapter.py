@@ -24,6 +24,7 @@ from backends.kube.client import (
     KubeClient,
     read_json,
 )
+from backends.kube.config_reads import ConfigReads
 from backends.kube.convert import (
     container_images,
     event_from,
@@ -37,6 +38,7 @@ from backends.kube.release_objects import (
     lease_body,
     lock_from,
 )
+from backends.kube.signoff_store import SignoffLease
 from backends.logs.inbox import Inbox, StreamRequest
 from backends.logs.join import Joiner
 from backends.models import (
@@ -51,7 +53,7 @@ from backends.models import (
 )
 
 
-class KubeAdapter(KubeBase):
+class KubeAdapter(SignoffLease, ConfigReads, KubeBase):
     """The platform's Deployments, Pods, ReplicaSets and Events in one namespace."""
 
     @property

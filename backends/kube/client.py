@@ -32,13 +32,19 @@ class KubeClient:
     apps: Any
     server: str
     coordination: Any = None
+    autoscaling: Any = None
 
     def close(self) -> None:
         self.api_client.close()
 
 
 # KubeClient's API fields and the client classes behind them.
-_APIS = {"core": "CoreV1Api", "apps": "AppsV1Api", "coordination": "CoordinationV1Api"}
+_APIS = {
+    "core": "CoreV1Api",
+    "apps": "AppsV1Api",
+    "coordination": "CoordinationV1Api",
+    "autoscaling": "AutoscalingV2Api",
+}
 
 
 def load_client(kubeconfig: str | None, context: str | None) -> KubeClient:

@@ -15,8 +15,11 @@ from typing import Any
 
 from aiohttp import web
 
+from backends.sandbox import hpa_v1, openapi
 from backends.sandbox import resources as res
 from backends.sandbox.cluster import Cluster
+from backends.sandbox.config_objects import Invalid as ConfigInvalid
+from backends.sandbox.config_objects import prepare as prepare_config_object
 from backends.sandbox.patch import PatchError, apply_patch
 from backends.sandbox.podutil import parse_time
 from backends.sandbox.selectors import (
@@ -90,6 +93,8 @@ class Api:
         for probe in ("/healthz", "/livez", "/readyz"):
             r.add_get(probe, _ok)
         r.add_get("/sandbox/v1/stats", self._stats)
+        r.add_get("/openapi/v3", _static(openapi.root_document()))
+        r.add_get("/openapi/v3/{path:.+}", self._openapi)
         r.add_route("*", "/api/v1/{path:.+}", self._core)
         r.add_get("/apis/{group}", self._group)
         r.add_get("/apis/{group}/{version}", self._group_version)
@@ -125,6 +130,12 @@ class Api:
             }
         )
 
+    async def _openapi(self, request: web.Request) -> web.Response:
+        doc = openapi.group_version_document(request.match_info["path"])
+        if doc is None:
+            raise ApiError(404, "NotFound", "the server could not find the requested resource")
+        return _json(doc)
+
     async def _group(self, request: web.Request) -> web.Response:
         group = request.match_info["group"]
         if group not in res.GROUPS:
@@ -133,7 +144,7 @@ class Api:
 
     async def _group_version(self, request: web.Request) -> web.Response:
         group, version = request.match_info["group"], request.match_info["version"]
-        if res.GROUPS.get(group) != version:
+        if version not in res.GROUPS.get(group, ()):
             raise ApiError(404, "NotFound", "the server could not find the requested resource")
         return _json(res.api_resource_list(group, version))
 
@@ -146,6 +157,12 @@ class Api:
 
     # -- routing ----------------------------------------------------------------------
     async def _dispatch(
+        self, request: web.Request, group: str, version: str, path: str
+    ) -> web.StreamResponse:
+        resp = await self._route(request, group, version, path)
+        return hpa_v1.v1_response(resp) if request.get("hpa_v1") else resp
+
+    async def _route(
         self, request: web.Request, group: str, version: str, path: str
     ) -> web.StreamResponse:
         parts = [p for p in path.split("/") if p]
@@ -168,6 +185,12 @@ class Api:
             raise ApiError(404, "NotFound", "the server could not find the requested resource")
         if sub is not None and sub not in rtype.subresources:
             raise ApiError(404, "NotFound", "the server could not find the requested resource")
+        if (group, version, plural) == hpa_v1.V1:
+            # Served from the stored v2 objects: bodies in, answers out are converted.
+            request["hpa_v1"] = True
+            rtype = res.BY_PATH[hpa_v1.V2]
+            if request.method in ("POST", "PUT"):
+                request["body"] = hpa_v1.from_v1(await self._body(request))
         ns = namespace if rtype.namespaced else ""
         if (
             namespace is not None
@@ -255,6 +278,8 @@ class Api:
         )
 
     async def _body(self, request: web.Request) -> Any:
+        if "body" in request:
+            return request["body"]
         try:
             return json.loads(await request.read() or b"null")
         except ValueError as exc:
@@ -275,6 +300,10 @@ class Api:
         if rtype.plural == "pods":
             res.default_pod_spec(obj.setdefault("spec", {}))
             obj.setdefault("status", {"phase": "Pending", "qosClass": "BestEffort"})
+        try:
+            prepare_config_object(rtype.plural, obj)
+        except ConfigInvalid as exc:
+            raise ApiError(exc.code, exc.reason, exc.message) from None
         if name is not None and obj.get("metadata", {}).get("name") not in (None, name):
             raise ApiError(400, "BadRequest", "the name of the object does not match the URL")
         return obj
@@ -293,7 +322,7 @@ class Api:
             )
         if rtype.namespaced:
             meta["namespace"] = ns
-        if rtype.plural == "deployments":
+        if rtype.plural in ("deployments", "horizontalpodautoscalers"):
             obj["status"] = {}
         if _dry_run(request):
             return _json(obj, 201)
@@ -353,8 +382,12 @@ class Api:
     ) -> web.Response:
         current = self.store.require(rtype.plural, ns, name, rtype.what)
         body = await self._body(request)
+        v1 = bool(request.get("hpa_v1"))
         try:
-            patched = apply_patch(request.headers.get("Content-Type", ""), current, body)
+            base = hpa_v1.to_v1(current) if v1 else current
+            patched = apply_patch(request.headers.get("Content-Type", ""), base, body)
+            if v1:
+                patched = hpa_v1.from_v1(patched)
         except PatchError as exc:
             ctype = request.headers.get("Content-Type", "")
             if "unsupported" in str(exc):

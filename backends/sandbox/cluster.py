@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import heapq
 import itertools
 import random
@@ -12,10 +13,13 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from backends.sandbox.autoscalers import AutoscalerController, autoscaler_manifest
+from backends.sandbox.config_objects import config_map_manifest, secret_manifest
 from backends.sandbox.deployments import DeploymentController
 from backends.sandbox.events import EventRecorder
 from backends.sandbox.kubelet import NODES, Kubelet
 from backends.sandbox.logs import LogBook
+from backends.sandbox.podenv import EnvPlan, plan_env
 from backends.sandbox.podutil import pod_ready, spec_replicas, status_int
 from backends.sandbox.replicasets import ReplicaSetController
 from backends.sandbox.resources import SERVER_VERSION, default_deployment
@@ -41,9 +45,15 @@ class Cluster:
         ready_delay: float = 1.0,
         progress_deadline: int = 600,
         clock: Callable[[], float] = time.time,
+        config_prefix: str = "",
     ) -> None:
         self.services = list(services)
         self.namespace = namespace
+        # Shared Secrets and ConfigMaps are named <prefix>-<group> ("bharathva-db").
+        self.config_prefix = config_prefix or namespace
+        self._env_plans: dict[str, EnvPlan] = {
+            s.name: plan_env(s.env, s.port, self.config_prefix, s.container) for s in self.services
+        }
         self.speed = speed
         self._clock = clock
         self._replicas = replicas
@@ -72,6 +82,8 @@ class Cluster:
             self.store, self.events, clock, self.schedule, self.kubelet.delete, self._rng
         )
         self.deployments = DeploymentController(self.store, self.events, clock, self.schedule)
+        self.autoscalers = AutoscalerController(self.store, clock)
+        self._dirty_hpa: set[tuple[str, str]] = set()
         self._timers: list[tuple[float, int, Callable[[], None]]] = []
         self._seq = itertools.count()
         self._dirty_rs: set[tuple[str, str]] = set()
@@ -110,6 +122,9 @@ class Cluster:
                     self._dirty_deploy.add((ns, ref["name"]))
         elif change.resource == "deployments":
             self._dirty_deploy.add((ns, meta["name"]))
+            self._dirty_hpa.update(self.autoscalers.targeting(ns, meta["name"]))
+        elif change.resource == "horizontalpodautoscalers" and change.type != "DELETED":
+            self._dirty_hpa.add((ns, meta["name"]))
         if change.type == "DELETED" and meta.get("uid"):
             uid = meta["uid"]
             self.schedule(self._clock(), lambda: self._collect_garbage(uid))
@@ -157,6 +172,9 @@ class Cluster:
             d_keys, self._dirty_deploy = self._dirty_deploy, set()
             for ns, name in sorted(d_keys):
                 self.deployments.sync(ns, name)
+        hpa_keys, self._dirty_hpa = self._dirty_hpa, set()
+        for ns, name in sorted(hpa_keys):
+            self.autoscalers.sync(ns, name)
 
     async def run(self) -> None:
         last_sim = self._clock()
@@ -237,9 +255,30 @@ class Cluster:
                 self.store.create("namespaces", _namespace(ns), "namespaces")
         for node in NODES:
             self.store.create("nodes", _node(node), "nodes")
+        self._seed_config()
         for svc in self.services:
             self.store.create("services", self._service(svc), "services")
             self.store.create("deployments", self.deployment_manifest(svc), "deployments.apps")
+            if svc.autoscaling is not None:
+                lo, hi, cpu = svc.autoscaling
+                name = svc.deployment or svc.name
+                hpa = autoscaler_manifest(f"{svc.name}-hpa", self.namespace, name, lo, hi, cpu)
+                self.store.create("horizontalpodautoscalers", hpa, "horizontalpodautoscalers")
+
+    def _seed_config(self) -> None:
+        """The Secrets and ConfigMaps the pod templates read, with dummy values."""
+        secrets: dict[str, dict[str, str]] = {}
+        config_maps: dict[str, dict[str, str]] = {}
+        for plan in self._env_plans.values():
+            for name, values in plan.secrets.items():
+                secrets.setdefault(name, {}).update(values)
+            for name, values in plan.config_maps.items():
+                config_maps.setdefault(name, {}).update(values)
+        for name, values in sorted(secrets.items()):
+            self.store.create("secrets", secret_manifest(name, self.namespace, values), "secrets")
+        for name, values in sorted(config_maps.items()):
+            manifest = config_map_manifest(name, self.namespace, values)
+            self.store.create("configmaps", manifest, "configmaps")
 
     def _service(self, svc: SandboxService) -> Obj:
         return {
@@ -264,6 +303,7 @@ class Cluster:
     def deployment_manifest(self, svc: SandboxService) -> Obj:
         image = self._images[svc.name]
         labels = {"app": svc.name, "track": "stable"}
+        plan = self._env_plans[svc.name]
         health = svc.health_paths[0] if svc.health_paths else "/actuator/health"
         probe = {
             "httpGet": {"path": health, "port": svc.port, "scheme": "HTTP"},
@@ -293,19 +333,7 @@ class Cluster:
                                 "name": svc.container,
                                 "image": image,
                                 "ports": [{"name": "http", "containerPort": svc.port}],
-                                "env": [
-                                    {"name": "SPRING_PROFILES_ACTIVE", "value": "prod"},
-                                    {"name": "SERVER_PORT", "value": str(svc.port)},
-                                    {
-                                        "name": "DB_PASSWORD",
-                                        "valueFrom": {
-                                            "secretKeyRef": {
-                                                "name": f"{svc.name}-secrets",
-                                                "key": "db-password",
-                                            }
-                                        },
-                                    },
-                                ],
+                                "env": copy.deepcopy(plan.env),
                                 "resources": {
                                     "requests": {"cpu": "250m", "memory": "512Mi"},
                                     "limits": {"cpu": "1", "memory": "1Gi"},
@@ -318,6 +346,9 @@ class Cluster:
                 },
             },
         }
+        if plan.env_from:
+            container = d["spec"]["template"]["spec"]["containers"][0]
+            container["envFrom"] = copy.deepcopy(plan.env_from)
         default_deployment(d)
         return d
 

@@ -3,6 +3,7 @@ sandbox environment's rollout deadline."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from backends.config.loader import PlatformConfig
@@ -38,12 +39,19 @@ def settings_from_platform(
             metrics_path=s.metrics,
             log_format=s.log_format,
             deployment=s.deployment_name,
+            autoscaling=(
+                (s.autoscaling.min, s.autoscaling.max, s.autoscaling.cpu)
+                if s.autoscaling is not None
+                else None
+            ),
+            env=tuple(s.env),
         )
         for s in cfg.services
     ]
     return SandboxSettings(
         services=services,
         namespace=namespace,
+        config_prefix=_slug(cfg.name) or namespace,
         replicas={s.name: s.replicas for s in cfg.services},
         images={s.name: f"{s.image}:{INITIAL_TAG}" for s in cfg.services},
         kubeconfig=kubeconfig,
@@ -57,3 +65,8 @@ def settings_from_platform(
         pg_bin=pg_bin,
         db_pool_size=db.pool_size if (db := cfg.database_for(env_name)) is not None else 20,
     )
+
+
+def _slug(name: str) -> str:
+    """The platform's name as a DNS label prefix: "BharathVA" -> "bharathva"."""
+    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:40].strip("-")

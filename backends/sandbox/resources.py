@@ -62,6 +62,8 @@ RESOURCES: tuple[ResourceType, ...] = (
     ResourceType("", "v1", "pods", "Pod", True, ("po",), ("log", "status"), ("all",)),
     ResourceType("", "v1", "services", "Service", True, ("svc",), ("status",), ("all",)),
     ResourceType("", "v1", "events", "Event", True, ("ev",)),
+    ResourceType("", "v1", "secrets", "Secret", True),
+    ResourceType("", "v1", "configmaps", "ConfigMap", True, ("cm",)),
     ResourceType(
         "apps", "v1", "deployments", "Deployment", True, ("deploy",), ("scale", "status"), ("all",)
     ),
@@ -69,12 +71,38 @@ RESOURCES: tuple[ResourceType, ...] = (
         "apps", "v1", "replicasets", "ReplicaSet", True, ("rs",), ("scale", "status"), ("all",)
     ),
     ResourceType("coordination.k8s.io", "v1", "leases", "Lease", True),
+    ResourceType(
+        "autoscaling",
+        "v2",
+        "horizontalpodautoscalers",
+        "HorizontalPodAutoscaler",
+        True,
+        ("hpa",),
+        ("status",),
+        ("all",),
+    ),
+    ResourceType(
+        "autoscaling",
+        "v1",
+        "horizontalpodautoscalers",
+        "HorizontalPodAutoscaler",
+        True,
+        ("hpa",),
+        ("status",),
+        ("all",),
+    ),
 )
 
 BY_PATH: dict[tuple[str, str, str], ResourceType] = {
     (r.group, r.version, r.plural): r for r in RESOURCES
 }
-GROUPS: dict[str, str] = {"apps": "v1", "coordination.k8s.io": "v1"}
+# Each group's versions, the preferred (storage) one first. autoscaling/v1 is served by
+# conversion (hpa_v1.py): kubectl autoscale still creates HPAs through it.
+GROUPS: dict[str, tuple[str, ...]] = {
+    "apps": ("v1",),
+    "coordination.k8s.io": ("v1",),
+    "autoscaling": ("v2", "v1"),
+}
 
 
 def api_resource_list(group: str, version: str) -> Obj:
@@ -117,13 +145,13 @@ def api_resource_list(group: str, version: str) -> Obj:
 
 
 def api_group(name: str) -> Obj:
-    gv = {"groupVersion": f"{name}/{GROUPS[name]}", "version": GROUPS[name]}
+    versions = [{"groupVersion": f"{name}/{v}", "version": v} for v in GROUPS[name]]
     return {
         "kind": "APIGroup",
         "apiVersion": "v1",
         "name": name,
-        "versions": [gv],
-        "preferredVersion": gv,
+        "versions": versions,
+        "preferredVersion": versions[0],
     }
 
 

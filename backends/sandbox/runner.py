@@ -58,6 +58,8 @@ class SandboxSettings:
     database: bool = False
     pg_bin: str | None = None
     db_pool_size: int = 20
+    # Shared Secrets and ConfigMaps are named <config_prefix>-<group>; default the namespace.
+    config_prefix: str = ""
 
 
 class AlreadyRunning(Exception):
@@ -105,6 +107,7 @@ class Sandbox:
             seed=settings.seed,
             ready_delay=settings.ready_delay,
             progress_deadline=settings.progress_deadline,
+            config_prefix=settings.config_prefix,
         )
         self.api = Api(self.cluster)
         self.endpoints = ServiceEndpoints(

@@ -161,6 +161,50 @@ def _service_row(svc: Obj, now: float) -> list[Any]:
     ]
 
 
+def _metric_source(metric: Obj) -> Obj:
+    """A v2 MetricSpec/MetricStatus's source: {"type": "Resource", "resource": {...}}."""
+    kind = str(metric.get("type", ""))
+    source = metric.get(kind[:1].lower() + kind[1:])
+    return source if isinstance(source, dict) else {}
+
+
+def _hpa_target(spec_metric: Obj, current: list[Obj]) -> str:
+    """One TARGETS entry as kubectl prints it since 1.30: "cpu: 70%/70%"."""
+    source = _metric_source(spec_metric)
+    target = source.get("target") or {}
+    name = source.get("name") or (source.get("metric") or {}).get("name", "")
+    reading: Obj = {}
+    for status in current:
+        if status.get("type") == spec_metric.get("type"):
+            reading = _metric_source(status).get("current") or {}
+            break
+    if target.get("type") == "Utilization":
+        value = reading.get("averageUtilization")
+        have = f"{value}%" if value is not None else "<unknown>"
+        return f"{name}: {have}/{target.get('averageUtilization')}%"
+    field = "averageValue" if target.get("type") == "AverageValue" else "value"
+    return f"{name}: {reading.get(field, '<unknown>')}/{target.get(field, '')}"
+
+
+def _hpa_row(hpa: Obj, now: float) -> list[Any]:
+    spec = hpa.get("spec") or {}
+    status = hpa.get("status") or {}
+    ref = spec.get("scaleTargetRef") or {}
+    metrics = spec.get("metrics") or []
+    targets = ", ".join(_hpa_target(m, status.get("currentMetrics") or []) for m in metrics[:2])
+    if len(metrics) > 2:
+        targets += f" + {len(metrics) - 2} more..."
+    return [
+        hpa["metadata"]["name"],
+        f"{ref.get('kind', '')}/{ref.get('name', '')}",
+        targets or "<none>",
+        spec.get("minReplicas", "<unset>"),
+        spec.get("maxReplicas", 0),
+        status.get("currentReplicas", 0),
+        _age(hpa, now),
+    ]
+
+
 TABLES: dict[str, tuple[list[Column], Callable[[Obj, float], list[Any]]]] = {
     "pods": (
         [
@@ -247,6 +291,35 @@ TABLES: dict[str, tuple[list[Column], Callable[[Obj, float], list[Any]]]] = {
             _age(o, now),
             o.get("status", {}).get("nodeInfo", {}).get("kubeletVersion", ""),
         ],
+    ),
+    "secrets": (
+        [("Name", "name", 0), ("Type", "", 0), ("Data", "", 0), ("Age", "", 0)],
+        lambda o, now: [
+            o["metadata"]["name"],
+            o.get("type", "Opaque"),
+            len(o.get("data") or {}),
+            _age(o, now),
+        ],
+    ),
+    "configmaps": (
+        [("Name", "name", 0), ("Data", "", 0), ("Age", "", 0)],
+        lambda o, now: [
+            o["metadata"]["name"],
+            len(o.get("data") or {}) + len(o.get("binaryData") or {}),
+            _age(o, now),
+        ],
+    ),
+    "horizontalpodautoscalers": (
+        [
+            ("Name", "name", 0),
+            ("Reference", "", 0),
+            ("Targets", "", 0),
+            ("MinPods", "", 0),
+            ("MaxPods", "", 0),
+            ("Replicas", "", 0),
+            ("Age", "", 0),
+        ],
+        _hpa_row,
     ),
     "leases": (
         [("Name", "name", 0), ("Holder", "", 0), ("Age", "", 0)],

@@ -34,6 +34,8 @@ class SandboxService:
     metrics_path: str
     log_format: LogFormat
     deployment: str = ""  # defaults to the service name
+    autoscaling: tuple[int, int, int] | None = None  # its HPA's min, max, CPU target %
+    env: tuple[str, ...] = ()  # the variables its containers must get (names only)
 
 
 @dataclass(frozen=True)

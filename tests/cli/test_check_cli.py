@@ -47,14 +47,18 @@ def items(out: subprocess.CompletedProcess[str]) -> dict[str, dict[str, Any]]:
 def test_a_healthy_sandbox_is_go_and_a_crashing_rollout_is_no_go(
     sandbox: RunningSandbox, tmp_path: Path
 ) -> None:
-    def healthy() -> bool:
-        return items(check(sandbox, "--json"))["resources"]["state"] == "pass"
+    md_file = str(tmp_path / "checklist.md")
 
-    wait_until(healthy, 60, "the sandbox's services to be up")
-    out = check(sandbox, "--json", "--md", str(tmp_path / "checklist.md"))
+    def go() -> subprocess.CompletedProcess[str] | None:
+        # A sandbox just started warms up (and its traffic has error bursts): wait for a Go.
+        out = check(sandbox, "--json", "--version", "1.2.0", "--md", md_file)
+        return out if json.loads(out.stdout)["verdict"]["go"] else None
+
+    out = wait_until(go, 90, "the sandbox's checklist to say Go")
     got = items(out)
-    doc = json.loads(out.stdout)
-    assert doc["verdict"]["go"] is True, doc["verdict"]
+    assert got["environment-variables"]["state"] == "pass", got["environment-variables"]
+    assert got["autoscaling"]["evidence"].startswith("5 HPAs as the platform file sets them")
+    assert got["images"]["state"] == "pass" and ":1.2.0" in got["images"]["evidence"]
     assert got["resources"]["evidence"].startswith("5 services UP")
     assert got["resources"]["duration_s"] is not None and got["resources"]["ran_at"]
     # No database in this sandbox: unknown, and said why, not a pass.
@@ -64,11 +68,18 @@ def test_a_healthy_sandbox_is_go_and_a_crashing_rollout_is_no_go(
     assert out.returncode == 3  # Go, but some sources could not be read
     md = (tmp_path / "checklist.md").read_text()
     assert md.startswith("## Pre-deployment checklist — GO") and "### Infrastructure" in md
-    subprocess.run(
-        ["kubectl", "-n", sandbox.namespace, "set", "image", "deployment/tweet-service",
+    # Broken on purpose: a missing HPA, a Secret without the key a variable names, a crash.
+    for args in (
+        ["delete", "hpa", "tweet-service-hpa"],
+        ["patch", "secret", "bharathva-jwt", "--type=json",
+         "-p", '[{"op":"remove","path":"/data/jwt-secret"}]'],
+        ["set", "image", "deployment/tweet-service",
          "tweet-service=bharathva/tweet-service:2.0.0-crash"],
-        env=sandbox.env, check=True, capture_output=True, timeout=60,
-    )  # fmt: skip
+    ):  # fmt: skip
+        subprocess.run(
+            ["kubectl", "-n", sandbox.namespace, *args],
+            env=sandbox.env, check=True, capture_output=True, timeout=60,
+        )  # fmt: skip
 
     def failing() -> subprocess.CompletedProcess[str] | None:
         out = check(sandbox)
@@ -81,6 +92,11 @@ def test_a_healthy_sandbox_is_go_and_a_crashing_rollout_is_no_go(
     assert "✖ fail" in resources and "tweet-service" in resources
     assert lines[0] == "Code Quality:" and "verdict: NO-GO" in bad.stdout
     assert any(line.startswith("  ✖ Resources provisioned:") for line in lines)
+    env_line = next(line for line in lines if "Environment variables configured" in line)
+    assert "JWT_SECRET: secret bharathva-jwt has no key jwt-secret" in env_line
+    hpa_line = next(line for line in lines if "Auto-scaling policies set" in line)
+    assert "✖ fail" in hpa_line and "tweet-service: no HorizontalPodAutoscaler" in hpa_line
+    assert "c2FuZGJveC1qd3Qt" not in bad.stdout  # no Secret value, not even encoded
 
 
 def test_a_bad_version_is_a_usage_error() -> None:

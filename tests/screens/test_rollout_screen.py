@@ -70,7 +70,7 @@ def test_rollout_snapshots(snap_compare: Any, case: str, size: tuple[int, int]) 
 async def test_start_needs_services_version_and_the_typed_environment() -> None:
     app = fake_app("healthy")
     started: list[tuple[list[str], str]] = []
-    app.start_release = lambda s, v: started.append((s, v))  # type: ignore[method-assign]
+    app.start_release = lambda s, v, override="": started.append((s, v))  # type: ignore[method-assign]
     said = notifications(app)
     async with app.run_test(size=(120, 36)) as pilot:
         screen = await open_rollout(pilot)
@@ -219,7 +219,7 @@ async def test_escape_leaves_the_version_box_so_global_keys_work() -> None:
 async def test_the_confirmation_names_the_database_step() -> None:
     app = fake_app("db_release")
     started: list[tuple[list[str], str]] = []
-    app.start_release = lambda s, v: started.append((s, v))  # type: ignore[method-assign]
+    app.start_release = lambda s, v, override="": started.append((s, v))  # type: ignore[method-assign]
     async with app.run_test(size=(120, 36)) as pilot:
         screen = await open_rollout(pilot)
         preview = screen.query_one("#plan-preview", Static)

@@ -9,6 +9,7 @@ from collections.abc import AsyncGenerator, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
+from backends.checklist.models import SignoffRecord
 from backends.config.loader import builtin_platform_path, load_platform
 from backends.db.admin import DatabaseAdmin
 from backends.errors import NotFound, ReadOnlyError
@@ -17,8 +18,10 @@ from backends.logs.inbox import Inbox, LogReaderHandle, StreamRequest
 from backends.logs.join import Joiner
 from backends.metrics.source import MetricSample
 from backends.models import (
+    Autoscaler,
     Canary,
     Condition,
+    EnvRef,
     KubeEvent,
     LockRecord,
     Pod,
@@ -167,6 +170,10 @@ def pods_for(service: str, *, crash: bool = False) -> list[Pod]:
     return out
 
 
+FAKE_SECRET_KEYS = {"bharathva-db": frozenset({"db-url", "db-username", "db-password"})}
+FAKE_CONFIG_MAP_KEYS = {"bharathva-logging": frozenset({"LOGGING_LEVEL_ROOT"})}
+
+
 class FakeOrchestrator:
     """The Orchestrator contract over canned workloads, pods and events: reads answer from
     them, watches send one RESYNC (or one ERROR) and then stay quiet, every change is
@@ -184,6 +191,7 @@ class FakeOrchestrator:
         self.error = error
         self.pods = pods or {s: pods_for(s) for s in SERVICES}
         self._events = list(events)
+        self.signoffs: SignoffRecord | None = None
 
     @property
     def kind(self) -> str:
@@ -242,6 +250,31 @@ class FakeOrchestrator:
     async def current_revision(self, name: str) -> Revision | None:
         return None
 
+    async def list_autoscalers(self) -> list[Autoscaler]:
+        return [
+            Autoscaler(
+                f"{w.service}-hpa", "Deployment", w.name, 2, 10, w.replicas, w.desired,
+                ("cpu 70% utilization",),
+            )
+            for w in self.workloads
+            if w.track == "stable"
+        ]  # fmt: skip
+
+    async def workload_env(self, name: str) -> list[EnvRef]:
+        await self.get_workload(name)
+        return [
+            EnvRef(name, "SERVER_PORT", "literal"),
+            EnvRef(name, "DB_URL", "secret", "bharathva-db", "db-url"),
+            EnvRef(name, "DB_PASSWORD", "secret", "bharathva-db", "db-password"),
+            EnvRef(name, "LOGGING_*", "configmap", "bharathva-logging"),
+        ]
+
+    async def secret_keys(self, name: str) -> frozenset[str] | None:
+        return FAKE_SECRET_KEYS.get(name)
+
+    async def config_map_keys(self, name: str) -> frozenset[str] | None:
+        return FAKE_CONFIG_MAP_KEYS.get(name)
+
     async def set_image(
         self, name: str, container: str, image: str, change_cause: str | None = None
     ) -> Workload:
@@ -285,6 +318,12 @@ class FakeOrchestrator:
 
     async def replace_lock(self, record: LockRecord) -> LockRecord:
         self._refuse("take locks")
+
+    async def read_signoffs(self) -> SignoffRecord | None:
+        return self.signoffs
+
+    async def write_signoffs(self, record: SignoffRecord) -> SignoffRecord:
+        raise ReadOnlyError("snapshot fakes never change")
 
     async def delete_lock(self) -> None:
         self._refuse("release locks")
