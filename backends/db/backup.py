@@ -38,6 +38,7 @@ from backends.db.tools import (
     libpq_env,
     reap,
     server_version_tuple,
+    toc_listing,
     tool_version,
 )
 from backends.sanitize import sanitize_text
@@ -241,24 +242,10 @@ async def _dump(
 
 
 async def _verify(pg_restore: Path, dump: Path) -> int:
-    proc = await asyncio.create_subprocess_exec(
-        str(pg_restore),
-        "--list",
-        str(dump),
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    try:
-        out, err = await proc.communicate()
-    finally:
-        await reap(proc)
-    entries = sum(
-        1 for line in out.decode("utf-8", "replace").splitlines() if line and line[0] != ";"
-    )
-    if proc.returncode != 0 or entries == 0:
-        lines = err.decode("utf-8", "replace").splitlines()
-        why = first_error(lines, "error:") or (lines[0] if lines else "no entries")
+    code, out, err = await toc_listing(pg_restore, dump)
+    entries = sum(1 for line in out if line and line[0] != ";")
+    if code != 0 or entries == 0:
+        why = first_error(err, "error:") or (err[0] if err else "no entries")
         raise BackupError(f"the dump did not verify (pg_restore --list: {sanitize_text(why, 160)})")
     return entries
 

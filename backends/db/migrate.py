@@ -18,7 +18,7 @@ from psycopg.conninfo import conninfo_to_dict
 
 from backends.db.admin import DatabaseAdmin
 from backends.db.backup import one_line
-from backends.db.tools import libpq_env
+from backends.db.tools import libpq_env, reap
 from backends.sanitize import sanitize_text
 
 TAIL = 40
@@ -131,21 +131,14 @@ async def run_migrate(
                         on_line(line)
                 code = await proc.wait()
         except TimeoutError:
-            await _kill(proc)
+            await reap(proc)
             took = admin.migrate_timeout_s
             return MigrateResult(
                 False, -1, f"migrate did not finish in {took:g}s: killed", tuple(tail), took
             )
         except BaseException:
-            await _kill(proc)
+            await reap(proc)
             raise
     took = time.monotonic() - t0
     error = "" if code == 0 else sanitize_text(first_error(seen) or f"exit code {code}", 300)
     return MigrateResult(code == 0, code, error, tuple(tail), took)
-
-
-async def _kill(proc: asyncio.subprocess.Process) -> None:
-    if proc.returncode is None:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, 9)
-        await asyncio.shield(proc.wait())

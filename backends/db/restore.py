@@ -43,7 +43,7 @@ from psycopg import sql
 
 from backends.db.backup import BackupError, one_line, take_backup
 from backends.db.restore_models import Backup, Connected, RestorePlan, RestoreResult
-from backends.db.tools import ToolError, find_tool, first_error, libpq_env, reap
+from backends.db.tools import ToolError, find_tool, first_error, libpq_env, reap, toc_listing
 from backends.sanitize import sanitize_text
 
 
@@ -396,25 +396,13 @@ END
 
 
 async def _listing(pg_restore: Path, dump: Path) -> list[str]:
-    proc = await asyncio.create_subprocess_exec(
-        str(pg_restore),
-        "--list",
-        str(dump),
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    try:
-        out, err = await proc.communicate()
-    finally:
-        await reap(proc)
-    if proc.returncode != 0:
-        lines = err.decode("utf-8", "replace").splitlines()
-        why = first_error(lines, "pg_restore: error:") or f"exit code {proc.returncode}"
+    code, out, err = await toc_listing(pg_restore, dump)
+    if code != 0:
+        why = first_error(err, "pg_restore: error:") or f"exit code {code}"
         raise RestoreError(
             f"pg_restore cannot read {dump.name}, nothing was changed: {sanitize_text(why, 200)}"
         )
-    return out.decode("utf-8", "replace").splitlines()
+    return out
 
 
 async def _pg_restore(

@@ -10,6 +10,7 @@ import math
 import os
 import re
 import shutil
+import signal
 import subprocess
 import tempfile
 from collections.abc import Iterable, Iterator
@@ -174,6 +175,28 @@ def libpq_env(dsn: str, *, connect_timeout: float | None = None) -> Iterator[dic
             os.unlink(name)
 
 
+async def toc_listing(pg_restore: Path, dump: Path) -> tuple[int, list[str], list[str]]:
+    """``pg_restore --list`` of a dump: (exit code, table-of-contents lines, stderr lines)."""
+    proc = await asyncio.create_subprocess_exec(
+        str(pg_restore),
+        "--list",
+        str(dump),
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        out, err = await proc.communicate()
+    finally:
+        await reap(proc)
+    code = proc.returncode if proc.returncode is not None else -1
+    return (
+        code,
+        out.decode("utf-8", "replace").splitlines(),
+        err.decode("utf-8", "replace").splitlines(),
+    )
+
+
 async def reap(*procs: asyncio.subprocess.Process) -> None:
     """Kill what still runs and wait for it, so that a cancelled or failed step leaves no
     child behind (and no zombie); shielded so that a second cancellation cannot stop it
@@ -183,7 +206,12 @@ async def reap(*procs: asyncio.subprocess.Process) -> None:
         for proc in procs:
             if proc.returncode is None:
                 with contextlib.suppress(ProcessLookupError):
-                    proc.kill()
+                    # A child started in its own session (flyway: a script that runs java)
+                    # goes with its whole group, or its own children outlive it.
+                    if os.getpgid(proc.pid) == proc.pid:
+                        os.killpg(proc.pid, signal.SIGKILL)
+                    else:
+                        proc.kill()
         for proc in procs:
             await proc.wait()
 
