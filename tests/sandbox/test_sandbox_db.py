@@ -17,7 +17,7 @@ import pytest
 
 from backends.config.values import resolve_secret
 from backends.sandbox.pgcluster import PgCluster
-from backends.sandbox.pgworld import OWNER_FILE, reap_orphans
+from backends.sandbox.pgworld import OWNER_FILE, _postmaster_of, reap_orphans
 from tests.support.sandbox_proc import RunningSandbox, read_sandbox_state, start_sandbox
 from tests.support.waiting import wait_until
 
@@ -251,6 +251,9 @@ def test_reaping_spares_what_the_sandbox_did_not_make(tmp_path: Path) -> None:
             d.chmod(mode)
             (d / OWNER_FILE).write_text(f"{dead.pid}\n")
             (d / "primary" / "postmaster.pid").write_text(f"{bystander.pid}\n/elsewhere\n")
+        planted = tmp_path / "bva-pg-private" / "primary" / "postmaster.pid"
+        # The pid is alive but no server of that directory: not one to signal.
+        assert _postmaster_of(planted, tmp_path / "bva-pg-private") is None
         assert reap_orphans(tmp_path) == [tmp_path / "bva-pg-private"]
         assert (tmp_path / "bva-pg-open").exists()
         assert bystander.poll() is None, "a process that is not the directory's server lives"
