@@ -78,3 +78,8 @@ def _fit(pieces: list[str], limit: int, *, truncated: bool) -> str:
         out.append(piece)
         used += len(piece)
     return "".join(out) + ELLIPSIS
+
+
+def plural(n: int, word: str) -> str:
+    """ "1 reason", "2 reasons": a count in words a person reads."""
+    return f"{n} {word}" + ("" if n == 1 else "s")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import ClassVar, Protocol, cast
 
 from textual.binding import Binding, BindingType
@@ -25,6 +26,11 @@ class DrivenRelease(Protocol):
     def state(self) -> ReleaseState: ...
 
     def view(self) -> ReleaseView: ...
+
+    @property
+    def record(self) -> Path | None:
+        """The release record's Markdown file, where this process writes one."""
+        ...
 
 
 class ConsoleSettings(Protocol):

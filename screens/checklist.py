@@ -14,7 +14,7 @@ from textual.widgets import DataTable, Input, ProgressBar, Static
 
 from backends.checklist.models import ChecklistEngine, ChecklistReport, ItemResult, ItemState
 from backends.errors import BvaError
-from backends.sanitize import sanitize_text
+from backends.sanitize import plural, sanitize_text
 from screens.base import BvaScreen
 from screens.checklist_sign import SignStep
 from widgets.app_header import AppHeader
@@ -201,7 +201,7 @@ class ChecklistScreen(BvaScreen):
             first = sanitize_text(v.reasons[0], 120) if v.reasons else ""
             text = Text.assemble(
                 (" ✖ NO-GO ", "bold reverse red"),
-                f" {version} · {len(v.reasons)} reasons, first: {first}",
+                f" {version} · {plural(len(v.reasons), 'reason')}, first: {first}",
             )
         self._banner(text)
 

@@ -253,6 +253,15 @@ class RolloutScreen(BvaScreen):
         self._draw_gates(view)
         self._draw_timeline(view)
 
+    def _record_command(self, view: ReleaseView) -> str:
+        """How to read the release record, when this process drove the release (its record
+        is in this machine's journal dir)."""
+        driver = self.bva.release_driver
+        record = driver.record if driver is not None else None
+        if record is None or record.stem != view.release_id:
+            return ""
+        return f"bva release record {view.release_id} --env {self.bva.environment_label}"
+
     def _draw_phase(self, view: ReleaseView) -> None:
         now = self.bva.clock()
         done = view.state is ReleaseState.FINISHED
@@ -266,11 +275,12 @@ class RolloutScreen(BvaScreen):
         if steps.display:
             steps.show(view.database)
             self.query_one("#hold-bar").display = False
-            self.query_one("#samples", Static).update(
+            said = Text(
                 "the database step fails the release before any service changes"
                 if db_failed
                 else "database step first: no service changes until it is through"
             )
+            self.query_one("#samples", Static).update(self._with_record(said, view))
             return
         self.query_one("#hold-bar").display = True
         bar = self.query_one("#hold-bar", ProgressBar)
@@ -292,7 +302,13 @@ class RolloutScreen(BvaScreen):
             parts.append(f"next check in {max(view.next_sample_at - now, 0):.0f}s")
         if not view.driver_alive and not view.state.over:
             parts.append("no driver: t takes it over, a aborts it")
-        self.query_one("#samples", Static).update(" · ".join(parts))
+        self.query_one("#samples", Static).update(self._with_record(Text(" · ".join(parts)), view))
+
+    def _with_record(self, line: Text, view: ReleaseView) -> Text:
+        record = self._record_command(view) if view.state.over else ""
+        if record:
+            line.append(f"\nthe release record: {record}", style="bold")
+        return line
 
     def _draw_progress(self, view: ReleaseView) -> None:
         table: DataTable[Any] = self.query_one("#progress", DataTable)

@@ -203,19 +203,17 @@ class BvaApp(App[int]):
         self._checklist_reports[report.version or ""] = report
 
     def checklist_gate(self, version: str) -> ReleaseGate:
-        from backends.checklist.runner import rules, verdict
+        from backends.checklist.runner import release_gate, rules
 
         platform = self._platform
         required = rules(platform)[0] if platform is not None else True
-        report = self._checklist_reports.get(version)
-        if report is None:
-            return ReleaseGate(required, False, f"not run for {version} (0 runs the checklist)")
-        now = self.clock()
-        v = verdict(report.results, now=now, stale_after_s=report.stale_after_s)
-        ago = int(max(0.0, now - report.taken_at) // 60)
-        if v.go:
-            return ReleaseGate(required, True, f"GO, checked {ago} min ago")
-        return ReleaseGate(required, False, f"NO-GO: {v.reasons[0]}")
+        return release_gate(
+            self._checklist_reports.get(version),
+            version,
+            required=required,
+            now=self.clock(),
+            hint="0 runs the checklist",
+        )
 
     def prefill_release(self, version: str) -> None:
         self._prefill = version
@@ -305,19 +303,17 @@ class BvaApp(App[int]):
         plan = session.plan(services, version)
 
         async def begin() -> ReleaseDriver:
+            gate = self.checklist_gate(version)
             if override:
-                # Going ahead on a No-Go: who, why and on what verdict, before anything runs.
-                gate = self.checklist_gate(version)
-                await asyncio.to_thread(
-                    session.journal.append,
-                    "checklist.override",
-                    f"{version}@{session.environment}",
-                    stage="after",
-                    result="overridden",
-                    details={"reason": override, "verdict": gate.words, "release": plan.release_id},
-                )
+                await session.override(plan, gate, override)
             # Read again now: what is pending is what the release migrates.
-            return await session.start(plan, await session.database_plan())
+            return await session.start(
+                plan,
+                await session.database_plan(),
+                checklist=self._checklist_reports.get(version),
+                gate=gate,
+                override_reason=override,
+            )
 
         self._release_task = asyncio.ensure_future(self._drive(session, begin()))
 

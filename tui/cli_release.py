@@ -16,11 +16,13 @@ from backends.sanitize import sanitize_text
 from tui.cli_errors import EnvFlags, Subcommands
 
 if TYPE_CHECKING:
+    from backends.checklist.models import ChecklistReport, ReleaseGate
     from backends.config.loader import PlatformConfig
     from backends.release.models import ReleaseView
     from backends.release.session import ReleaseSession
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
+RECORD_SCHEMA = "bva.release-record/v1"
 VERSION_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 
 
@@ -58,9 +60,27 @@ def add_release_parser(sub: Subcommands, env_flags: EnvFlags) -> None:
         help="skip the database backup before migrating (needs --reason; journalled)",
     )
     start.add_argument("--reason", metavar="TEXT", help="why the backup is skipped")
+    start.add_argument(
+        "--override-reason",
+        metavar="TEXT",
+        help="start on a checklist No-Go where a Go is required (the reason is journalled)",
+    )
     start.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     status = actions.add_parser("status", help="the release in progress")
     status.add_argument("--json", action="store_true")
+    record = actions.add_parser(
+        "record",
+        help="print a release's record (the newest by default)",
+        description=(
+            "Every release leaves a record in the journal dir (releases/ID.md and .json): "
+            "versions, who, the checklist, database and pod-template changes, the phases with "
+            "their gates, the outcome, and the rollback command."
+        ),
+    )
+    record.add_argument("release_id", nargs="?", metavar="ID", help="a release id (r-…)")
+    fmt = record.add_mutually_exclusive_group()
+    fmt.add_argument("--md", action="store_true", help="Markdown (the default)")
+    fmt.add_argument("--json", action="store_true", help=f"JSON ({RECORD_SCHEMA})")
     for name, text in (
         ("pause", "hold the current phase"),
         ("resume", "continue (or take over a release whose driver is gone)"),
@@ -76,6 +96,7 @@ def add_release_parser(sub: Subcommands, env_flags: EnvFlags) -> None:
         release,
         start,
         status,
+        record,
         *[actions.choices[n] for n in ("pause", "resume", "promote", "abort")],
     ):
         env_flags(p, sub=True)
@@ -126,7 +147,11 @@ def cmd_release(args: argparse.Namespace) -> int:
     if getattr(args, "sandbox", False):
         raise _Usage("release drives an environment: start `bva sandbox` and use --env sandbox")
     if action is None:
-        raise _Usage("release needs an action: start, status, pause, resume, promote, abort")
+        raise _Usage(
+            "release needs an action: start, status, record, pause, resume, promote, abort"
+        )
+    if action == "record":
+        return _record(args)
     try:
         return asyncio.run(_run(args, action))
     except _Usage:
@@ -180,6 +205,9 @@ async def _start(args: argparse.Namespace, cfg: PlatformConfig, session: Release
         raise _Usage("--no-backup needs --reason TEXT: skipping the backup is journalled")
     if reason and not args.no_backup:
         raise _Usage("--reason goes with --no-backup")
+    override = (args.override_reason or "").strip()
+    if args.override_reason is not None and not override:
+        raise _Usage("--override-reason needs a reason: it is journalled")
     rollout = cfg.rollout_for(platform.env_name)
     holds = [args.hold] * len(rollout.holds) if args.hold else None
     plan = session.plan(
@@ -207,6 +235,17 @@ async def _start(args: argparse.Namespace, cfg: PlatformConfig, session: Release
     if database is not None:
         for line in database.lines(time.time()):
             print(f"  {sanitize_text(line, 200)}")
+    report, gate = await _checklist(session, args.version)
+    if not gate.go and gate.required and not override:
+        print(
+            f"bva: the checklist says {gate.words}; {platform.env_name} needs a Go to start: "
+            f"`bva check --env {platform.env_name} --version {args.version}` shows why, "
+            "--override-reason TEXT starts anyway (journalled)",
+            file=sys.stderr,
+        )
+        return EXIT_FAIL
+    if gate.go:
+        override = ""  # nothing to override: a Go is a Go
     if not args.yes:
         if not sys.stdin.isatty():
             raise _Usage("refusing to start a release without --yes on a non-interactive terminal")
@@ -215,12 +254,62 @@ async def _start(args: argparse.Namespace, cfg: PlatformConfig, session: Release
         if typed != platform.env_name:
             print("bva: not confirmed; nothing was changed", file=sys.stderr)
             return EXIT_FAIL
-    driver = await session.start(plan, database)
+    if override:
+        await session.override(plan, gate, override)
+    driver = await session.start(
+        plan, database, checklist=report, gate=gate, override_reason=override
+    )
     state = await driver.run()
     print(
         f"release {plan.release_id} {state.value}" + (f": {driver.reason}" if driver.reason else "")
     )
+    if driver.recorder is not None:
+        print(f"record: {driver.recorder.md_path} (`bva release record {plan.release_id}`)")
     return EXIT_OK if state.value == "finished" else EXIT_FAIL
+
+
+async def _checklist(
+    session: ReleaseSession, version: str
+) -> tuple[ChecklistReport | None, ReleaseGate]:
+    """Run the checklist for the version and print its verdict in a line (and its reasons)."""
+    from backends.checklist.engine import ChecklistRunner
+    from backends.checklist.runner import release_gate, rules
+
+    platform = session.platform
+    required = rules(platform)[0]
+    report = await ChecklistRunner(platform, session.journal).run(version)
+    gate = release_gate(
+        report, version, required=required, now=time.time(), hint="bva check runs it"
+    )
+    need = "required" if required else "not required here"
+    print(f"  checklist: {sanitize_text(gate.words, 200)} (a Go is {need})")
+    for line in report.verdict.reasons[1:4]:
+        print(f"    {sanitize_text(line, 200)}")
+    return report, gate
+
+
+def _record(args: argparse.Namespace) -> int:
+    from backends.config.loader import load_platform, resolve_config_path
+    from backends.journal.store import journal_path
+    from backends.release.record import RecordError, read_record, records_dir
+    from backends.release.record_md import record_markdown
+
+    cfg = load_platform(resolve_config_path(args.config))
+    env = getattr(args, "env", None) or cfg.default_environment()
+    cfg.environment(env)
+    directory = records_dir(journal_path(env, getattr(args, "journal", None)))
+    try:
+        doc = read_record(directory, args.release_id)
+    except ValueError as exc:
+        raise _Usage(str(exc)) from None
+    except RecordError as exc:
+        print(f"bva: {exc}", file=sys.stderr)
+        return EXIT_FAIL
+    if args.json:
+        print(json.dumps(doc, indent=2, ensure_ascii=False))
+    else:
+        print(record_markdown(doc), end="")
+    return EXIT_OK
 
 
 async def _status(args: argparse.Namespace, session: ReleaseSession) -> int:

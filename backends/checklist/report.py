@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from backends.checklist.models import ChecklistReport, ItemResult, ItemState
-from backends.sanitize import sanitize_text
+from backends.sanitize import plural, sanitize_text
 
 SCHEMA = "bva.check/v1"
 MARK = {
@@ -45,7 +45,7 @@ def report_lines(report: ChecklistReport) -> list[str]:
             f"{state} {r.title:<{width}}  {_took(r):>5}  {sanitize_text(r.evidence, 200)}".rstrip()
         )
     v = report.verdict
-    out.append(f"verdict: {v.word}" + ("" if v.go else f" ({len(v.reasons)} reasons)"))
+    out.append(f"verdict: {v.word}" + ("" if v.go else f" ({plural(len(v.reasons), 'reason')})"))
     out += [f"  ✖ {sanitize_text(x, 200)}" for x in v.reasons]
     out += [f"  ! {sanitize_text(x, 200)}" for x in v.warnings]
     return out

@@ -14,6 +14,7 @@ from backends.checklist.models import (
     Finding,
     ItemResult,
     ItemState,
+    ReleaseGate,
     SignOff,
     Verdict,
 )
@@ -151,3 +152,17 @@ def verdict(results: Sequence[ItemResult], *, now: float, stale_after_s: float) 
         elif r.required and r.state is not ItemState.SIGNED:
             reasons.append(f"{r.title}: not signed off")
     return Verdict(not reasons, tuple(reasons), tuple(warnings))
+
+
+def release_gate(
+    report: ChecklistReport | None, version: str, *, required: bool, now: float, hint: str
+) -> ReleaseGate:
+    """What the checklist says about starting a release of ``version`` now: the verdict is
+    taken again at ``now``, so a result that went stale since the run no longer counts."""
+    if report is None or (report.version or "") != version:
+        return ReleaseGate(required, False, f"not run for {version} ({hint})")
+    v = verdict(report.results, now=now, stale_after_s=report.stale_after_s)
+    ago = int(max(0.0, now - report.taken_at) // 60)
+    if v.go:
+        return ReleaseGate(required, True, f"GO, checked {ago} min ago")
+    return ReleaseGate(required, False, f"NO-GO: {v.reasons[0]}")

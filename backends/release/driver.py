@@ -15,6 +15,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from backends.db.admin import DatabaseAdmin
@@ -58,6 +59,7 @@ from backends.release.plan import (
     steps_json,
     tallies_json,
 )
+from backends.release.record import ReleaseRecorder
 from backends.sanitize import sanitize_text
 from backends.sources import DatabaseSource
 
@@ -91,6 +93,7 @@ class ReleaseDriver:
         environment: str,
         owner: str,
         lock: ReleaseLock | None = None,
+        recorder: ReleaseRecorder | None = None,
         on_change: Callable[[ReleaseView], None] | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -107,6 +110,8 @@ class ReleaseDriver:
         self.owner = owner
         self.lock = lock or ReleaseLock(orchestrator, plan.release_id)
         self._on_change = on_change
+        self.recorder = recorder
+        self._record_failed = False
         self._clock = clock
         self.state = ReleaseState.RUNNING
         self.reason = ""
@@ -138,6 +143,10 @@ class ReleaseDriver:
             )
 
     # -- bookkeeping ------------------------------------------------------------------------
+    @property
+    def record(self) -> Path | None:
+        return self.recorder.md_path if self.recorder is not None else None
+
     @property
     def _target(self) -> str:
         return release_target(self.plan.release_id, self._env)
@@ -215,6 +224,21 @@ class ReleaseDriver:
         if self._on_change is not None:
             self._on_change(self.view())
 
+    async def _record(self) -> None:
+        """Bring the release record up to date (at start, each phase, the end). A record that
+        cannot be written is said once on the timeline; it never stops the release."""
+        recorder = self.recorder
+        if recorder is None:
+            return
+        try:
+            if self.state.over:
+                await recorder.capture_after(self.orchestrator)
+            await asyncio.to_thread(recorder.write, self.view())
+        except (OSError, BvaError) as exc:
+            if not self._record_failed:
+                self._record_failed = True
+                self._log(f"the release record was not written: {exc}", level="warning")
+
     # -- start / resume ---------------------------------------------------------------------
     async def start(self) -> None:
         await self.lock.acquire()
@@ -238,6 +262,7 @@ class ReleaseDriver:
                 self.state, self.reason = ReleaseState.FAILED, why
                 with contextlib.suppress(BvaError):
                     await self.lock.release()
+                await self._record()
                 self._publish()
                 return
         if self.plan.strategy == "canary":
@@ -247,6 +272,7 @@ class ReleaseDriver:
             self._log(f"phase 1/{len(self.plan.phases)}: weight {self.plan.phases[0]}%")
         else:
             await self._journaled("release.start", _nothing)
+        await self._record()
         self._publish()
 
     async def _renewing(self, work: Coroutine[Any, Any, str]) -> str:
@@ -327,6 +353,8 @@ class ReleaseDriver:
             # and an unfinished release is left in its canaries for anyone to resume.
             with contextlib.suppress(BvaError, asyncio.CancelledError):
                 await asyncio.shield(self.lock.release())
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.shield(self._record())
             self._publish()
         return self.state
 
@@ -565,6 +593,7 @@ class ReleaseDriver:
                 self._restart_base[service] += p.canary_restarts
         self._log(f"phase {phase + 1}/{len(self.plan.phases)}: weight {self.plan.phases[phase]}%")
         await self._scale_canaries(canaries)
+        await self._record()
 
     async def _promote_stable(self) -> None:
         self.state = ReleaseState.PROMOTING

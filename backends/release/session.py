@@ -4,10 +4,13 @@ use this, so a release is started, taken over, steered and journalled one way.""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from backends.checklist.models import ChecklistReport, ReleaseGate
 from backends.errors import BvaError
 from backends.journal.store import Journal
 from backends.models import LockRecord
@@ -18,6 +21,7 @@ from backends.release.driver import ReleaseDriver
 from backends.release.lock import identity
 from backends.release.models import DatabasePlan, ReleaseView
 from backends.release.plan import ReleasePlan, make_plan, release_target
+from backends.release.record import RecordError, ReleaseRecorder, read_record, records_dir
 
 __all__ = ["ReleaseSession"]
 
@@ -53,7 +57,12 @@ class ReleaseSession:
             self.platform.database, self.platform.database_admin, no_backup_reason=no_backup_reason
         )
 
-    def _driver(self, plan: ReleasePlan, database: DatabasePlan | None = None) -> ReleaseDriver:
+    def _driver(
+        self,
+        plan: ReleasePlan,
+        database: DatabasePlan | None = None,
+        recorder: ReleaseRecorder | None = None,
+    ) -> ReleaseDriver:
         cfg = self.platform.config
         self.driver = ReleaseDriver(
             self.platform.orchestrator,
@@ -67,16 +76,66 @@ class ReleaseSession:
             database_admin=self.platform.database_admin,
             environment=self.environment,
             owner=identity().rsplit(" pid ", 1)[0],
+            recorder=recorder,
             on_change=self._on_change,
             clock=self._clock,
         )
         return self.driver
 
-    async def start(self, plan: ReleasePlan, database: DatabasePlan | None = None) -> ReleaseDriver:
+    def recorder(
+        self,
+        plan: ReleasePlan,
+        database: DatabasePlan | None = None,
+        *,
+        checklist: ChecklistReport | None = None,
+        gate: ReleaseGate | None = None,
+        override_reason: str = "",
+    ) -> ReleaseRecorder:
+        cfg = self.platform.config
+        return ReleaseRecorder(
+            records_dir(self.journal.path),
+            plan,
+            environment=self.environment,
+            actor=self.journal.actor,
+            deployments=dict(self.platform.services()),
+            containers={s.name: s.container_name for s in cfg.services},
+            checklist=checklist,
+            gate=gate,
+            override_reason=override_reason,
+            database=database,
+            clock=self._clock,
+        )
+
+    async def override(self, plan: ReleasePlan, gate: ReleaseGate, reason: str) -> None:
+        """Going ahead on a No-Go: who, why and on what verdict, journalled before anything
+        of the release runs."""
+        await asyncio.to_thread(
+            self.journal.append,
+            "checklist.override",
+            f"{plan.version}@{self.environment}",
+            stage="after",
+            result="overridden",
+            details={"reason": reason, "verdict": gate.words, "release": plan.release_id},
+        )
+
+    async def start(
+        self,
+        plan: ReleasePlan,
+        database: DatabasePlan | None = None,
+        *,
+        checklist: ChecklistReport | None = None,
+        gate: ReleaseGate | None = None,
+        override_reason: str = "",
+    ) -> ReleaseDriver:
         """Take the lock, run the database step when ``database`` names one, create the
         canaries (journalled): ``run()`` on the result drives. A failed database step leaves
-        the driver FAILED with the reason, and no service touched."""
-        driver = self._driver(plan, database)
+        the driver FAILED with the reason, and no service touched. The release record (in the
+        journal dir) gets the checklist as it stood and the gate's words at the start."""
+        recorder = self.recorder(
+            plan, database, checklist=checklist, gate=gate, override_reason=override_reason
+        )
+        await recorder.capture_before(self.platform.orchestrator)
+        driver = self._driver(plan, database, recorder)
         await driver.start()
         return driver
 
@@ -85,7 +144,12 @@ class ReleaseSession:
         canaries = await self.platform.orchestrator.canaries(self.platform.services())
         if not canaries:
             raise NoRelease("no release to take over: no canary is left")
-        driver = self._driver(release_plan(next(iter(canaries.values()))))
+        plan = release_plan(next(iter(canaries.values())))
+        recorder = self.recorder(plan)
+        with contextlib.suppress(RecordError, ValueError):
+            recorder.adopt(read_record(recorder.directory, plan.release_id))
+        await recorder.capture_before(self.platform.orchestrator)
+        driver = self._driver(plan, None, recorder)
         await driver.resume()
         return driver
 

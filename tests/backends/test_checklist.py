@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from backends.checklist.models import ItemResult, ItemState, SignOff
-from backends.checklist.runner import signoff_result, verdict
+from backends.checklist.models import ChecklistReport, ItemResult, ItemState, SignOff
+from backends.checklist.runner import release_gate, signoff_result, verdict
 from backends.checklist.window import inside, next_opening, window_finding
 from backends.config.checklist import ChecklistConfig, ChecklistItem
 from backends.config.loader import builtin_platform_path, load_platform
@@ -129,3 +129,17 @@ def test_the_verdict() -> None:
     assert verdict([_check(ItemState.PASS), optional], now=NOW, stale_after_s=900).go
     shaky = verdict([_check(ItemState.UNKNOWN), signed], now=NOW, stale_after_s=900)
     assert shaky.go and shaky.warnings == ("A check: unknown: why",)
+
+
+def test_a_go_gone_stale_since_the_run_no_longer_starts_a_release() -> None:
+    passed = _check(ItemState.PASS, NOW - 60)
+    v = verdict([passed], now=NOW, stale_after_s=900)
+    report = ChecklistReport("production", "1.2.0", (passed,), v, NOW - 60, True, 900.0)
+    fresh = release_gate(report, "1.2.0", required=True, now=NOW, hint="h")
+    assert fresh.go and fresh.words == "GO, checked 1 min ago"
+    # Fourteen minutes later the check is older than 15 min: the same report is a No-Go.
+    later = release_gate(report, "1.2.0", required=True, now=NOW + 841, hint="h")
+    assert not later.go and later.words == "NO-GO: A check: not checked in the last 15 min"
+    other = release_gate(report, "1.3.0", required=False, now=NOW, hint="bva check runs it")
+    assert not other.go and other.words == "not run for 1.3.0 (bva check runs it)"
+    assert release_gate(None, "1.2.0", required=True, now=NOW, hint="h").go is False

@@ -321,6 +321,16 @@ async def test_killed_driver_is_resumed_from_a_new_process(
     journal = Journal(tmp_path / "journal" / "sandbox.jsonl", "sandbox")
     assert journal.verify().ok
     assert any(r.action == "release.resume" for r in journal.records())
+    # One record for the release: the new driver carried on the one the killed driver began.
+    (record,) = (tmp_path / "journal" / "releases").glob("r-*.json")
+    doc = json.loads(record.read_text())
+    assert doc["outcome"]["state"] == "finished" and doc["checklist"]["report"] is not None
+    assert [p["phase"] for p in doc["phases"]] == [1, 2, 3]
+    assert doc["phases"][0]["gates"]["auth-service"]["canary ready"]["passed"] >= 1
+    assert doc["services"][0]["now_image"] == "bharathva/auth-service:1.5.0"
+    assert doc["rollback"]["commands"] == [
+        "bva rollback --env sandbox auth-service --to-revision 1"
+    ]
 
 
 def test_cli_usage_errors(tmp_path: Path) -> None:

@@ -4,6 +4,7 @@ a source that is not there is unknown, never a pass."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import subprocess
 import sys
@@ -12,9 +13,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives import serialization
 
+from tests.support.pki import DAY, HOUR, Pki, https_server, make_ca, make_leaf
 from tests.support.sandbox_proc import RunningSandbox, start_sandbox
 from tests.support.waiting import wait_until
+
+PLATFORM = (
+    Path(__file__).resolve().parents[2] / "backends" / "config" / "platforms" / "bharathva.toml"
+)
 
 
 @pytest.fixture
@@ -26,10 +33,13 @@ def sandbox(tmp_path: Path) -> Iterator[RunningSandbox]:
         running.stop()
 
 
-def check(sb: RunningSandbox, *args: str) -> subprocess.CompletedProcess[str]:
+def check(
+    sb: RunningSandbox, *args: str, config: Path | None = None
+) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in sb.env.items() if k != "BVA_CONFIG"}
+    head = ["--config", str(config)] if config is not None else []
     return subprocess.run(
-        [sys.executable, "-m", "tui", "check", "--env", "sandbox", *args],
+        [sys.executable, "-m", "tui", *head, "check", "--env", "sandbox", *args],
         env=env,
         capture_output=True,
         text=True,
@@ -111,3 +121,61 @@ def test_a_bad_version_is_a_usage_error() -> None:
         out.returncode == 2
         and out.stderr.strip() == "bva: error: 'bad tag!' is not a valid image tag"
     )
+
+
+def test_an_expired_certificate_a_name_that_does_not_resolve_and_an_error_spike_fail(
+    sandbox: RunningSandbox, tmp_path: Path
+) -> None:
+    now = dt.datetime.now(dt.UTC)
+    ca = make_ca("bharathva internal CA")
+    expired = make_leaf(ca, not_before=now - 60 * DAY, not_after=now - 3 * DAY - HOUR)
+    ca_file = tmp_path / "ca.pem"
+    ca_file.write_bytes(ca.cert.public_bytes(serialization.Encoding.PEM))
+    pki = Pki(str(ca_file), {"expired": expired})
+    with https_server(pki.server_context("expired", tmp_path)) as port:
+        config = tmp_path / "bva.toml"
+        config.write_text(
+            PLATFORM.read_text()
+            + f'\n[checklist]\ntls_ca_file = "{ca_file}"\n'
+            + '\n[[checklist.items]]\nid = "ssl"\nsection = "Environment"\n'
+            + f'title = "SSL certificates valid"\ncheck = "tls"\nurls = ["https://127.0.0.1:{port}/"]\n'
+            + '\n[[checklist.items]]\nid = "dns"\nsection = "Environment"\n'
+            + 'title = "DNS records configured"\ncheck = "dns"\n'
+            + 'hostnames = ["localhost", "api.bharathva.invalid"]\n'
+        )
+        out = check(sandbox, "--json", config=config)
+    got = items(out)
+    assert got["ssl"]["state"] == "fail" and "expired" in got["ssl"]["evidence"], got["ssl"]
+    assert got["dns"]["state"] == "fail", got["dns"]
+    assert "api.bharathva.invalid" in got["dns"]["evidence"]
+    assert out.returncode == 1
+
+    # An error-rate spike: the "unhealthy" image answers 5xx to a share of its requests.
+    subprocess.run(
+        ["kubectl", "-n", sandbox.namespace, "set", "image", "deployment/user-service",
+         "user-service=bharathva/user-service:2.0.0-unhealthy"],
+        env=sandbox.env, check=True, capture_output=True, timeout=60,
+    )  # fmt: skip
+
+    def spiking() -> dict[str, Any] | None:
+        monitoring = items(check(sandbox, "--json"))["monitoring"]
+        return monitoring if monitoring["state"] == "fail" else None
+
+    monitoring = wait_until(spiking, 60, "the error-rate spike to fail the monitoring check")
+    assert "user-service error rate" in monitoring["evidence"], monitoring
+
+
+def test_a_source_that_is_down_is_unknown_never_a_pass(
+    sandbox: RunningSandbox, tmp_path: Path
+) -> None:
+    sandbox.stop_api()
+    try:
+        out = check(sandbox, "--json")
+    finally:
+        sandbox.start_api()
+    got = items(out)
+    for item in ("resources", "autoscaling", "environment-variables"):
+        assert got[item]["state"] == "unknown", got[item]
+        assert "cannot reach the Kubernetes API" in got[item]["evidence"], got[item]
+    assert not json.loads(out.stdout)["verdict"]["go"] or out.returncode == 3
+    assert out.returncode in (1, 3)

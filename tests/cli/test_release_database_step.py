@@ -118,6 +118,14 @@ def test_a_release_backs_up_migrates_verifies_then_ships(
     start = next(i for i, a in enumerate(actions) if a[0] == "release.start")
     assert first < start, "the backup is journalled before any service changes"
     assert deployments(sandbox_db)["user-service"].endswith(":1.4.0")
+    # The release record keeps the database change and how to undo it.
+    (record,) = (tmp_path / "journal" / "releases").glob("r-*.json")
+    doc = json.loads(record.read_text())
+    db = doc["database"]
+    assert (db["from"], db["to"]) == ("V6", "V7") and db["backup"] == dumps[0].name
+    assert db["migrations"] == [{"version": "7", "description": "add tweet edited at"}]
+    assert [s["state"] for s in db["steps"]] == ["done", "done", "done"]
+    assert doc["rollback"]["database"] == f"bva db restore --env sandbox {dumps[0].name}"
 
 
 def test_a_failing_migration_stops_the_release_before_any_service_changes(
@@ -141,6 +149,12 @@ def test_a_failing_migration_stops_the_release_before_any_service_changes(
     assert state["7"] == "Success" and state["8"] == "Failed", state
     actions = journal_actions(tmp_path)
     assert not [a for a in actions if a[0] == "release.start"]
+    (record,) = (tmp_path / "journal" / "releases").glob("r-*.json")
+    doc = json.loads(record.read_text())
+    assert doc["outcome"]["state"] == "failed" and "migrate failed" in doc["outcome"]["reason"]
+    assert doc["rollback"]["commands"] == []
+    assert doc["rollback"]["note"] == "no stable Deployment changed: nothing to roll back"
+    assert doc["rollback"]["database"] == f"bva db restore --env sandbox {dumps[0].name}"
     assert any(a[0] == "release.db.migrate" and a[2].startswith("failed:") for a in actions)
     # The half-done history refuses the next release until it is repaired.
     again = release(sandbox_db, tmp_path, "2.0.1", "tweet-service")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -30,7 +31,11 @@ CASES = {
 async def open_rollout(pilot: Any, case: str | None = None) -> RolloutScreen:
     app = pilot.app
     if case is not None and CASES.get(case) is not None:
-        app.release_driver = StubDriver(CASES[case])
+        view = CASES[case]
+        assert view is not None
+        over = case in ("finished", "aborted")
+        record = Path(f"/var/lib/bva/journal/releases/{view.release_id}.md") if over else None
+        app.release_driver = StubDriver(view, record)
     await pilot.press("2")
     expect_view = case is not None and CASES.get(case) is not None
 
@@ -250,3 +255,18 @@ async def test_no_control_key_acts_while_the_database_step_runs_or_after_it_fail
         assert not sent and not screen.query_one("#gates").display
         steps = str(screen.query_one("#dbsteps", Static).render())
         assert ("✖ migrate" in steps) == (case == "db_failed")
+
+
+async def test_a_release_over_names_its_record() -> None:
+    app = fake_app("healthy")
+    async with app.run_test(size=(120, 36)) as pilot:
+        screen = await open_rollout(pilot, "finished")
+        line = str(screen.query_one("#samples", Static).render())
+        view = CASES["finished"]
+        assert view is not None
+        assert f"the release record: bva release record {view.release_id} --env " in line
+        # A release this console did not drive has no record here to point at.
+        app.release_driver = StubDriver(view)
+        screen.show(view)
+        await pilot.pause()
+        assert "record:" not in str(screen.query_one("#samples", Static).render())

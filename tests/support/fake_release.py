@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 
 from backends.release.models import (
     DbStep,
@@ -159,8 +160,9 @@ def release_view(
 class StubDriver:
     """Stands where a ReleaseDriver would be, for drawing only."""
 
-    def __init__(self, view: ReleaseView) -> None:
+    def __init__(self, view: ReleaseView, record: Path | None = None) -> None:
         self._view = view
+        self.record = record
         self.state = view.state
         self.plan = ReleasePlan(
             view.release_id,
