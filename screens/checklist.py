@@ -131,11 +131,13 @@ class ChecklistScreen(BvaScreen):
         if self.report is not None:
             self._draw(self.report, running={r.item for r in chosen})
         done: list[ItemResult] = []
+        self._draw_running(0, len(chosen))
 
         def landed(result: ItemResult) -> None:
             done.append(result)
             bar.update(progress=len(done))
             self._upsert(result)
+            self._draw_running(len(done), len(chosen))
 
         try:
             report = await engine.run(self.version, only=only, previous=previous, on_result=landed)
@@ -182,8 +184,19 @@ class ChecklistScreen(BvaScreen):
                     table.add_row("", heading, "", "", key=f"§{section}")
                 table.add_row(*self._cells(r, r.item in (running or set())), key=r.item)
             table.move_cursor(row=min(keep, table.row_count - 1))
-        self._draw_verdict(report)
+        if not running:
+            self._draw_verdict(report)
         self._detail(self._selected())
+
+    def _draw_running(self, done: int, total: int) -> None:
+        """While checks run there is no verdict yet: saying No-Go then would be a lie."""
+        version = self.version or "no version given"
+        self._banner(
+            Text.assemble(
+                (" ⟳ CHECKING ", "bold reverse yellow"),
+                f" {version} · {done}/{total} checks done · the verdict when they are through",
+            )
+        )
 
     def _draw_verdict(self, report: ChecklistReport) -> None:
         v = report.verdict

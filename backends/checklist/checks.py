@@ -13,7 +13,10 @@ from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
 from backends.checklist.models import Finding, ItemState
-from backends.checklist.net import NetFinding, check_dns, check_image, check_tls
+from backends.checklist.net import NetFinding
+from backends.checklist.net_dns import check_dns
+from backends.checklist.net_registry import check_image
+from backends.checklist.net_tls import check_tls
 from backends.checklist.window import window_finding
 from backends.config.checklist import ChecklistConfig, ChecklistItem
 from backends.config.loader import resolve_secret

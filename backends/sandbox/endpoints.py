@@ -21,6 +21,7 @@ from aiohttp import web
 from backends.sandbox.traffic import Traffic
 from backends.sandbox.view import ClusterView, PodView, SandboxService
 
+HANG_S = 3600.0  # the "hang" image's health endpoints answer after this long
 POD_HEADER = "X-Sandbox-Pod"
 ACTUATOR_JSON = "application/vnd.spring-boot.actuator.v3+json"
 PROMETHEUS_TEXT = "text/plain; version=0.0.4; charset=utf-8"
@@ -128,7 +129,14 @@ class ServiceEndpoints:
 
     async def _start_one(self, service: SandboxService) -> str:
         app = web.Application()
-        runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=0.5)
+        # A client that gives up cancels its handler: a "hang" pod's waits do not pile up.
+        runner = web.AppRunner(
+            app,
+            access_log=None,
+            handle_signals=False,
+            shutdown_timeout=0.5,
+            handler_cancellation=True,
+        )
         site = _Site(service, runner)
         app.router.add_route("*", "/{tail:.*}", self._handler(site))
         await runner.setup()
@@ -199,6 +207,10 @@ class ServiceEndpoints:
         if pod is None:
             body: Health = no_pod_health(service.name)
         else:
+            if pod.behaviour == "hang":
+                # A wedged app: the connection is accepted and nothing ever comes back (until
+                # the client gives up), so a prober's timeout is what bounds it.
+                await asyncio.sleep(HANG_S)
             await asyncio.sleep(self._latency(pod))
             body = pod_health(pod)
         if path == HEALTH_PATH:

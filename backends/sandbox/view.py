@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
-Behaviour = Literal["ok", "unhealthy", "crash"]
+Behaviour = Literal["ok", "unhealthy", "crash", "hang"]
 LogFormat = Literal["plain", "json"]
 
 
@@ -20,6 +20,8 @@ def behaviour_for_image(image: str) -> Behaviour:
         return "crash"
     if "unhealthy" in tag:
         return "unhealthy"
+    if "hang" in tag:
+        return "hang"
     return "ok"
 
 

@@ -25,14 +25,10 @@ import pytest
 from aiohttp import web
 from cryptography.hazmat.primitives import serialization
 
-from backends.checklist.net import (
-    ImageRef,
-    NetFinding,
-    check_dns,
-    check_image,
-    check_tls,
-    parse_image_reference,
-)
+from backends.checklist.net import NetFinding
+from backends.checklist.net_dns import check_dns
+from backends.checklist.net_registry import ImageRef, check_image, parse_image_reference
+from backends.checklist.net_tls import check_tls
 from tests.support.pki import DAY, HOUR, Pki, make_ca, make_leaf
 
 

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import Counter, defaultdict
 from collections.abc import AsyncIterator
@@ -222,3 +223,15 @@ async def test_stop_closes_ports() -> None:
     async with aiohttp.ClientSession() as http:
         with pytest.raises(aiohttp.ClientConnectionError):
             await http.get(urls["auth-service"] + "/actuator/health")
+
+
+async def test_hang_pod_accepts_and_never_answers_health(sandbox: Sandbox) -> None:
+    sandbox.cluster.add("auth-service", "auth-wedged", behaviour="hang")
+    base = sandbox.urls["auth-service"]
+    with pytest.raises(TimeoutError):
+        async with asyncio.timeout(0.5):
+            async with sandbox.http.get(base + "/actuator/health"):
+                pass
+    # Only health hangs: the metrics a scraper reads still answer.
+    async with sandbox.http.get(base + "/actuator/prometheus") as resp:
+        assert resp.status == 200
