@@ -55,6 +55,8 @@ class ChecklistScreen(BvaScreen):
         self.report: ChecklistReport | None = None
         self.running = False
         self.signer = ""  # the name typed once, offered again for the session
+        self._evidence_width: int | None = None
+        self._running_items: set[str] = set()
         self.runs = 0
 
     def compose(self) -> ComposeResult:
@@ -70,12 +72,34 @@ class ChecklistScreen(BvaScreen):
     def on_mount(self) -> None:
         self.init_header()
         table: DataTable[Any] = self.query_one("#cl-items", DataTable)
-        # Fixed widths: the state and the item read in one column each at any size; the
-        # evidence takes what is left.
-        for key, label, width in COLUMNS:
-            table.add_column(label, key=key, width=width)
+        self._add_columns(table, None)
         self.query_one("#cl-progress").display = False
         self._start()
+
+    @staticmethod
+    def _add_columns(table: DataTable[Any], evidence: int | None) -> None:
+        # Fixed widths: the state and the item read in one column each at any size; the
+        # evidence takes what is left (it is what the engineer reads).
+        for key, label, width in COLUMNS:
+            table.add_column(label, key=key, width=evidence if key == "evidence" else width)
+
+    def on_resize(self) -> None:
+        self.call_after_refresh(self._fit_columns)
+
+    def _fit_columns(self) -> None:
+        table: DataTable[Any] = self.query_one("#cl-items", DataTable)
+        if not table.size.width:
+            return
+        fixed = sum(w for _, _, w in COLUMNS if w is not None)
+        # Each cell has one column of padding on both sides; the scrollbar takes two.
+        evidence = max(20, table.size.width - fixed - 2 * len(COLUMNS) - 2)
+        if evidence == self._evidence_width:
+            return
+        self._evidence_width = evidence
+        table.clear(columns=True)
+        self._add_columns(table, evidence)
+        if self.report is not None:
+            self._draw(self.report, running=self._running_items)
 
     @property
     def engine(self) -> ChecklistEngine | None:
@@ -128,13 +152,15 @@ class ChecklistScreen(BvaScreen):
         bar = self.query_one("#cl-progress", ProgressBar)
         bar.display = True
         bar.update(total=max(len(chosen), 1), progress=0)
+        self._running_items = {r.item for r in chosen}
         if self.report is not None:
-            self._draw(self.report, running={r.item for r in chosen})
+            self._draw(self.report, running=self._running_items)
         done: list[ItemResult] = []
         self._draw_running(0, len(chosen))
 
         def landed(result: ItemResult) -> None:
             done.append(result)
+            self._running_items.discard(result.item)
             bar.update(progress=len(done))
             self._upsert(result)
             self._draw_running(len(done), len(chosen))
@@ -146,6 +172,7 @@ class ChecklistScreen(BvaScreen):
             return
         finally:
             self.running = False
+            self._running_items = set()
             bar.display = False
         self.report = report
         self.runs += 1
