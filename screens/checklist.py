@@ -42,7 +42,11 @@ COLUMNS = (
 
 class ChecklistScreen(BvaScreen):
     CSS_PATH = "checklist.tcss"
+    # The table, not the version box: digits must switch screens as everywhere else (and the
+    # footer show this screen's keys); v goes into the box.
+    AUTO_FOCUS = "#cl-items"
     BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("v", "version", "Version", id="checklist.version"),
         Binding("r", "run_all", "Re-run all", id="checklist.run_all"),
         Binding("enter", "run_one", "Re-run / detail", show=False, id="checklist.run_one"),
         Binding("space", "sign", "Sign", id="checklist.sign"),
@@ -63,7 +67,9 @@ class ChecklistScreen(BvaScreen):
         yield AppHeader()
         yield Static("… reading the checklist", id="cl-verdict")
         with Vertical(id="cl-top"):
-            yield Input(placeholder="version to release (image tag), e.g. 1.2.0", id="cl-version")
+            yield Input(
+                placeholder="v: version to release (image tag), enter checks it", id="cl-version"
+            )
             yield ProgressBar(id="cl-progress", show_eta=False, show_percentage=False)
         yield DataTable(id="cl-items", cursor_type="row")
         yield Static("", id="cl-detail")
@@ -335,6 +341,10 @@ class ChecklistScreen(BvaScreen):
             return
         self.bva.prefill_release(self.report.version or "")
         self.app.switch_mode("rollout")
+
+    def action_version(self) -> None:
+        """Into the version box: typing there never switches screens (its keys are text)."""
+        self.query_one("#cl-version", Input).focus()
 
     def action_leave_version(self) -> None:
         self.query_one("#cl-items", DataTable).focus()

@@ -82,6 +82,23 @@ async def test_r_reruns_all_and_enter_reruns_the_selected_check() -> None:
         assert "Monitoring and alerting setup" in detail and "enter re-runs it" in detail
 
 
+async def test_v_types_the_version_and_enter_checks_it() -> None:
+    engine = FakeChecklist()
+    app = app_with(engine)
+    async with app.run_test(size=(120, 36)) as pilot:
+        screen = await open_checklist(pilot)
+        screen.query_one(DataTable).focus()
+        await pilot.press("v", *"1.7.0")
+        # The digits went into the box: "1" did not switch to the Health screen.
+        assert app.screen is screen
+        assert screen.query_one("#cl-version", Input).value == "1.7.0"
+        runs = screen.runs
+        await pilot.press("enter")
+        await pilot_until(pilot, lambda: screen.runs == runs + 1, 10, "enter to check 1.7.0")
+        assert engine.versions[-1] == "1.7.0"
+        assert screen.query_one(DataTable).has_focus
+
+
 async def test_space_signs_with_the_name_remembered_and_needs_a_version() -> None:
     engine = FakeChecklist()
     app = app_with(engine)

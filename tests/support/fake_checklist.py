@@ -59,6 +59,7 @@ class FakeChecklist:
         self.signoffs = list(signoffs)
         self.hang = hang
         self.runs: list[set[str] | None] = []
+        self.versions: list[str | None] = []
         self.signed: list[tuple[str, str, str, str]] = []
         self.can_sign = True
 
@@ -75,6 +76,7 @@ class FakeChecklist:
         on_result: Callable[[ItemResult], None] | None = None,
     ) -> ChecklistReport:
         self.runs.append(only)
+        self.versions.append(version)
         kept = {r.item: r for r in previous}
         results: list[ItemResult] = []
         for n, item in enumerate(CFG.checklist.resolved()):
