@@ -4,58 +4,16 @@ resourceVersion so that two engineers signing at once both land."""
 
 from __future__ import annotations
 
-import json
-import math
 from typing import Any
 
-from backends.checklist.models import SignOff, SignoffRecord
+from backends.checklist.models import SignoffRecord
+from backends.checklist.signoff_json import record_from_json, record_json
 from backends.errors import NotFound
 from backends.kube.base import Json, KubeBase
 from backends.kube.client import KubeClient, read_json
-from backends.sanitize import sanitize_text
 
 SIGNOFF_LEASE = "bva-checklist"
 SIGNOFF_ANNOTATION = "bva.io/signoffs"
-
-
-def record_json(record: SignoffRecord) -> str:
-    return json.dumps(
-        {
-            "release_version": record.release_version,
-            "signoffs": [[s.item, s.who, s.at, s.comment] for s in record.signoffs],
-        },
-        separators=(",", ":"),
-    )
-
-
-def record_from_json(text: str, version: str = "") -> SignoffRecord | None:
-    """The stored record, checked field by field (anyone with access to the namespace may
-    have written it); None when it does not read."""
-    try:
-        data = json.loads(text)
-    except (TypeError, ValueError):
-        return None
-    if not isinstance(data, dict) or not isinstance(data.get("release_version"), str):
-        return None
-    rows = data.get("signoffs")
-    out: list[SignOff] = []
-    for row in rows if isinstance(rows, list) else []:
-        if (
-            isinstance(row, list)
-            and len(row) == 4
-            and all(isinstance(v, str) for v in (row[0], row[1], row[3]))
-            and isinstance(row[2], int | float)
-            and math.isfinite(row[2])
-        ):
-            out.append(
-                SignOff(
-                    sanitize_text(row[0], 64),
-                    sanitize_text(row[1], 80),
-                    float(row[2]),
-                    sanitize_text(row[3], 300),
-                )
-            )
-    return SignoffRecord(sanitize_text(data["release_version"], 128), tuple(out), version)
 
 
 def signoff_lease(record: SignoffRecord) -> Json:

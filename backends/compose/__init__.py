@@ -1,0 +1,2 @@
+"""The Docker Compose orchestrator: a compose project on a Docker Engine behind the same
+contract as Kubernetes (backends/orchestrator.py)."""

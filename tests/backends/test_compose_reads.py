@@ -1,0 +1,196 @@
+"""The compose adapter's reads against a real Docker Engine: a project made through the Engine
+API with compose's labels is found as compose would show it (one-off containers left out),
+healthchecks make readiness, a crash-looping service is a failed rollout at once, and the
+watch follows the Engine's events, through the engine being killed and started again."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import pytest
+
+from backends.compose import labels as L
+from backends.compose.reads import ComposeReads
+from backends.models import RolloutState, WatchEvent
+from tests.support.dockerd import Dockerd, import_image, restart, start_dockerd
+
+pytestmark = pytest.mark.xdist_group("dockerd")
+
+PROJECT = "shop"
+IMAGE = "bharathva/web:1.0.0"
+HEALTH = {
+    "Test": ["CMD", "wget", "-q", "-O", "/dev/null", "http://127.0.0.1:8080/"],
+    "Interval": 200_000_000,
+    "Timeout": 1_000_000_000,
+    "Retries": 3,
+    "StartPeriod": 0,
+}
+
+
+@pytest.fixture(scope="module")
+def engine() -> Iterator[Dockerd]:
+    running = start_dockerd()
+    try:
+        with running.client() as api:
+            import_image(api, IMAGE)
+        yield running
+    finally:
+        running.stop()
+
+
+def labels(service: str, number: int, *, oneoff: bool = False) -> dict[str, str]:
+    return {
+        L.PROJECT: PROJECT,
+        L.SERVICE: service,
+        L.NUMBER: str(number),
+        L.ONEOFF: "True" if oneoff else "False",
+    }
+
+
+def up(api: Any, service: str, number: int, cmd: list[str], **extra: Any) -> str:
+    """One container as `docker compose up` makes it: compose's labels and name, the
+    project's network, started."""
+    host = api.create_host_config(
+        restart_policy=extra.pop("restart", None), port_bindings={8080: ("127.0.0.1", None)}
+    )
+    name = extra.pop("name", f"{PROJECT}-{service}-{number}")
+    c = api.create_container(
+        IMAGE,
+        cmd,
+        name=name,
+        labels=labels(service, number, oneoff=extra.pop("oneoff", False)),
+        host_config=host,
+        ports=[8080],
+        networking_config=api.create_networking_config(
+            {f"{PROJECT}_default": api.create_endpoint_config(aliases=[service])}
+        ),
+        environment={"SERVER_PORT": "8080", "DB_PASSWORD": "hunter2"},
+        **extra,
+    )
+    api.start(c["Id"])
+    return str(c["Id"])
+
+
+@pytest.fixture
+def project(engine: Dockerd) -> Iterator[Any]:
+    with engine.client() as api:
+        api.create_network(f"{PROJECT}_default", labels={L.PROJECT: PROJECT})
+        web = ["httpd", "-f", "-p", "8080", "-h", "/www"]
+        for n in (1, 2):
+            up(api, "web", n, web, healthcheck=HEALTH)
+        up(api, "worker", 1, ["sleep", "3600"])
+        up(api, "web", 3, ["sleep", "3600"], oneoff=True, name=f"{PROJECT}-web-run-1")
+        try:
+            yield api
+        finally:
+            for c in api.containers(all=True, filters={"label": f"{L.PROJECT}={PROJECT}"}):
+                api.remove_container(c["Id"], force=True)
+            api.remove_network(f"{PROJECT}_default")
+
+
+@pytest.fixture
+async def reads(engine: Dockerd) -> AsyncIterator[ComposeReads]:
+    adapter = ComposeReads(project=PROJECT, host=engine.host, services=[("web", "web")])
+    yield adapter
+    await adapter.close()
+
+
+async def until(check: Any, timeout: float, what: str) -> Any:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        got = await check()
+        if got:
+            return got
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.1)
+
+
+async def test_a_project_made_with_composes_labels_is_found_as_compose_shows_it(
+    project: Any, reads: ComposeReads
+) -> None:
+    async def healthy() -> Any:
+        ws = {w.name: w for w in await reads.list_workloads()}
+        return ws if ws.get("web") and ws["web"].ready == 2 else None
+
+    workloads = await until(healthy, 20, "both web containers healthy")
+    assert set(workloads) == {"web", "worker"}  # the one-off run is not a replica
+    web = workloads["web"]
+    assert (web.desired, web.replicas, web.updated, web.track) == (2, 2, 2, "stable")
+    assert web.images == {"web": IMAGE} and web.namespace == PROJECT
+    pods = await reads.list_instances("web")
+    assert [p.name for p in pods] == ["shop-web-1", "shop-web-2"]
+    assert all(p.is_ready and p.status == "Running" and p.ready == "1/1" for p in pods)
+    assert all(p.ip and p.ip.startswith("10.") for p in pods)
+    status = await reads.rollout_status("web")
+    assert status.state is RolloutState.COMPLETE, status
+    assert status.message == 'service "web" successfully rolled out'
+    env = await reads.workload_env("web")
+    assert {e.name for e in env} >= {"SERVER_PORT", "DB_PASSWORD"}
+    assert "hunter2" not in repr(env)  # names only
+    current = await reads.current_revision("web")
+    assert current is not None and current.images == {"web": IMAGE}
+    assert await reads.list_autoscalers() == []
+
+
+async def test_a_crash_looping_service_is_a_failed_rollout_at_once(
+    project: Any, reads: ComposeReads
+) -> None:
+    crash = ["sh", "-c", "echo starting; sleep 0.2; exit 3"]
+    up(project, "crasher", 1, crash, restart={"Name": "always"})
+
+    async def failed() -> Any:
+        s = await reads.rollout_status("crasher")
+        return s if s.state is RolloutState.FAILED else None
+
+    status = await until(failed, 30, "the crash loop to fail the rollout")
+    assert "shop-crasher-1" in status.message and "restarts" in status.message
+    (pod,) = await reads.list_instances("crasher")
+    assert pod.restarts >= 2 and pod.last_exit_code == 3 and not pod.is_ready
+    events = await reads.events("Pod", "shop-crasher-1")
+    dies = [e for e in events if e.reason == "die"]
+    assert dies and dies[0].type == "Warning" and "exit code 3" in dies[0].message
+
+
+async def test_the_watch_follows_the_engines_events(project: Any, reads: ComposeReads) -> None:
+    stream = reads.watch_instances("worker")
+    try:
+        first: WatchEvent[Any] = await asyncio.wait_for(anext(stream), 10)
+        assert first.kind == "RESYNC" and [p.name for p in first.items] == ["shop-worker-1"]
+        up(project, "worker", 2, ["sleep", "3600"])
+        added = await asyncio.wait_for(anext(stream), 10)
+        assert added.kind == "ADDED" and added.obj is not None
+        assert added.obj.name == "shop-worker-2"
+        project.stop("shop-worker-2", timeout=0)
+        changed = await asyncio.wait_for(anext(stream), 10)
+        while changed.obj is not None and changed.obj.status == "Running":
+            changed = await asyncio.wait_for(anext(stream), 10)
+        assert changed.kind == "MODIFIED" and changed.obj is not None
+        assert changed.obj.status.startswith("Exited")
+        project.remove_container("shop-worker-2", force=True)
+        gone = await asyncio.wait_for(anext(stream), 10)
+        assert gone.kind == "DELETED" and gone.obj is not None and gone.obj.name == "shop-worker-2"
+    finally:
+        await stream.aclose()
+
+
+async def test_the_engine_killed_and_started_again_under_a_watch(
+    engine: Dockerd, project: Any, reads: ComposeReads
+) -> None:
+    stream = reads.watch_workloads()
+    try:
+        first = await asyncio.wait_for(anext(stream), 10)
+        assert first.kind == "RESYNC"
+        engine.kill()
+        error = await asyncio.wait_for(anext(stream), 15)
+        assert error.kind == "ERROR" and "Docker Engine" in error.message
+        assert error.last_good is not None
+        restart(engine)
+        # Once per outage: the next event is the whole list again, not another ERROR.
+        again = await asyncio.wait_for(anext(stream), 30)
+        assert again.kind == "RESYNC", again
+        assert {w.name for w in again.items} >= {"web", "worker"}
+    finally:
+        await stream.aclose()
