@@ -19,7 +19,7 @@ from typing import Any
 from aiohttp import web
 
 from backends.sandbox.traffic import Traffic
-from backends.sandbox.view import ClusterView, PodView, SandboxService
+from backends.sandbox.view import Behaviour, ClusterView, PodView, SandboxService
 
 HANG_S = 3600.0  # the "hang" image's health endpoints answer after this long
 POD_HEADER = "X-Sandbox-Pod"
@@ -84,6 +84,49 @@ def no_pod_health(service: str) -> Health:
             "ping": {"status": "DOWN", "details": {"error": error}},
         },
     }
+
+
+def health_reply(
+    service: SandboxService, path: str, pod: PodView | None
+) -> tuple[Health, str] | None:
+    """Actuator's answer on one of the service's health paths as ``pod`` (None: no pod could
+    answer): the body and its content type, or None for an unknown component. The status code
+    follows the body: 200 when it says UP, else 503."""
+    body = no_pod_health(service.name) if pod is None else pod_health(pod)
+    if path == HEALTH_PATH:
+        return body, ACTUATOR_JSON
+    if path in service.health_paths:
+        return {"status": body["status"], "service": service.name}, "application/json"
+    component = path[len(HEALTH_PATH) + 1 :]
+    if component in ("liveness", "readiness"):
+        # Kubernetes probe groups: an app that is merely unhealthy still accepts traffic.
+        up = pod is not None and (component == "liveness" or pod.ready)
+        state = "UP" if up else ("OUT_OF_SERVICE" if pod is not None else "DOWN")
+        return {"status": state}, ACTUATOR_JSON
+    part = body["components"].get(component)
+    if part is None:
+        return None
+    return part, ACTUATOR_JSON
+
+
+def health_latency(behaviour: Behaviour, rng: random.Random, speed: float) -> float:
+    """How long a pod of ``behaviour`` takes to answer a health request (not counting "hang")."""
+    if behaviour == "unhealthy":
+        return rng.uniform(0.3, 0.9) / speed
+    return rng.uniform(0.002, 0.006) / speed
+
+
+def error_body(status: int, path: str, ts: float, *, message: str | None = None) -> Health:
+    """Spring Boot's default error body at clock time ``ts``."""
+    body: Health = {
+        "timestamp": _spring_time(ts),
+        "status": status,
+        "error": _REASONS.get(status, "Error"),
+        "path": path,
+    }
+    if message:
+        body["message"] = message
+    return body
 
 
 class _Site:
@@ -204,35 +247,16 @@ class ServiceEndpoints:
     async def _health(
         self, service: SandboxService, path: str, pod: PodView | None
     ) -> web.Response:
-        if pod is None:
-            body: Health = no_pod_health(service.name)
-        else:
+        if pod is not None:
             if pod.behaviour == "hang":
                 # A wedged app: the connection is accepted and nothing ever comes back (until
                 # the client gives up), so a prober's timeout is what bounds it.
                 await asyncio.sleep(HANG_S)
-            await asyncio.sleep(self._latency(pod))
-            body = pod_health(pod)
-        if path == HEALTH_PATH:
-            return self._json(body, ACTUATOR_JSON, pod)
-        if path in service.health_paths:
-            small = {"status": body["status"], "service": service.name}
-            return self._json(small, "application/json", pod)
-        component = path[len(HEALTH_PATH) + 1 :]
-        if component in ("liveness", "readiness"):
-            # Kubernetes probe groups: an app that is merely unhealthy still accepts traffic.
-            up = pod is not None and (component == "liveness" or pod.ready)
-            state = "UP" if up else ("OUT_OF_SERVICE" if pod is not None else "DOWN")
-            return self._json({"status": state}, ACTUATOR_JSON, pod)
-        part = body["components"].get(component)
-        if part is None:
+            await asyncio.sleep(health_latency(pod.behaviour, self._rng, self._speed))
+        reply = health_reply(service, path, pod)
+        if reply is None:
             return self._error(404, path, pod)
-        return self._json(part, ACTUATOR_JSON, pod)
-
-    def _latency(self, pod: PodView) -> float:
-        if pod.behaviour == "unhealthy":
-            return self._rng.uniform(0.3, 0.9) / self._speed
-        return self._rng.uniform(0.002, 0.006) / self._speed
+        return self._json(reply[0], reply[1], pod)
 
     # --- responses ----------------------------------------------------------------------------
 
@@ -245,14 +269,7 @@ class ServiceEndpoints:
         self, status: int, path: str, pod: PodView | None, *, message: str | None = None
     ) -> web.Response:
         """Spring Boot's default error body; ``message`` only for the sandbox's routing errors."""
-        body: dict[str, Any] = {
-            "timestamp": _spring_time(self._clock()),
-            "status": status,
-            "error": _REASONS.get(status, "Error"),
-            "path": path,
-        }
-        if message:
-            body["message"] = message
+        body = error_body(status, path, self._clock(), message=message)
         resp = web.Response(text=json.dumps(body), status=status)
         return self._respond(resp, "application/json", pod)
 
