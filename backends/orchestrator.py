@@ -206,6 +206,8 @@ def preload(kind: str) -> None:
         from backends.kube.client import preload as preload_kube
 
         preload_kube()
+    elif kind == "compose":
+        import docker  # noqa: F401 - the import is the point
 
 
 def reconnect(connection: dict[str, Any]) -> Orchestrator:
@@ -217,4 +219,8 @@ def reconnect(connection: dict[str, Any]) -> Orchestrator:
         from backends.kube.adapter import KubeAdapter
 
         return KubeAdapter(**spec)
+    if kind == "compose":
+        from backends.compose.adapter import ComposeAdapter
+
+        return ComposeAdapter(**spec)
     raise BvaError(f"unknown orchestrator {kind!r}")

@@ -196,6 +196,7 @@ def open_platform(
     ro = read_only or env.read_only
     services = [(s.name, s.deployment_name) for s in cfg.services]
     state: SandboxState | None = None
+    kube: Orchestrator
     if env.sandbox:
         state = sandbox or read_state()
         if state is None:
@@ -205,6 +206,14 @@ def open_platform(
         )
         urls = dict(state.services)
         target = state.api_url
+    elif env.orchestrator == "compose":
+        from backends.compose.adapter import ComposeAdapter
+        from backends.compose.engine import resolve_host
+
+        host = resolve_host(env.docker_host, env.docker_context)
+        kube = ComposeAdapter(project=env.project, host=host, read_only=ro, services=services)
+        urls = {s.name: env.base_url(s) for s in cfg.services}
+        target = f"{env.project} on {host}"
     else:
         kubeconfig = env.kubeconfig_path
         kube = KubeAdapter(

@@ -204,7 +204,11 @@ class HealthScreen(BvaScreen):
         header.production = platform.production
         header.read_only = platform.read_only
         self._monitor = HealthMonitor(
-            platform.name, platform.env_name, platform.services(), platform.config.thresholds
+            platform.name,
+            platform.env_name,
+            platform.services(),
+            platform.config.thresholds,
+            orchestrator=platform.orchestrator.kind,
         )
         self._order = {name: i for i, (name, _) in enumerate(platform.services())}
         self._watch_workloads()

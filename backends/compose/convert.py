@@ -4,7 +4,7 @@ kubectl's words. A workload's desired count is the containers it has: compose ha
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -113,6 +113,14 @@ def pod_from(c: Json) -> Pod:
     )
 
 
+def _broken(pods: Iterable[Pod]) -> str | None:
+    """The first container that crash-loops or has exited: "<name> <status>, N restarts"."""
+    for p in pods:
+        if p.restarts >= CRASH_RESTARTS or p.status.startswith("Exited") or p.status == "OOMKilled":
+            return f"{p.name} {p.status}, {p.restarts} restarts"
+    return None
+
+
 def newest(containers: Sequence[Json]) -> Json | None:
     """The container created last: its config is the workload's "template"."""
     return max(containers, key=lambda c: when(c.get("Created")) or 0.0, default=None)
@@ -128,11 +136,26 @@ def workload_from(name: str, service: str, track: str, containers: Sequence[Json
     ready = sum(1 for p in pods if p.is_ready)
     desired = len(pods)
     revision = int(labels.get(L.REVISION, "1") or 1) if labels.get(L.REVISION, "1").isdigit() else 1
+
     available = ready >= desired and desired > 0
+    broken = _broken(updated)
+    if broken is not None:
+        # kubectl's reason for a rollout that cannot finish: the screens say "Failed" at once.
+        progressing = Condition(
+            "Progressing", "False", "ProgressDeadlineExceeded", f"container {broken}"
+        )
+    elif len(updated) == len(pods) and available:
+        progressing = Condition("Progressing", "True", "NewReplicaSetAvailable")
+    else:
+        progressing = Condition("Progressing", "True", "ReplicaSetUpdated")
     conditions = (
-        Condition("Available", "True" if available else "False",
-                  "MinimumReplicasAvailable" if available else "MinimumReplicasUnavailable"),
-    )  # fmt: skip
+        Condition(
+            "Available",
+            "True" if available else "False",
+            "MinimumReplicasAvailable" if available else "MinimumReplicasUnavailable",
+        ),
+        progressing,
+    )
     return Workload(
         name=name,
         service=service,
@@ -177,17 +200,11 @@ def rollout_from(workload: Workload, containers: Sequence[Json]) -> RolloutStatu
             replicas=workload.replicas,
         )
 
-    broken = [
-        p
-        for p in new
-        if p.restarts >= CRASH_RESTARTS or p.status.startswith("Exited") or p.status == "OOMKilled"
-    ]
-    if broken:
-        p = broken[0]
-        why = p.status if p.restarts < CRASH_RESTARTS else f"{p.status}, {p.restarts} restarts"
+    broken = _broken(new)
+    if broken is not None:
         return status(
             RolloutState.FAILED,
-            f'error: service "{name}" exceeded its progress deadline: container {p.name} {why}',
+            f'error: service "{name}" exceeded its progress deadline: container {broken}',
         )
     if workload.desired == 0:
         return status(RolloutState.COMPLETE, f'service "{name}" has no containers')

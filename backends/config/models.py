@@ -112,6 +112,10 @@ def _check_url_template(value: str) -> str:
     return value
 
 
+_PROJECT = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")
+_DOCKER_HOST = re.compile(r"^(unix:///|tcp://|ssh://|npipe://)\S+$")
+
+
 class EnvironmentConfig(BaseModel):
     model_config = _MODEL
 
@@ -119,6 +123,11 @@ class EnvironmentConfig(BaseModel):
     namespace: str = ""
     context: str | None = None
     kubeconfig: str | None = None
+    # compose: the project (`docker compose -p`), and where its Engine is when neither
+    # DOCKER_HOST nor a docker context says (e.g. "unix:///var/run/docker.sock").
+    project: str = ""
+    docker_host: str | None = None
+    docker_context: str | None = None
     read_only: bool = False
     production: bool = False
     sandbox: bool = False
@@ -148,6 +157,19 @@ class EnvironmentConfig(BaseModel):
                 problems.append((("namespace",), str(exc)))
         elif self.orchestrator == "kubernetes":
             problems.append((("namespace",), 'required for orchestrator "kubernetes"'))
+        if self.orchestrator == "compose" and not self.sandbox:
+            if not self.project:
+                problems.append((("project",), 'required for orchestrator "compose"'))
+            elif not _PROJECT.fullmatch(self.project):
+                problems.append(
+                    (("project",), f"bad compose project name {quote(self.project)} "
+                     "(lowercase letters, digits, '-' and '_', starting with a letter or digit)")
+                )  # fmt: skip
+        if self.docker_host is not None and not _DOCKER_HOST.match(self.docker_host):
+            problems.append(
+                (("docker_host",), f"bad Docker Engine address {quote(self.docker_host)} "
+                 "(unix:///path, tcp://host:port or ssh://host)")
+            )  # fmt: skip
         if self.sandbox and self.production:
             problems.append((("sandbox",), "a sandbox environment cannot be marked production"))
         if problems:

@@ -138,8 +138,10 @@ class HealthMonitor:
         environment: str,
         services: Sequence[tuple[str, str]],
         thresholds: Thresholds,
+        orchestrator: str = "kubernetes",
     ) -> None:
         self._platform = platform
+        self._source = orchestrator  # the source's name: the orchestrator's kind
         self._environment = environment
         self._services = list(services)
         self._thresholds = thresholds
@@ -151,7 +153,7 @@ class HealthMonitor:
         self._last_good: dict[str, float] = {}
         self._down_since: dict[str, float] = {}
         self._stuck_since: dict[str, float] = {}
-        self._kube = SourceStatus("kubernetes", True, "waiting for data", None)
+        self._kube = SourceStatus(self._source, True, "waiting for data", None)
         self._probes = SourceStatus("health", True, "waiting for data", None)
         self._database: DatabasePicture | None = None
         self.version = 0  # bumped on every change, so a UI can skip identical redraws
@@ -159,16 +161,16 @@ class HealthMonitor:
     # -- inputs ---------------------------------------------------------------------------
     def apply_workloads(self, event: WatchEvent[Workload], now: float) -> None:
         if event.kind == "ERROR":
-            self._kube = SourceStatus("kubernetes", False, event.message, event.last_good)
+            self._kube = SourceStatus(self._source, False, event.message, event.last_good)
         elif event.kind == "RESYNC":
             self._workloads = {w.name: w for w in event.items}
-            self._kube = SourceStatus("kubernetes", True, "", now)
+            self._kube = SourceStatus(self._source, True, "", now)
         elif event.obj is not None:
             if event.kind == "DELETED":
                 self._workloads.pop(event.obj.name, None)
             else:
                 self._workloads[event.obj.name] = event.obj
-            self._kube = SourceStatus("kubernetes", True, "", now)
+            self._kube = SourceStatus(self._source, True, "", now)
         self._track_rollouts(now)
         self.version += 1
 
@@ -185,7 +187,7 @@ class HealthMonitor:
         self.apply_workloads(WatchEvent("RESYNC", items=tuple(workloads)), now)
 
     def kube_failed(self, message: str) -> None:
-        self._kube = SourceStatus("kubernetes", False, message, self._kube.last_good)
+        self._kube = SourceStatus(self._source, False, message, self._kube.last_good)
         self.version += 1
 
     def apply_health(self, results: Iterable[ServiceHealth], now: float) -> None:

@@ -25,7 +25,11 @@ async def collect(platform: Platform, *, settle: float = 0.0) -> HealthPicture:
     """Workloads and health probes, fetched concurrently. With ``settle`` > 0, keep looking
     (at most that many seconds) until rollouts are complete — for a sandbox just started."""
     monitor = HealthMonitor(
-        platform.name, platform.env_name, platform.services(), platform.config.thresholds
+        platform.name,
+        platform.env_name,
+        platform.services(),
+        platform.config.thresholds,
+        orchestrator=platform.orchestrator.kind,
     )
     deadline = time.monotonic() + settle
     while True:

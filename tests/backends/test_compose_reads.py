@@ -6,6 +6,7 @@ watch follows the Engine's events, through the engine being killed and started a
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -194,3 +195,20 @@ async def test_the_engine_killed_and_started_again_under_a_watch(
         assert {w.name for w in again.items} >= {"web", "worker"}
     finally:
         await stream.aclose()
+
+
+async def test_the_adapter_rebuilds_itself_in_another_process(engine: Dockerd) -> None:
+    from backends.compose.adapter import ComposeAdapter
+    from backends.orchestrator import reconnect
+
+    adapter = ComposeAdapter(project=PROJECT, host=engine.host, read_only=True,
+                             services=[("web", "web")])  # fmt: skip
+    again = reconnect(adapter.connection())
+    try:
+        assert isinstance(again, ComposeAdapter) and again.kind == "compose"
+        assert again.connection() == adapter.connection()
+        assert again.read_only and again.target == f"project {PROJECT} on {engine.host}"
+        assert "unix://" in json.dumps(adapter.connection())  # the Engine by address only
+    finally:
+        await adapter.close()
+        await again.close()

@@ -169,10 +169,11 @@ def test_default_environment_falls_back_to_first(tmp_path: Path) -> None:
 
 
 def test_compose_environment_needs_no_namespace(tmp_path: Path) -> None:
-    text = MINIMAL + '\n[environments.local]\norchestrator = "compose"\n'
+    text = MINIMAL + '\n[environments.local]\norchestrator = "compose"\nproject = "bharathva"\n'
     cfg = load_platform(write(tmp_path, text))
     local = cfg.environment("local")
     assert local.base_url(cfg.services[0]) == "http://localhost:8081"
+    assert local.project == "bharathva" and local.docker_host is None
 
 
 def test_service_url_overrides_template(tmp_path: Path) -> None:

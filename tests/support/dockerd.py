@@ -169,7 +169,7 @@ def rootfs_tar() -> bytes:
     """A root filesystem of busybox alone: sh, sleep, wget, httpd and the rest of its applets."""
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w") as tar:
-        for d in ("bin", "etc", "proc", "sys", "dev", "tmp", "run", "www"):
+        for d in ("bin", "etc", "proc", "sys", "dev", "tmp", "run", "www", "www/actuator"):
             info = tarfile.TarInfo(d)
             info.type, info.mode = tarfile.DIRTYPE, 0o755
             tar.addfile(info)
@@ -178,10 +178,14 @@ def rootfs_tar() -> bytes:
             link = tarfile.TarInfo(f"bin/{applet}")
             link.type, link.linkname = tarfile.SYMTYPE, "busybox"
             tar.addfile(link)
-        page = b"ok\n"
-        info = tarfile.TarInfo("www/index.html")
-        info.size = len(page)
-        tar.addfile(info, io.BytesIO(page))
+        for path, body in (
+            ("www/index.html", b"ok\n"),
+            # Spring Boot Actuator's answer, as a file busybox httpd serves.
+            ("www/actuator/health", b'{"status":"UP"}'),
+        ):
+            info = tarfile.TarInfo(path)
+            info.size = len(body)
+            tar.addfile(info, io.BytesIO(body))
     return buf.getvalue()
 
 
