@@ -201,11 +201,22 @@ def open_platform(
         state = sandbox or read_state()
         if state is None:
             raise SourceUnavailable(NO_SANDBOX)
-        kube = KubeAdapter(
-            namespace=state.namespace, kubeconfig=state.kubeconfig, read_only=ro, services=services
-        )
+        if state.orchestrator == "compose":
+            from backends.compose.adapter import ComposeAdapter
+
+            kube = ComposeAdapter(
+                project=state.project, host=state.docker_host, read_only=ro, services=services
+            )
+            target = f"{state.project} on {state.docker_host}"
+        else:
+            kube = KubeAdapter(
+                namespace=state.namespace,
+                kubeconfig=state.kubeconfig,
+                read_only=ro,
+                services=services,
+            )
+            target = state.api_url
         urls = dict(state.services)
-        target = state.api_url
     elif env.orchestrator == "compose":
         from backends.compose.adapter import ComposeAdapter
         from backends.compose.engine import resolve_host

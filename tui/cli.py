@@ -80,6 +80,13 @@ def build_parser() -> argparse.ArgumentParser:
         "./bva.toml, the user config dir, then the built-in BharathVA file)",
     )
     _env_flags(parser)
+    parser.add_argument(
+        "--orchestrator",
+        choices=("kubernetes", "compose"),
+        default="kubernetes",
+        help="with --sandbox: a simulated cluster (default) or a compose project on a private "
+        "Docker Engine",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
 
     config = sub.add_parser("config", help="platform file commands")
@@ -145,6 +152,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-db", action="store_true", help="no PostgreSQL (the cluster and services only)"
     )
     sandbox.add_argument(
+        "--orchestrator",
+        choices=("kubernetes", "compose"),
+        default=argparse.SUPPRESS,
+        help="kubernetes (a simulated cluster, the default) or compose (a compose project of "
+        "real containers on a private Docker Engine; needs root and docker.io)",
+    )
+    sandbox.add_argument(
         "--pg-bin",
         type=_directory,
         metavar="DIR",
@@ -199,7 +213,11 @@ def cmd_status(args: argparse.Namespace) -> int:
     path = resolve_config_path(args.config)
     cfg = load_platform(path)
     env_name = args.env
-    embedded = EmbeddedSandbox(str(path)) if args.sandbox else None
+    embedded = (
+        EmbeddedSandbox(str(path), orchestrator=getattr(args, "orchestrator", "kubernetes"))
+        if args.sandbox
+        else None
+    )
 
     async def run() -> int:
         state = embedded.start() if embedded else None
@@ -252,6 +270,7 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
         database=not args.no_db,
         pg_bin=args.pg_bin,
     )
+    settings.orchestrator = getattr(args, "orchestrator", "kubernetes")
     if args.pg_bin:
         from backends.sandbox.pgbin import PgSetupError, find_bin, server_version
 
@@ -276,7 +295,11 @@ def cmd_tui(args: argparse.Namespace) -> int:
     else:
         env_name = args.env or cfg.default_environment()
     cfg.environment(env_name)  # an unknown environment is a usage error, before the UI starts
-    embedded = EmbeddedSandbox(str(path)) if args.sandbox else None
+    embedded = (
+        EmbeddedSandbox(str(path), orchestrator=getattr(args, "orchestrator", "kubernetes"))
+        if args.sandbox
+        else None
+    )
     if embedded:
         # Started before the UI's imports, so the child boots while Textual loads.
         embedded.launch()

@@ -30,9 +30,12 @@ def _die_with_parent() -> None:
 
 
 class EmbeddedSandbox:
-    def __init__(self, config: str | None = None, *, speed: float = 1.0) -> None:
+    def __init__(
+        self, config: str | None = None, *, speed: float = 1.0, orchestrator: str = "kubernetes"
+    ) -> None:
         self._config = config
         self._speed = speed
+        self._orchestrator = orchestrator
         # A private runtime dir: an embedded sandbox never collides with `bva sandbox`.
         self._dir = Path(tempfile.mkdtemp(prefix="bva-embedded-"))
         self._proc: subprocess.Popen[bytes] | None = None
@@ -53,6 +56,8 @@ class EmbeddedSandbox:
             str(self._dir / "kubeconfig"),
             "--speed",
             str(self._speed),
+            "--orchestrator",
+            self._orchestrator,
         ]
         env = {**os.environ, "BVA_RUNTIME_DIR": str(self._dir)}
         with open(self.log, "wb") as log:

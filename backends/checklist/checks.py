@@ -310,6 +310,10 @@ async def images(ctx: CheckContext, item: ChecklistItem) -> Finding:
 async def autoscaling(ctx: CheckContext, item: ChecklistItem) -> Finding:
     """An HPA per service targeting its Deployment, with the platform file's min, max and
     CPU target, and the Deployment's replicas within its range."""
+    if ctx.platform.orchestrator.kind == "compose":
+        # Compose scales by hand (`--scale`): there is nothing to check, and that is no pass.
+        said = "compose has no autoscalers: replicas are set by hand (docker compose --scale)"
+        return Finding(U, said)
     found = await ctx.platform.orchestrator.list_autoscalers()
     by_target = {(a.target_kind, a.target_name): a for a in found}
     wrong: list[str] = []

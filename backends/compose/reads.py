@@ -144,6 +144,7 @@ class ComposeReads:
         labels = (latest.get("Config") or {}).get("Labels") or {}
         current = await self.current_revision(name)
         entries = L.history_of(labels)
+        template = template_of(latest)
         out = [
             Revision(
                 revision=rev,
@@ -152,6 +153,9 @@ class ComposeReads:
                 change_cause=cause or None,
                 created=created,
                 is_current=current is not None and rev == current.revision,
+                # bva's recreates change the image only: a revision is today's config with
+                # its image (what a rollback to it will run).
+                template=_with_image(template, image),
             )
             for rev, image, created, cause in entries
         ]
@@ -273,5 +277,12 @@ def template_of(c: Json) -> dict[str, Any]:
     policy = (host.get("RestartPolicy") or {}).get("Name")
     if policy:
         spec["restartPolicy"] = policy
-    keep = {k: v for k, v in labels.items() if not k.startswith(L.P)}
+    # The labels of the service, not of one container (its number) nor bva's bookkeeping.
+    keep = {k: v for k, v in labels.items() if not k.startswith(L.P) and k != L.NUMBER}
     return {"metadata": {"labels": keep}, "spec": spec}
+
+
+def _with_image(template: dict[str, Any], image: str) -> dict[str, Any]:
+    spec = dict(template.get("spec") or {})
+    spec["containers"] = [{**c, "image": image} for c in spec.get("containers") or []]
+    return {**template, "spec": spec}

@@ -60,6 +60,8 @@ class SandboxSettings:
     db_pool_size: int = 20
     # Shared Secrets and ConfigMaps are named <config_prefix>-<group>; default the namespace.
     config_prefix: str = ""
+    # "compose": the services as a compose project on a private Docker Engine instead.
+    orchestrator: str = "kubernetes"
 
 
 class AlreadyRunning(Exception):
@@ -321,11 +323,25 @@ class Sandbox:
 
 
 async def serve(settings: SandboxSettings) -> int:
-    sandbox = Sandbox(settings)
+    sandbox: Any
+    if settings.orchestrator == "compose":
+        from backends.sandbox import compose_sandbox
+        from backends.sandbox.dockerd import EngineUnavailable
+
+        sandbox = compose_sandbox.ComposeSandbox(settings)
+        refused: tuple[type[Exception], ...] = (
+            AlreadyRunning, compose_sandbox.AlreadyRunning, EngineUnavailable,
+        )  # fmt: skip
+        not_ready: tuple[type[Exception], ...] = (NotReady, compose_sandbox.NotReady)
+    else:
+        sandbox = Sandbox(settings)
+        refused, not_ready = (AlreadyRunning,), (NotReady,)
     try:
         await sandbox.start()
-    except AlreadyRunning as exc:
+    except refused as exc:
         print(f"bva sandbox: {exc}", file=sys.stderr)
+        if not isinstance(sandbox, Sandbox):
+            await sandbox.stop()  # an engine it started is not left behind
         return 1
     except OSError as exc:
         print(
@@ -345,7 +361,7 @@ async def serve(settings: SandboxSettings) -> int:
         up = await _unless(sandbox.wait_ready(ready_timeout(settings.speed)), done)
         if up:
             sandbox.announce()
-    except (NotReady, AlreadyRunning) as exc:
+    except (*not_ready, *refused) as exc:
         await sandbox.stop()
         print(f"bva sandbox: {exc}", file=sys.stderr)
         return 1
@@ -358,11 +374,14 @@ async def serve(settings: SandboxSettings) -> int:
         loop.add_signal_handler(
             signal.SIGUSR2, lambda: toggles.append(loop.create_task(sandbox.start_api()))
         )
-        print(
-            f"sandbox ready: api {sandbox.api_url} kubeconfig {sandbox.kubeconfig_path} "
-            f"namespace {settings.namespace} ({len(settings.services)} services)",
-            flush=True,
-        )
+        if isinstance(sandbox, Sandbox):
+            line = (
+                f"sandbox ready: api {sandbox.api_url} kubeconfig {sandbox.kubeconfig_path} "
+                f"namespace {settings.namespace} ({len(settings.services)} services)"
+            )
+        else:
+            line = sandbox.ready_line()
+        print(line, flush=True)
         for name, url in sandbox.service_urls.items():
             print(f"  {name:<24} {url}", flush=True)
         if sandbox.database is not None:

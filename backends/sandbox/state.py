@@ -101,6 +101,11 @@ class SandboxState:
     # The sandbox's PostgreSQL, when it runs one: {"url": "file:…", "replicas": ["file:…"],
     # "pool_size": N, "migrations": DIR, "data_dir": DIR}; the DSN files are 0600.
     database: dict[str, object] | None = None
+    # A compose sandbox: its project on its (private) Docker Engine; api_url and kubeconfig
+    # are then "".
+    orchestrator: str = "kubernetes"
+    docker_host: str = ""
+    project: str = ""
 
 
 def state_path() -> Path:
