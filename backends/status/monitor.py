@@ -9,7 +9,7 @@ from __future__ import annotations
 import enum
 from collections import deque
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from backends.config.loader import Thresholds
 from backends.db.models import DatabasePicture, Role, ServerState
@@ -252,6 +252,9 @@ class HealthMonitor:
         w = self._workloads.get(deployment)
         canary = self._workloads.get(f"{deployment}-canary")
         status = workload_rollout(w) if w is not None else None
+        if status is not None and self._source == "compose":
+            # kubectl's words, with compose's noun: a compose project has services.
+            status = replace(status, message=status.message.replace('deployment "', 'service "'))
         h = self._health.get(service)
         detail = ""
         if h is not None and h.status is not ProbeStatus.UP:

@@ -13,14 +13,18 @@ SIZES = [(80, 24), (120, 36)]
 
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
 @pytest.mark.parametrize(
-    "name", ["healthy", "one_down", "rollout_failing", "unreachable", "read_only", "db_degraded"]
-)
+    "name",
+    [
+        "healthy", "one_down", "rollout_failing", "unreachable", "read_only", "db_degraded",
+        "compose", "compose_crash",
+    ],
+)  # fmt: skip
 def test_health_screen(snap_compare: Any, name: str, size: tuple[int, int]) -> None:
     app = fake_app(name)
 
     async def run_before(pilot: Any) -> None:
         await health_settled(pilot)
-        if name == "rollout_failing":
+        if name in ("rollout_failing", "compose_crash"):
             await pilot.press("down", "down", "down")
             await health_settled(pilot)
 

@@ -55,12 +55,14 @@ def error_text(app: Any) -> str:
 
 
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
-@pytest.mark.parametrize("case", [*CASES, "read_only", "db_plan"])
+@pytest.mark.parametrize("case", [*CASES, "read_only", "db_plan", "compose"])
 def test_rollout_snapshots(snap_compare: Any, case: str, size: tuple[int, int]) -> None:
-    app = fake_app({"read_only": "read_only", "db_plan": "db_release"}.get(case, "healthy"))
+    scenarios = {"read_only": "read_only", "db_plan": "db_release", "compose": "compose"}
+    app = fake_app(scenarios.get(case, "healthy"))
 
     async def run_before(pilot: Any) -> None:
-        screen = await open_rollout(pilot, "gates_passing" if case == "read_only" else case)
+        shown = "gates_passing" if case in ("read_only", "compose") else case
+        screen = await open_rollout(pilot, shown)
         if case == "db_plan":
             await pilot_until(
                 pilot,

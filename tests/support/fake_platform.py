@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import AsyncGenerator, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -131,6 +132,29 @@ def probe(
     return ServiceHealth.of(service, [result])
 
 
+def compose_pods_for(service: str, *, crash: bool = False) -> list[Pod]:
+    """The service's containers as the compose adapter reads them."""
+    out = [
+        replace(p, name=f"bharathva-{service}-{i + 1}", node=None, owner_replicaset=service)
+        for i, p in enumerate(pods_for(service))
+    ]
+    if crash:
+        out.append(
+            replace(
+                out[0],
+                name=f"bharathva-{service}-{len(out) + 1}",
+                status="Restarting",
+                ready_containers=0,
+                restarts=5,
+                is_ready=False,
+                last_termination_reason="Error",
+                last_exit_code=1,
+                created=NOW - 120,
+            )
+        )
+    return out
+
+
 def pods_for(service: str, *, crash: bool = False) -> list[Pod]:
     out = [
         Pod(
@@ -186,7 +210,9 @@ class FakeOrchestrator:
         error: str | None = None,
         pods: dict[str, list[Pod]] | None = None,
         events: Sequence[KubeEvent] = (),
+        kind: str = "kubernetes",
     ) -> None:
+        self._kind = kind
         self.workloads = list(workloads)
         self.error = error
         self.pods = pods or {s: pods_for(s) for s in SERVICES}
@@ -195,7 +221,7 @@ class FakeOrchestrator:
 
     @property
     def kind(self) -> str:
-        return "kubernetes"
+        return self._kind
 
     @property
     def target(self) -> str:
@@ -414,6 +440,15 @@ def scenario(name: str) -> Platform:
         }
     elif name == "read_only":
         env, read_only = "production", True
+    elif name.startswith("compose"):
+        # A compose project: containers named as compose names them, no nodes; on
+        # compose_crash one copy of tweet-service's new image crash-loops beside the old two.
+        crash = name == "compose_crash"
+        pods = {s: compose_pods_for(s, crash=crash and s == "tweet-service") for s in SERVICES}
+        if crash:
+            workloads[3] = workload(
+                "tweet-service", tag="2.0.0-crash", revision=2, failed=True, updated=1
+            )
     database = FakeDatabase(NOW, degraded=name == "db_degraded")
     admin = None
     if name == "db_release":
@@ -427,7 +462,10 @@ def scenario(name: str) -> Platform:
             read_only=read_only,
             migrations_dir=Path("/nonexistent/bva-fake-migrations"),
         )
-    orchestrator = FakeOrchestrator(workloads, error=kube_error, pods=pods, events=events)
+    kind = "compose" if name.startswith("compose") else "kubernetes"
+    orchestrator = FakeOrchestrator(
+        workloads, error=kube_error, pods=pods, events=events, kind=kind
+    )
     return Platform(
         config=cfg,
         env_name=env,
@@ -439,7 +477,9 @@ def scenario(name: str) -> Platform:
         database=database,
         database_admin=admin,
         service_urls={},
-        target="https://api.bharathva.example:6443"
+        target="bharathva on unix:///var/run/docker.sock"
+        if kind == "compose"
+        else "https://api.bharathva.example:6443"
         if env == "production"
         else "http://127.0.0.1:6443",
     )
