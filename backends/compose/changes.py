@@ -76,7 +76,7 @@ class ComposeChanges(ComposeReads):
             cid = str(made["Id"])
             for net, ep in more.items():
                 api.connect_container_to_network(cid, net, aliases=ep.get("Aliases"))
-            api.start(cid)
+            start_container(api, cid)
             return cid
 
         cid: str = await self._run(f"creating {name}", create)
@@ -407,6 +407,18 @@ class ComposeChanges(ComposeReads):
         for task in self._rollouts.values():
             task.cancel()
         await super().close()
+
+
+def start_container(api: Any, cid: str, tries: int = 5) -> None:
+    """Start, again when the Engine picked a host port another process holds: its port
+    allocator does not ask the kernel, and moves on to the next port on the next try."""
+    for attempt in range(tries):
+        try:
+            api.start(cid)
+            return
+        except Exception as exc:
+            if "address already in use" not in str(exc) or attempt == tries - 1:
+                raise
 
 
 def _number(c: Json) -> int:

@@ -131,7 +131,15 @@ class ComposeSandbox:
                 {network: api.create_endpoint_config(aliases=[svc.name])}
             ),
         )
-        api.start(created["Id"])
+        # Again when the Engine picked a host port another process holds (its allocator does
+        # not ask the kernel; the next try takes the next port).
+        for attempt in range(5):
+            try:
+                api.start(created["Id"])
+                break
+            except Exception as exc:
+                if "address already in use" not in str(exc) or attempt == 4:
+                    raise
 
     async def wait_ready(self, timeout: float) -> None:
         """Until every service has its replicas ready and its health endpoints answer UP

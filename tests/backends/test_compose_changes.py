@@ -18,7 +18,7 @@ from backends.compose import labels as L
 from backends.compose.changes import ComposeChanges
 from backends.errors import Conflict, ReadOnlyError
 from backends.models import LockRecord, RolloutState
-from tests.support.dockerd import Dockerd, import_image, start_dockerd
+from tests.support.dockerd import Dockerd, import_image, start, start_dockerd
 
 pytestmark = pytest.mark.xdist_group("dockerd")
 
@@ -76,7 +76,7 @@ def api(engine: Dockerd) -> Iterator[Any]:
                     {f"{PROJECT}_default": client.create_endpoint_config(aliases=["auth-service"])}
                 ),
             )  # fmt: skip
-            client.start(c["Id"])
+            start(client, c["Id"])
         try:
             yield client
         finally:

@@ -15,7 +15,7 @@ import pytest
 from backends.compose import labels as L
 from backends.compose.reads import ComposeReads
 from backends.models import RolloutState, WatchEvent
-from tests.support.dockerd import Dockerd, import_image, restart, start_dockerd
+from tests.support.dockerd import Dockerd, import_image, restart, start, start_dockerd
 
 pytestmark = pytest.mark.xdist_group("dockerd")
 
@@ -70,7 +70,7 @@ def up(api: Any, service: str, number: int, cmd: list[str], **extra: Any) -> str
         environment={"SERVER_PORT": "8080", "DB_PASSWORD": "hunter2"},
         **extra,
     )
-    api.start(c["Id"])
+    start(api, c["Id"])
     return str(c["Id"])
 
 

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from backends.compose import labels as L
-from tests.support.dockerd import Dockerd, import_image, start_dockerd
+from tests.support.dockerd import Dockerd, import_image, start, start_dockerd
 from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.xdist_group("dockerd")
@@ -53,7 +53,7 @@ def project(engine: Dockerd) -> Iterator[int]:
                     {"shop_default": api.create_endpoint_config(aliases=["auth-service"])}
                 ),
             )  # fmt: skip
-            api.start(c["Id"])
+            start(api, c["Id"])
             ids.append(c["Id"])
         port = int(api.port(ids[0], 8080)[0]["HostPort"])
         try:

@@ -27,6 +27,7 @@ from backends.sandbox.compose_images import (
 )
 from backends.sandbox.compose_instance import Instance, InstanceConfig
 from tests.support.dockerd import Dockerd, start_dockerd
+from tests.support.dockerd import start as start_container
 
 pytestmark = pytest.mark.xdist_group("dockerd")
 
@@ -307,7 +308,7 @@ def run_instance(api: Any, image: str, *, restart: str = "no") -> str:
             {NETWORK: api.create_endpoint_config(aliases=["auth-service"])}
         ),
     )
-    api.start(container["Id"])
+    start_container(api, container["Id"])
     return str(container["Id"])
 
 

@@ -14,7 +14,7 @@ import docker
 
 from backends.sandbox.dockerd import Dockerd, restart, start_dockerd
 
-__all__ = ["Dockerd", "import_image", "restart", "rootfs_tar", "start_dockerd"]
+__all__ = ["Dockerd", "import_image", "restart", "rootfs_tar", "start", "start_dockerd"]
 
 BUSYBOX = "/usr/bin/busybox"  # Debian's busybox-static: one static binary, the whole rootfs
 
@@ -55,3 +55,11 @@ def import_image(
     changes = [f"ENV {k}={v}" for k, v in (env or {}).items()]
     changes.append("CMD " + json.dumps(cmd or ["/bin/sh"]))
     api.import_image_from_data(rootfs_tar(), repository=repo, tag=tag, changes=changes)
+
+
+def start(api: docker.APIClient, cid: str) -> None:
+    """``api.start``, again when the Engine picked a host port another process holds (its
+    allocator does not ask the kernel: another engine or any server may have it)."""
+    from backends.compose.changes import start_container
+
+    start_container(api, cid)
