@@ -19,6 +19,7 @@ import docker
 import pytest
 
 from backends.compose import labels as L
+from tests.support.dockerd import unavailable
 
 pytestmark = pytest.mark.xdist_group("dockerd")
 
@@ -65,7 +66,10 @@ def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ComposeSandbox
             break
     if not host:
         proc.kill()
-        raise AssertionError("the compose sandbox did not come up:\n" + "".join(seen))
+        said = "".join(seen)
+        if "needs root" in said or "is missing (apt-get install" in said:
+            unavailable(said.strip().splitlines()[-1])
+        raise AssertionError("the compose sandbox did not come up:\n" + said)
     try:
         yield ComposeSandbox(proc, env, host)
     finally:

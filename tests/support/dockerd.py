@@ -8,11 +8,33 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import tarfile
 
 import docker
+import pytest
 
-from backends.sandbox.dockerd import Dockerd, restart, start_dockerd
+from backends.sandbox.dockerd import Dockerd, EngineUnavailable, restart
+from backends.sandbox.dockerd import start_dockerd as _start_dockerd
+
+# Set by .ci/run: there the engine must start, and a test that cannot have one fails.
+REQUIRED = os.environ.get("BVA_REQUIRE_DOCKER") == "1"
+
+
+def unavailable(reason: str) -> None:
+    """No engine can run here: skipped with the reason, except where one is required (CI)."""
+    if REQUIRED:
+        pytest.fail(f"a Docker Engine is required here (BVA_REQUIRE_DOCKER=1): {reason}")
+    pytest.skip(f"no Docker Engine can be started here: {reason}")
+
+
+def start_dockerd(timeout: float = 60.0) -> Dockerd:
+    try:
+        return _start_dockerd(timeout)
+    except EngineUnavailable as exc:
+        unavailable(str(exc))
+        raise
+
 
 __all__ = ["Dockerd", "import_image", "restart", "rootfs_tar", "start", "start_dockerd"]
 
