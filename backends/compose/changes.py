@@ -23,9 +23,8 @@ from backends.checklist.models import SignoffRecord
 from backends.checklist.signoff_json import record_from_json, record_json
 from backends.compose import labels as L
 from backends.compose.convert import Json, newest, pod_from
-from backends.compose.reads import ComposeReads
+from backends.compose.reads import SCALE_PREFIX, ComposeReads
 from backends.compose.recreate import create_spec, fixed_host_ports
-from backends.compose.state_store import StateStore
 from backends.errors import BvaError, Conflict, NotFound, ReadOnlyError, RolloutRefused
 from backends.models import Canary, LockRecord, Workload
 
@@ -38,7 +37,6 @@ class ComposeChanges(ComposeReads):
     def __init__(self, *, progress_deadline: float = 120.0, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.progress_deadline = progress_deadline
-        self.state = StateStore(self.engine, self.project)
         self._rollouts: dict[str, asyncio.Task[None]] = {}
         self._paused: dict[str, asyncio.Event] = {}
         self.problems: dict[str, str] = {}  # workload -> why its last rollout stopped
@@ -208,10 +206,24 @@ class ComposeChanges(ComposeReads):
         return await self.get_workload(name)
 
     async def scale(self, name: str, replicas: int) -> None:
+        """Like `docker compose up --scale`; scaled to 0 the containers are stopped, not
+        removed (compose would recreate them from its file; here they are the template)."""
         self._writable(f"scaling {name}")
         containers = sorted(await self._of(name), key=_number)
         if not containers:
             raise NotFound(f'service "{name}" not found in project {self.project}')
+        key = SCALE_PREFIX + name.lower()
+        if replicas == 0:
+            _, seq = await asyncio.to_thread(self.state.read, key)
+            await asyncio.to_thread(self.state.write, key, "0", seq)
+            for c in containers:
+                await self._run("stopping", lambda api, cid=c["Id"]: api.stop(cid))
+            return
+        stopped = [c for c in containers if (c.get("State") or {}).get("Status") != "running"]
+        for c in stopped[:replicas]:
+            await self._run("starting", lambda api, cid=c["Id"]: start_container(api, cid))
+        await asyncio.to_thread(self.state.delete, key)
+        containers = sorted(await self._of(name), key=_number)
         latest = newest(containers) or containers[-1]
         image = str((latest.get("Config") or {}).get("Image") or "")
         number = self._numbers(containers)

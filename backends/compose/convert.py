@@ -126,19 +126,22 @@ def newest(containers: Sequence[Json]) -> Json | None:
     return max(containers, key=lambda c: when(c.get("Created")) or 0.0, default=None)
 
 
-def workload_from(name: str, service: str, track: str, containers: Sequence[Json]) -> Workload:
-    """One compose service (or its canary) from its containers, one-offs left out."""
+def workload_from(
+    name: str, service: str, track: str, containers: Sequence[Json], *, scaled_to: int | None = None
+) -> Workload:
+    """One compose service (or its canary) from its containers, one-offs left out; a service
+    bva scaled to 0 keeps its containers stopped (they are its template), and wants none."""
     pods = [pod_from(c) for c in containers]
     latest = newest(containers)
     image = str(((latest or {}).get("Config") or {}).get("Image") or "")
     labels: dict[str, str] = ((latest or {}).get("Config") or {}).get("Labels") or {}
     updated = [p for p in pods if p.images and next(iter(p.images.values())) == image]
     ready = sum(1 for p in pods if p.is_ready)
-    desired = len(pods)
+    desired = len(pods) if scaled_to is None else scaled_to
     revision = int(labels.get(L.REVISION, "1") or 1) if labels.get(L.REVISION, "1").isdigit() else 1
 
     available = ready >= desired and desired > 0
-    broken = _broken(updated)
+    broken = _broken(updated) if desired > 0 else None  # scaled to 0: stopped on purpose
     if broken is not None:
         # kubectl's reason for a rollout that cannot finish: the screens say "Failed" at once.
         progressing = Condition(
@@ -200,14 +203,14 @@ def rollout_from(workload: Workload, containers: Sequence[Json]) -> RolloutStatu
             replicas=workload.replicas,
         )
 
+    if workload.desired == 0:
+        return status(RolloutState.COMPLETE, f'service "{name}" has no containers')
     broken = _broken(new)
     if broken is not None:
         return status(
             RolloutState.FAILED,
             f'error: service "{name}" exceeded its progress deadline: container {broken}',
         )
-    if workload.desired == 0:
-        return status(RolloutState.COMPLETE, f'service "{name}" has no containers')
     if len(new) == workload.replicas and workload.ready >= workload.desired:
         return status(RolloutState.COMPLETE, f'service "{name}" successfully rolled out')
     return status(

@@ -13,11 +13,13 @@ from typing import Any
 from backends.compose import labels as L
 from backends.compose.convert import Json, newest, pod_from, rollout_from, service_of, workload_from
 from backends.compose.engine import Engine
+from backends.compose.state_store import StateStore
 from backends.compose.watch import Watcher
 from backends.errors import NotFound
 from backends.models import EnvRef, KubeEvent, Pod, Revision, RolloutStatus, WatchEvent, Workload
 from backends.sanitize import sanitize_text
 
+SCALE_PREFIX = "scale."  # state records: services bva scaled to 0
 # Engine event actions shown as warnings on a container's events.
 _WARNING_ACTIONS = frozenset({"die", "oom", "kill", "health_status: unhealthy"})
 
@@ -39,6 +41,7 @@ class ComposeReads:
         self.request_timeout = request_timeout
         # container id -> ((State, Status) of the summary it was inspected at, inspect JSON)
         self._inspected: dict[str, tuple[tuple[str, str], Json]] = {}
+        self.state = StateStore(self.engine, self.project)
 
     @property
     def read_only(self) -> bool:
@@ -102,9 +105,18 @@ class ComposeReads:
         ]
 
     # -- the contract's reads -----------------------------------------------------------------
+    async def _zeroed(self) -> set[str]:
+        """The services bva scaled to 0 (their containers stopped, kept as the template)."""
+        records = await asyncio.to_thread(self.state.values, SCALE_PREFIX)
+        return {k[len(SCALE_PREFIX) :] for k, v in records.items() if v == "0"}
+
     async def list_workloads(self) -> list[Workload]:
-        groups = self._groups(await self._containers())
-        return [workload_from(w, s, t, cs) for (w, s, t), cs in sorted(groups.items())]
+        containers, zeroed = await asyncio.gather(self._containers(), self._zeroed())
+        groups = self._groups(containers)
+        return [
+            workload_from(w, s, t, cs, scaled_to=0 if w.lower() in zeroed else None)
+            for (w, s, t), cs in sorted(groups.items())
+        ]
 
     async def get_workload(self, name: str) -> Workload:
         containers = await self._of(name)
@@ -112,7 +124,10 @@ class ComposeReads:
             raise NotFound(f'service "{name}" not found in project {self.project}')
         labels = (newest(containers) or {}).get("Config", {}).get("Labels") or {}
         service, _ = service_of(labels)
-        return workload_from(name, service, L.track_of(labels), containers)
+        zeroed = name.lower() in await self._zeroed()
+        return workload_from(
+            name, service, L.track_of(labels), containers, scaled_to=0 if zeroed else None
+        )
 
     def watch_workloads(self) -> AsyncGenerator[WatchEvent[Workload], None]:
         return Watcher(self.engine, self.project, self.list_workloads, lambda w: w.name).events()

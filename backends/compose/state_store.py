@@ -66,6 +66,22 @@ class StateStore:
         seq, c = holders[-1]
         return str((c.get("Labels") or {}).get(VALUE, "")), seq
 
+    def values(self, prefix: str) -> dict[str, str]:
+        """Every record whose key starts with ``prefix``: key -> its newest value. Blocking."""
+
+        def read(api: Any) -> dict[str, str]:
+            newest: dict[str, tuple[int, str]] = {}
+            for c in api.containers(all=True, filters={"label": [f"{OF}={self._project}"]}):
+                labels = c.get("Labels") or {}
+                key, seq = str(labels.get(KEY, "")), str(labels.get(SEQ, ""))
+                if not (key.startswith(prefix) and seq.isdigit()):
+                    continue
+                if key not in newest or int(seq) > newest[key][0]:
+                    newest[key] = (int(seq), str(labels.get(VALUE, "")))
+            return {k: v for k, (_, v) in newest.items()}
+
+        return self._engine.call("reading the state records", read)
+
     def _ensure_image(self, api: Any) -> None:
         if self._image_ready:
             return

@@ -178,6 +178,21 @@ async def test_scale_up_and_down(compose: ComposeChanges, api: Any) -> None:
     assert [c["Names"][0] for c in api.containers()] == [f"/{PROJECT}-auth-service-1"]
 
 
+async def test_scale_to_zero_and_back_keeps_the_service(compose: ComposeChanges, api: Any) -> None:
+    """What a database restore's drain does: the service at 0, then back."""
+    await healthy(compose)
+    await compose.scale("auth-service", 0)
+    stopped = await compose.get_workload("auth-service")
+    assert (stopped.desired, stopped.ready) == (0, 0)
+    assert (await compose.rollout_status("auth-service")).state is RolloutState.COMPLETE
+    assert len(api.containers(all=True, filters={"label": f"{L.SERVICE}=auth-service"})) == 2
+    assert api.containers(filters={"label": f"{L.SERVICE}=auth-service"}) == []  # none running
+    await compose.scale("auth-service", 2)
+    await rolled(compose, "auth-service", RolloutState.COMPLETE)
+    back = await compose.get_workload("auth-service")
+    assert (back.desired, back.ready) == (2, 2)
+
+
 async def test_canary_containers_and_their_release_state(compose: ComposeChanges, api: Any) -> None:
     await healthy(compose)
     canary = await compose.create_canary(
