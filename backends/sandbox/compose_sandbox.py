@@ -1,5 +1,6 @@
 """`bva sandbox --orchestrator compose`: the BharathVA services as a compose project on a
-private Docker Engine, each instance a real container running the sandbox's simulated
+Docker Engine — the one ``DOCKER_HOST`` names when it answers, else a private one it starts
+and stops — each instance a real container running the sandbox's simulated
 service (backends/sandbox/compose_instance.py), each service reached through its gateway
 (compose_gateway.py), the sandbox's PostgreSQL beside them as on Kubernetes.
 
@@ -46,7 +47,8 @@ class ComposeSandbox:
     def __init__(self, settings: Any) -> None:
         self.settings = settings
         self.project = settings.namespace
-        self.engine: Dockerd | None = None
+        self.engine: Dockerd | None = None  # the private Engine this sandbox started
+        self.host = ""
         self.gateways: dict[str, ServiceGateway] = {}
         self.service_urls: dict[str, str] = {}
         self.api_url = ""
@@ -68,11 +70,14 @@ class ComposeSandbox:
             self._refuse_if_running()
         if self.database is not None:
             self._db_task = asyncio.ensure_future(asyncio.to_thread(self.database.start_blocking))
-        self.engine = await asyncio.to_thread(start_dockerd)
-        self.api_url = self.engine.host
+        self.host = await asyncio.to_thread(_reachable_engine)
+        if not self.host:
+            self.engine = await asyncio.to_thread(start_dockerd)
+            self.host = self.engine.host
+        self.api_url = self.host
         await asyncio.to_thread(self._up)
         for s in self.settings.services:
-            gateway = ServiceGateway(self.engine.host, self.project, s.name, s.port)
+            gateway = ServiceGateway(self.host, self.project, s.name, s.port)
             self.gateways[s.name] = gateway
             self.service_urls[s.name] = await gateway.start()
 
@@ -81,11 +86,19 @@ class ComposeSandbox:
         if running is not None and running.pid != os.getpid():
             raise AlreadyRunning(f"a sandbox is already running (pid {running.pid})")
 
+    def _client(self) -> Any:
+        import docker
+
+        return docker.APIClient(base_url=self.host, timeout=60)
+
     def _up(self) -> None:
-        assert self.engine is not None
         s = self.settings
         python = sys.base_prefix
-        with self.engine.client() as api:
+        with self._client() as api:
+            if api.containers(all=True, filters={"label": f"{PROJECT}={self.project}"}):
+                raise AlreadyRunning(
+                    f"the Engine at {self.host} already runs a project {self.project}"
+                )
             repos = sorted({s.images[svc.name].rsplit(":", 1)[0] for svc in s.services})
             refs = [f"{repo}:{v}" for repo in repos for v in VERSIONS]
             refs += [img for img in s.images.values() if img not in refs]
@@ -190,11 +203,10 @@ class ComposeSandbox:
         if not self.settings.announce:
             return
         self._refuse_if_running()
-        assert self.engine is not None
         write_state(
             SandboxState(
                 pid=os.getpid(),
-                api_url=self.engine.host,
+                api_url=self.host,
                 kubeconfig="",
                 namespace=self.project,
                 context="",
@@ -203,7 +215,7 @@ class ComposeSandbox:
                 started=time.time(),
                 database=self.database.state_block() if self.database is not None else None,
                 orchestrator="compose",
-                docker_host=self.engine.host,
+                docker_host=self.host,
                 project=self.project,
             )
         )
@@ -213,6 +225,16 @@ class ComposeSandbox:
             f"sandbox ready: compose project {self.project} on {self.api_url} "
             f"({len(self.settings.services)} services)"
         )
+
+    def _down(self) -> None:
+        with self._client() as api:
+            mine = api.containers(all=True, filters={"label": f"{PROJECT}={self.project}"})
+            state = api.containers(all=True, filters={"label": f"io.bva.state-of={self.project}"})
+            for c in [*mine, *state]:
+                with contextlib.suppress(Exception):
+                    api.remove_container(c["Id"], force=True)
+            with contextlib.suppress(Exception):
+                api.remove_network(f"{self.project}_default")
 
     # -- the outage drill --------------------------------------------------------------------
     async def stop_api(self) -> None:
@@ -234,6 +256,24 @@ class ComposeSandbox:
                     await self._db_task
             await self.database.stop()
         if self.engine is not None:
-            await asyncio.to_thread(self.engine.stop)
+            await asyncio.to_thread(self.engine.stop)  # its containers go with it
+        elif self.host:
+            await asyncio.to_thread(self._down)  # someone else's Engine: only the project goes
         if self.settings.announce:
             remove_state(os.getpid())
+
+
+def _reachable_engine() -> str:
+    """``DOCKER_HOST`` when an Engine answers there (the sandbox then uses it, and removes
+    only its project at the end); "" to start a private one."""
+    host = os.environ.get("DOCKER_HOST", "")
+    if not host:
+        return ""
+    try:
+        import docker
+
+        with docker.APIClient(base_url=host, timeout=3) as api:
+            api.ping()
+    except Exception:
+        return ""
+    return host

@@ -13,13 +13,14 @@ import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import docker
 import pytest
 
 from backends.compose import labels as L
-from tests.support.dockerd import unavailable
+from tests.support.dockerd import start_dockerd, unavailable
 
 pytestmark = pytest.mark.xdist_group("dockerd")
 
@@ -143,3 +144,27 @@ def test_a_rolling_release_and_its_rollback(sandbox: ComposeSandbox) -> None:
     assert back.returncode == 0, back.stdout + back.stderr
     assert "user-service: rolled back to revision 1" in back.stdout
     assert images(sandbox, "user-service") == ["bharathva/user-service:1.0.0"] * 2
+
+
+def test_an_engine_already_reachable_is_used_and_left_running(tmp_path: Path) -> None:
+    engine = start_dockerd()
+    try:
+        env = {k: v for k, v in os.environ.items() if k != "BVA_CONFIG"}
+        env |= {"BVA_RUNTIME_DIR": str(tmp_path / "run"), "DOCKER_HOST": engine.host,
+                "PYTHONUNBUFFERED": "1"}  # fmt: skip
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "tui", "sandbox", "--orchestrator", "compose", "--no-db"],
+            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        )  # fmt: skip
+        assert proc.stdout is not None
+        first = proc.stdout.readline()
+        assert first.startswith(f"sandbox ready: compose project bharathva on {engine.host} ")
+        with engine.client() as api:
+            assert len(api.containers(filters={"label": f"{L.PROJECT}=bharathva"})) == 12
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(60) == 0
+        with engine.client() as api:
+            api.ping()  # still up: it was not the sandbox's to stop
+            assert api.containers(all=True, filters={"label": f"{L.PROJECT}=bharathva"}) == []
+    finally:
+        engine.stop()
