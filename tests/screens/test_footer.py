@@ -9,6 +9,7 @@ from textual.widgets._footer import FooterKey
 
 from tests.screens.conftest import fake_app
 from tests.support.fake_release import StubDriver, release_view
+from tests.support.waiting import pilot_until
 
 
 @pytest.mark.parametrize("mode", ["health", "rollout", "rollback", "logs"])
@@ -18,9 +19,15 @@ async def test_the_mode_keys_fit_at_80_columns(mode: str) -> None:
         # The Rollout screen with a release in progress has the most keys of all.
         app.release_driver = StubDriver(release_view())
         await pilot.press({"health": "1", "rollout": "2", "rollback": "3", "logs": "4"}[mode])
-        await pilot.pause()
-        footer = app.screen.query_one(Footer)
-        keys = {k.key: k for k in footer.query(FooterKey)}
+
+        def laid_out() -> dict[str, FooterKey] | None:
+            # The footer recomposes when the bindings change; on a busy machine its keys
+            # get their regions a frame or two after the screen switch.
+            keys = {k.key: k for k in app.screen.query_one(Footer).query(FooterKey)}
+            ready = all(k in keys and keys[k].region.width > 0 for k in "1234")
+            return keys if ready else None
+
+        keys = await pilot_until(pilot, laid_out, 5, "the footer's keys laid out") or {}
         for key in "1234":
             assert key in keys, f"{mode}: no footer key {key}"
             region = keys[key].region
