@@ -1,6 +1,6 @@
 """The compose adapter's changes: rolling recreates to a new image (a release, a rollback),
-scaling, canary containers beside the stable ones, and the release lock and sign-offs in the
-Engine's state records. Read-only refuses each before a request leaves the process.
+scaling, and canary containers beside the stable ones with their release state (the lock and
+sign-offs are in release_state.py). Read-only refuses each before a request leaves the process.
 
 A rolling recreate runs as a task of this process, one container at a time: a copy with the
 new image is created and started, waited on until it is ready (its HEALTHCHECK healthy, or
@@ -19,31 +19,26 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from backends.checklist.models import SignoffRecord
-from backends.checklist.signoff_json import record_from_json, record_json
 from backends.compose import labels as L
 from backends.compose.convert import Json, newest, pod_from
-from backends.compose.reads import SCALE_PREFIX, ComposeReads
+from backends.compose.reads import SCALE_PREFIX
 from backends.compose.recreate import create_spec, fixed_host_ports
-from backends.errors import BvaError, Conflict, NotFound, ReadOnlyError, RolloutRefused
-from backends.models import Canary, LockRecord, Workload
+from backends.compose.release_state import ReleaseRecords
+from backends.errors import BvaError, Conflict, NotFound, RolloutRefused
+from backends.models import Canary, Workload
 
 READY_FOR_S = 1.0  # a container without a HEALTHCHECK counts as ready after this long up
 POLL_S = 0.2
 CAS_RETRIES = 8
 
 
-class ComposeChanges(ComposeReads):
+class ComposeChanges(ReleaseRecords):
     def __init__(self, *, progress_deadline: float = 120.0, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.progress_deadline = progress_deadline
         self._rollouts: dict[str, asyncio.Task[None]] = {}
         self._paused: dict[str, asyncio.Event] = {}
         self.problems: dict[str, str] = {}  # workload -> why its last rollout stopped
-
-    def _writable(self, what: str) -> None:
-        if self.read_only:
-            raise ReadOnlyError(f"read-only: {what} refused")
 
     def _run(self, what: str, fn: Any) -> Any:
         return asyncio.to_thread(self.engine.call, what, fn)
@@ -357,63 +352,6 @@ class ComposeChanges(ComposeReads):
         for c in await self._of(canary):
             await self._remove(str(c["Id"]), timeout=2)
         await asyncio.to_thread(self.state.delete, _marks_key(canary))
-
-    # -- the release lock and the sign-offs ------------------------------------------------------
-    async def read_lock(self) -> LockRecord | None:
-        text, seq = await asyncio.to_thread(self.state.read, "lock")
-        if text is None:
-            return None
-        try:
-            data = json.loads(text)
-            return LockRecord(
-                holder=str(data["holder"]),
-                release_id=str(data["release_id"]),
-                acquired=float(data["acquired"]) if data.get("acquired") is not None else None,
-                renewed=float(data["renewed"]) if data.get("renewed") is not None else None,
-                duration=int(data["duration"]),
-                version=str(seq),
-            )
-        except (ValueError, KeyError, TypeError):
-            return LockRecord("unknown", "", None, None, 15, str(seq))  # unreadable: expired
-
-    @staticmethod
-    def _lock_json(record: LockRecord) -> str:
-        return json.dumps(
-            {
-                "holder": record.holder,
-                "release_id": record.release_id,
-                "acquired": record.acquired,
-                "renewed": record.renewed,
-                "duration": record.duration,
-            }
-        )
-
-    async def create_lock(self, record: LockRecord) -> LockRecord:
-        self._writable("taking the release lock")
-        seq = await asyncio.to_thread(self.state.write, "lock", self._lock_json(record), 0)
-        return LockRecord(record.holder, record.release_id, record.acquired, record.renewed,
-                          record.duration, str(seq))  # fmt: skip
-
-    async def replace_lock(self, record: LockRecord) -> LockRecord:
-        self._writable("renewing the release lock")
-        expected = int(record.version) if record.version.isdigit() else 0
-        seq = await asyncio.to_thread(self.state.write, "lock", self._lock_json(record), expected)
-        return LockRecord(record.holder, record.release_id, record.acquired, record.renewed,
-                          record.duration, str(seq))  # fmt: skip
-
-    async def delete_lock(self) -> None:
-        self._writable("releasing the release lock")
-        await asyncio.to_thread(self.state.delete, "lock")
-
-    async def read_signoffs(self) -> SignoffRecord | None:
-        text, seq = await asyncio.to_thread(self.state.read, "signoffs")
-        return None if text is None else record_from_json(text, str(seq))
-
-    async def write_signoffs(self, record: SignoffRecord) -> SignoffRecord:
-        self._writable("signing a checklist item")
-        expected = int(record.version) if record.version.isdigit() else 0
-        seq = await asyncio.to_thread(self.state.write, "signoffs", record_json(record), expected)
-        return SignoffRecord(record.release_version, record.signoffs, str(seq))
 
     async def close(self) -> None:
         for task in self._rollouts.values():
