@@ -122,6 +122,9 @@ class ComposeReads:
         containers = await self._of(name)
         if not containers:
             raise NotFound(f'service "{name}" not found in project {self.project}')
+        return await self._workload(name, containers)
+
+    async def _workload(self, name: str, containers: Sequence[Json]) -> Workload:
         labels = (newest(containers) or {}).get("Config", {}).get("Labels") or {}
         service, _ = service_of(labels)
         zeroed = name.lower() in await self._zeroed()
@@ -147,7 +150,7 @@ class ComposeReads:
         containers = await self._of(name)
         if not containers:
             raise NotFound(f'service "{name}" not found in project {self.project}')
-        return rollout_from(await self.get_workload(name), containers)
+        return rollout_from(await self._workload(name, containers), containers)
 
     async def history(self, name: str) -> list[Revision]:
         """The revisions the newest container's labels remember (compose keeps no history:
@@ -157,7 +160,7 @@ class ComposeReads:
             return []
         latest = newest(containers) or {}
         labels = (latest.get("Config") or {}).get("Labels") or {}
-        current = await self.current_revision(name)
+        current = self._revision(name, containers)
         entries = L.history_of(labels)
         template = template_of(latest)
         out = [
@@ -179,7 +182,9 @@ class ComposeReads:
         return out
 
     async def current_revision(self, name: str) -> Revision | None:
-        containers = await self._of(name)
+        return self._revision(name, await self._of(name))
+
+    def _revision(self, name: str, containers: Sequence[Json]) -> Revision | None:
         latest = newest(containers)
         if latest is None:
             return None

@@ -157,7 +157,8 @@ async def test_a_crash_looping_image_stops_the_rollout_with_the_old_ones_serving
     await compose.set_image("auth-service", "auth-service", CRASH)
     status = await rolled(compose, "auth-service", RolloutState.FAILED)
     assert "restarts" in status.message or "Exited" in status.message
-    await asyncio.sleep(1.0)
+    # The rollout task has given up (not merely not got further yet): then count.
+    await asyncio.wait_for(compose._rollouts["auth-service"], 40)
     images = sorted(
         api.inspect_container(c["Id"])["Config"]["Image"] for c in api.containers(all=True)
     )
