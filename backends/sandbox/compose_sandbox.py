@@ -23,8 +23,8 @@ import aiohttp
 from backends.sandbox.compose_gateway import NUMBER, ONEOFF, PROJECT, SERVICE, ServiceGateway
 from backends.sandbox.compose_images import REPO_ROOT, build_images, instance_mounts
 from backends.sandbox.dockerd import Dockerd, restart, start_dockerd
-from backends.sandbox.pgbin import PgSetupError
 from backends.sandbox.pgworld import SandboxDatabase
+from backends.sandbox.runner import AlreadyRunning, NotReady, database_up
 from backends.sandbox.state import SandboxState, read_state, remove_state, runtime_dir, write_state
 
 VERSIONS = (
@@ -33,14 +33,6 @@ VERSIONS = (
 )  # fmt: skip
 READY_POLL_S = 0.25
 STOP_GRACE_S = 2  # each container's stop_grace_period
-
-
-class NotReady(Exception):
-    pass
-
-
-class AlreadyRunning(Exception):
-    pass
 
 
 class ComposeSandbox:
@@ -160,13 +152,7 @@ class ComposeSandbox:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         if self._db_task is not None and self.database is not None:
-            try:
-                await asyncio.wait_for(asyncio.shield(self._db_task), timeout)
-            except TimeoutError:
-                raise NotReady(f"the database did not come up within {timeout:.0f}s") from None
-            except PgSetupError as exc:
-                raise NotReady(f"the database did not start: {exc}") from None
-            self.database.start_load()
+            await database_up(self._db_task, self.database, timeout)
         bound = aiohttp.ClientTimeout(total=max(2.0, 2.0 / self.settings.speed))
         async with aiohttp.ClientSession(timeout=bound) as session:
             while True:

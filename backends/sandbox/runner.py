@@ -181,13 +181,7 @@ class Sandbox:
         deadline = loop.time() + timeout
         per_probe = aiohttp.ClientTimeout(total=max(2.0, 2.0 / self.settings.speed))
         if self._db_task is not None and self.database is not None:
-            try:
-                await asyncio.wait_for(asyncio.shield(self._db_task), timeout)
-            except TimeoutError:
-                raise NotReady(f"the database did not come up within {timeout:.0f}s") from None
-            except PgSetupError as exc:
-                raise NotReady(f"the database did not start: {exc}") from None
-            self.database.start_load()
+            await database_up(self._db_task, self.database, timeout)
             try:
                 await self._serve_drills()
             except OSError as exc:
@@ -322,6 +316,20 @@ class Sandbox:
             writer.close()
 
 
+async def database_up(
+    task: asyncio.Future[None], database: SandboxDatabase, timeout: float
+) -> None:
+    """Wait for the database's start (begun beside the rest) and put its load on; NotReady
+    with the reason when it does not come up."""
+    try:
+        await asyncio.wait_for(asyncio.shield(task), timeout)
+    except TimeoutError:
+        raise NotReady(f"the database did not come up within {timeout:.0f}s") from None
+    except PgSetupError as exc:
+        raise NotReady(f"the database did not start: {exc}") from None
+    database.start_load()
+
+
 async def serve(settings: SandboxSettings) -> int:
     sandbox: Any
     if settings.orchestrator == "compose":
@@ -329,13 +337,11 @@ async def serve(settings: SandboxSettings) -> int:
         from backends.sandbox.dockerd import EngineUnavailable
 
         sandbox = compose_sandbox.ComposeSandbox(settings)
-        refused: tuple[type[Exception], ...] = (
-            AlreadyRunning, compose_sandbox.AlreadyRunning, EngineUnavailable,
-        )  # fmt: skip
-        not_ready: tuple[type[Exception], ...] = (NotReady, compose_sandbox.NotReady)
+        refused: tuple[type[Exception], ...] = (AlreadyRunning, EngineUnavailable)
     else:
         sandbox = Sandbox(settings)
-        refused, not_ready = (AlreadyRunning,), (NotReady,)
+        refused = (AlreadyRunning,)
+    stopping: tuple[type[Exception], ...] = (NotReady, *refused)
     try:
         await sandbox.start()
     except refused as exc:
@@ -361,7 +367,7 @@ async def serve(settings: SandboxSettings) -> int:
         up = await _unless(sandbox.wait_ready(ready_timeout(settings.speed)), done)
         if up:
             sandbox.announce()
-    except (*not_ready, *refused) as exc:
+    except stopping as exc:
         await sandbox.stop()
         print(f"bva sandbox: {exc}", file=sys.stderr)
         return 1
