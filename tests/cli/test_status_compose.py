@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from backends.compose import labels as L
-from tests.support.dockerd import Dockerd, import_image, start, start_dockerd
+from tests.support.dockerd import Dockerd, compose_up, import_image, start_dockerd
 from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.xdist_group("dockerd")
@@ -40,21 +40,7 @@ def project(engine: Dockerd) -> Iterator[int]:
     with engine.client() as api:
         import_image(api, IMAGE, cmd=HTTPD)
         api.create_network("shop_default", labels={L.PROJECT: "shop"})
-        ids = []
-        for n in (1, 2):
-            c = api.create_container(
-                IMAGE,
-                name=f"shop-auth-service-{n}",
-                labels={L.PROJECT: "shop", L.SERVICE: "auth-service", L.NUMBER: str(n),
-                        L.ONEOFF: "False"},
-                ports=[8080],
-                host_config=api.create_host_config(port_bindings={8080: ("127.0.0.1", None)}),
-                networking_config=api.create_networking_config(
-                    {"shop_default": api.create_endpoint_config(aliases=["auth-service"])}
-                ),
-            )  # fmt: skip
-            start(api, c["Id"])
-            ids.append(c["Id"])
+        ids = [compose_up(api, "shop", "auth-service", n, IMAGE) for n in (1, 2)]
         port = int(api.port(ids[0], 8080)[0]["HostPort"])
         try:
             yield port

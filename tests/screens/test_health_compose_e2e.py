@@ -16,7 +16,7 @@ from backends.config.loader import load_platform
 from backends.platform import Platform, open_platform
 from screens.health import HealthScreen
 from tests.screens.test_health_e2e import row, wait_for
-from tests.support.dockerd import Dockerd, import_image, restart, start, start_dockerd
+from tests.support.dockerd import Dockerd, compose_up, import_image, restart, start_dockerd
 from tui.app import AppSettings, make_app
 
 pytestmark = pytest.mark.xdist_group("dockerd")
@@ -46,24 +46,9 @@ def project(engine: Dockerd) -> int:
     with engine.client() as api:
         import_image(api, IMAGE, cmd=["httpd", "-f", "-p", "8080", "-h", "/www"])
         api.create_network("shop_default", labels={L.PROJECT: "shop"})
-        ids = []
         for n in (1, 2):
-            c = api.create_container(
-                IMAGE,
-                name=f"shop-auth-service-{n}",
-                labels={L.PROJECT: "shop", L.SERVICE: "auth-service", L.NUMBER: str(n),
-                        L.ONEOFF: "False"},
-                ports=[8080],
-                host_config=api.create_host_config(
-                    port_bindings={8080: ("127.0.0.1", fixed if n == 1 else None)},
-                    restart_policy={"Name": "always"},
-                ),
-                networking_config=api.create_networking_config(
-                    {"shop_default": api.create_endpoint_config(aliases=["auth-service"])}
-                ),
-            )  # fmt: skip
-            start(api, c["Id"])
-            ids.append(c["Id"])
+            port = fixed if n == 1 else None
+            compose_up(api, "shop", "auth-service", n, IMAGE, host_port=port, restart="always")
         return fixed
 
 

@@ -85,3 +85,38 @@ def start(api: docker.APIClient, cid: str) -> None:
     from backends.compose.changes import start_container
 
     start_container(api, cid)
+
+
+def compose_up(
+    api: docker.APIClient,
+    project: str,
+    service: str,
+    number: int,
+    image: str,
+    *,
+    host_port: int | None = None,
+    restart: str | None = None,
+    **extra: object,
+) -> str:
+    """One container as `docker compose up` makes it: compose's labels and name, the
+    project's network with the service's alias, port 8080 published on 127.0.0.1 (on
+    ``host_port``, else one the Engine picks), started. The network must exist."""
+    from backends.compose import labels as L
+
+    c = api.create_container(
+        image,
+        name=f"{project}-{service}-{number}",
+        labels={L.PROJECT: project, L.SERVICE: service, L.NUMBER: str(number),
+                L.ONEOFF: "False"},
+        ports=[8080],
+        host_config=api.create_host_config(
+            port_bindings={8080: ("127.0.0.1", host_port)},
+            restart_policy={"Name": restart} if restart else None,
+        ),
+        networking_config=api.create_networking_config(
+            {f"{project}_default": api.create_endpoint_config(aliases=[service])}
+        ),
+        **extra,
+    )  # fmt: skip
+    start(api, c["Id"])
+    return str(c["Id"])
