@@ -199,6 +199,21 @@ class Orchestrator(LockStore, Protocol):
     async def close(self) -> None: ...
 
 
+# What an orchestrator's users call a workload, plain and as its API names the kind
+# (kubectl says "deployment.apps/x skipped rollback"): messages use their words.
+NOUNS = {"kubernetes": ("deployment", "deployment.apps"), "compose": ("service", "service")}
+
+
+def workload_noun(kind: str) -> str:
+    return NOUNS.get(kind, ("workload", "workload"))[0]
+
+
+def workload_ref(kind: str, name: str, *, api: bool = False) -> str:
+    """``deployment/x`` on Kubernetes, ``service/x`` on compose (``api``: kubectl's
+    ``deployment.apps/x``)."""
+    return f"{NOUNS.get(kind, ('workload', 'workload'))[api]}/{name}"
+
+
 def preload(kind: str) -> None:
     """Blocking: import what an orchestrator of ``kind`` needs to talk to its API (a client
     library can take a second), so a spare process pays for it before it is asked."""

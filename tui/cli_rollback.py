@@ -190,7 +190,7 @@ def print_plan(plan: RollbackPlan, now: float, *, read_only: bool = False) -> No
     for sp in plan.services:
         print()
         word = {"rollback": "roll back", "nothing": "nothing to do", "refused": "refused"}
-        print(f"{sp.service} (deployment/{sp.deployment}): {word[sp.action]}")
+        print(f"{sp.service} ({sp.workload}): {word[sp.action]}")
         print(_revision_line("current", sp.current, now))
         if sp.target is not None:
             print(_revision_line("target", sp.target, now))

@@ -22,8 +22,21 @@ from backends.errors import BvaError
 from backends.models import WatchEvent
 
 T = TypeVar("T")
-COALESCE_S = 0.05  # events that come together (a container's die, stop, destroy) relist once
 BACKOFF_S = (0.2, 5.0)
+# The actions that can change what a list shows. A HEALTHCHECK's probes are exec_create,
+# exec_start and exec_die events each interval in every container: relisting on those cost a
+# console most of its idle CPU. health_status comes only when the status changes.
+STATE_ACTIONS = (
+    "create", "start", "restart", "die", "stop", "destroy", "pause", "unpause",
+    "health_status", "oom", "rename", "update",
+)  # fmt: skip
+
+
+def _changes_state(event: dict[str, Any]) -> bool:
+    """The Engine filters by action already; an Engine that ignores the filter still must not
+    make every probe a relist."""
+    action = str(event.get("Action") or event.get("status") or "")
+    return action.split(":", 1)[0] in STATE_ACTIONS
 
 
 class EventPump(threading.Thread):
@@ -52,7 +65,11 @@ class EventPump(threading.Thread):
         while not self._stop.is_set():
             try:
                 api = self._engine.fresh(timeout=None)
-                filters = {"type": ["container"], "label": [f"{L.PROJECT}={self._project}"]}
+                filters = {
+                    "type": ["container"],
+                    "label": [f"{L.PROJECT}={self._project}"],
+                    "event": list(STATE_ACTIONS),
+                }
                 stream = api.events(decode=True, filters=filters)
                 with self._lock:
                     self._stream = stream
@@ -64,7 +81,7 @@ class EventPump(threading.Thread):
                 for event in stream:
                     if self._stop.is_set():
                         return
-                    if isinstance(event, dict):
+                    if isinstance(event, dict) and _changes_state(event):
                         self._emit("event", str(event.get("id") or ""))
                 if not self._stop.is_set():
                     self._emit(
@@ -126,7 +143,9 @@ class Watcher(Generic[T]):
                     yield WatchEvent("RESYNC", items=tuple(items))
                     continue
                 kind, detail = await queue.get()
-                await asyncio.sleep(COALESCE_S)
+                # Relist at once (no wait to gather a burst): the events that arrive while
+                # listing are taken together by the next turn, so a burst costs two lists.
+                await asyncio.sleep(0)
                 kinds = {kind}
                 while not queue.empty():
                     kinds.add(queue.get_nowait()[0])

@@ -50,7 +50,7 @@ def _name(obj: JsonObj) -> str:
     return str(_get(obj, "metadata", "name") or "")
 
 
-def rollout_status(deployment: JsonObj) -> RolloutStatus:
+def rollout_status(deployment: JsonObj, noun: str = "deployment") -> RolloutStatus:
     """``kubectl rollout status`` for one Deployment, plus a PAUSED state kubectl lacks."""
     name = _name(deployment)
     spec = deployment.get("spec") or {}
@@ -78,7 +78,7 @@ def rollout_status(deployment: JsonObj) -> RolloutStatus:
             observed=observed,
         )
 
-    waiting = f'Waiting for deployment "{name}" rollout to finish: '
+    waiting = f'Waiting for {noun} "{name}" rollout to finish: '
     if not observed:
         return result(
             RolloutState.PROGRESSING, False, "Waiting for deployment spec update to be observed..."
@@ -87,9 +87,7 @@ def rollout_status(deployment: JsonObj) -> RolloutStatus:
         (c for c in status.get("conditions") or () if c.get("type") == "Progressing"), None
     )
     if progressing is not None and progressing.get("reason") == TIMED_OUT_REASON:
-        return result(
-            RolloutState.FAILED, False, f'deployment "{name}" exceeded its progress deadline'
-        )
+        return result(RolloutState.FAILED, False, f'{noun} "{name}" exceeded its progress deadline')
     # Only an explicit spec.replicas counts, as in kubectl (a nil pointer skips the check).
     if isinstance(spec_replicas, int) and updated < spec_replicas:
         msg = f"{updated} out of {spec_replicas} new replicas have been updated..."
@@ -100,7 +98,7 @@ def rollout_status(deployment: JsonObj) -> RolloutStatus:
     if available < updated:
         msg = f"{available} of {updated} updated replicas are available..."
         return result(RolloutState.PROGRESSING, False, waiting + msg)
-    return result(RolloutState.COMPLETE, True, f'deployment "{name}" successfully rolled out')
+    return result(RolloutState.COMPLETE, True, f'{noun} "{name}" successfully rolled out')
 
 
 def revision_of(obj: JsonObj) -> int | None:

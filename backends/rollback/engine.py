@@ -109,8 +109,7 @@ class RollbackEngine(RollbackPlanner):
             for sp in todo:
                 run.refuse(
                     sp.service,
-                    f"read-only: refusing to roll back deployment/{sp.deployment} "
-                    f"in {self._orch.target}",
+                    f"read-only: refusing to roll back {sp.workload} in {self._orch.target}",
                 )
             return
         try:
@@ -271,18 +270,18 @@ class RollbackEngine(RollbackPlanner):
         workload = await self._orch.get_workload(name)
         if workload.revision != sp.current.revision:
             return False, (
-                f"refused: deployment/{name} changed since the plan (now revision "
+                f"refused: {sp.workload} changed since the plan (now revision "
                 f"{workload.revision}, planned from revision {sp.current.revision}): plan again"
             )
         if workload.paused:
             if not resume_paused:
                 return False, f"refused: {PAUSED_WARNING}"
-            run.emit(sp.service, f"resuming deployment/{name}")
+            run.emit(sp.service, f"resuming {sp.workload}")
             await self._orch.resume(name)
             extra["resumed"] = True
         run.emit(
             sp.service,
-            f"rolling back deployment/{name} to revision {sp.target.revision} "
+            f"rolling back {sp.workload} to revision {sp.target.revision} "
             f"({_images_text(sp.target.images)})",
         )
         message = await self._orch.undo(name, to_revision=sp.target.revision or None)

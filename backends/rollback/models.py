@@ -66,6 +66,11 @@ class ServicePlan:
     warnings: tuple[str, ...]
     message: str
     paused: bool
+    ref: str = ""  # the workload as its orchestrator's users write it ("deployment/x")
+
+    @property
+    def workload(self) -> str:
+        return self.ref or f"deployment/{self.deployment}"
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,12 +8,14 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 
 from backends.db.backup import list_backups
 from backends.errors import BvaError, NotFound, RolloutRefused
 from backends.health.models import ProbeStatus, ServiceHealth
 from backends.kube.rollout_rules import equal_ignore_hash
 from backends.models import Revision, RolloutState, Workload, image_tag
+from backends.orchestrator import workload_noun, workload_ref
 from backends.platform import Platform
 from backends.release.control import read_release
 from backends.release.models import ReleaseView
@@ -36,7 +38,9 @@ def _clean(text: str, limit: int = 300) -> str:
     return sanitize_text(text, limit)
 
 
-def _pick_target(history: Sequence[Revision], to_revision: int | None, name: str) -> Revision:
+def _pick_target(
+    history: Sequence[Revision], to_revision: int | None, name: str, noun: str
+) -> Revision:
     """rollback.go deploymentRevision over the owned ReplicaSets (kubectl's loop)."""
     wanted = to_revision or 0
     if wanted < 0:
@@ -56,7 +60,7 @@ def _pick_target(history: Sequence[Revision], to_revision: int | None, name: str
         elif previous_n < rev.revision:
             previous_n, previous = rev.revision, rev
     if previous is None:
-        raise RolloutRefused(f'no rollout history found for deployment "{name}"')
+        raise RolloutRefused(f'no rollout history found for {noun} "{name}"')
     return previous
 
 
@@ -68,6 +72,7 @@ class RollbackPlanner:
     def __init__(self, platform: Platform, *, clock: Callable[[], float] = time.time) -> None:
         self._platform = platform
         self._orch = platform.orchestrator
+        self._noun = workload_noun(self._orch.kind)
         self._clock = clock
 
     # -- candidates --------------------------------------------------------------------------
@@ -106,7 +111,7 @@ class RollbackPlanner:
             return ServiceCandidate(
                 service, deployment, 0, "", "—", status.value, True, "deployment not found"
             )
-        rollout = workload_rollout(w)
+        rollout = workload_rollout(w, self._noun)
         reasons = []
         if rollout.state is RolloutState.FAILED:
             reasons.append("rollout failed: " + rollout_text(rollout, w).removeprefix("Failed: "))
@@ -225,12 +230,13 @@ class RollbackPlanner:
     async def _plan_one(
         self, service: str, deployment: str, to_revision: int | None
     ) -> ServicePlan:
+        ref = workload_ref(self._orch.kind, deployment)
         current = await self._orch.current_revision(deployment)
         if current is None:
             missing = Revision(revision=0, replicaset="")
             return ServicePlan(
                 service, deployment, "refused", missing, None, (), (), (),
-                f'deployments.apps "{deployment}" not found', False,
+                f"{ref} not found", False, ref,
             )  # fmt: skip
         history = tuple(await self._orch.history(deployment))
         template = current.template
@@ -238,24 +244,24 @@ class RollbackPlanner:
         paused = workload.paused
         warnings: list[str] = [PAUSED_WARNING] if paused else []
         try:
-            target = _pick_target(history, to_revision, deployment)
+            target = _pick_target(history, to_revision, deployment, self._noun)
         except RolloutRefused as exc:
             return ServicePlan(
                 service, deployment, "refused", current, None, history, (), tuple(warnings),
-                _clean(str(exc)), paused,
+                _clean(str(exc)), paused, ref,
             )  # fmt: skip
         changes = template_diff(template, target.template)
         if equal_ignore_hash(target.template, template):
             shown = target.revision or (to_revision or 0)
             message = (
-                f"deployment.apps/{deployment} skipped rollback "
+                f"{workload_ref(self._orch.kind, deployment, api=True)} skipped rollback "
                 f"(current template already matches revision {shown})"
             )
             return ServicePlan(
                 service, deployment, "nothing", current, target, history, changes,
-                tuple(warnings), message, paused,
+                tuple(warnings), message, paused, ref,
             )  # fmt: skip
-        status = workload_rollout(workload)
+        status = workload_rollout(workload, self._noun)
         if status.state is RolloutState.PROGRESSING:
             warnings.append(
                 _clean(f"a rollout is in progress ({status.message}): the rollback replaces it")
@@ -268,12 +274,12 @@ class RollbackPlanner:
                 f"reads {', '.join(refs)}: not rolled back, the pods get their current contents"
             )
         message = (
-            f"roll back deployment/{deployment} from revision {current.revision} "
+            f"roll back {ref} from revision {current.revision} "
             f"({_tags(current.images)}) to revision {target.revision} ({_tags(target.images)})"
         )
         return ServicePlan(
             service, deployment, "rollback", current, target, history, changes,
-            tuple(warnings), _clean(message), paused,
+            tuple(warnings), _clean(message), paused, ref,
         )  # fmt: skip
 
     async def _blockers(self, services: Sequence[str]) -> tuple[ReleaseView | None, str | None]:
@@ -294,10 +300,7 @@ class RollbackPlanner:
 
 
 def _with_warning(sp: ServicePlan, warning: str) -> ServicePlan:
-    return ServicePlan(
-        sp.service, sp.deployment, sp.action, sp.current, sp.target, sp.history, sp.changes,
-        (*sp.warnings, warning), sp.message, sp.paused,
-    )  # fmt: skip
+    return replace(sp, warnings=(*sp.warnings, warning))
 
 
 def health_detail(health: ServiceHealth | None) -> str:

@@ -9,13 +9,14 @@ from __future__ import annotations
 import enum
 from collections import deque
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from backends.config.loader import Thresholds
 from backends.db.models import DatabasePicture, Role, ServerState
 from backends.health.models import HealthComponent, ProbeResult, ProbeStatus, ServiceHealth
 from backends.kube.rollout_rules import rollout_status
 from backends.models import RolloutState, RolloutStatus, WatchEvent, Workload
+from backends.orchestrator import workload_noun
 
 LATENCY_HISTORY = 30
 REASON_WORDS = {"ProgressDeadlineExceeded": "deadline exceeded"}
@@ -96,8 +97,9 @@ class HealthPicture:
         )
 
 
-def workload_rollout(w: Workload) -> RolloutStatus:
-    """kubectl's rollout status rules applied to a Workload model."""
+def workload_rollout(w: Workload, noun: str = "deployment") -> RolloutStatus:
+    """kubectl's rollout status rules applied to a Workload model, in the words of its
+    orchestrator (``noun``: a compose project has services)."""
     return rollout_status(
         {
             "metadata": {"name": w.name, "generation": w.generation},
@@ -111,7 +113,8 @@ def workload_rollout(w: Workload) -> RolloutStatus:
                     {"type": c.type, "status": c.status, "reason": c.reason} for c in w.conditions
                 ],
             },
-        }
+        },
+        noun,
     )
 
 
@@ -251,10 +254,7 @@ class HealthMonitor:
     def _row(self, service: str, deployment: str, now: float) -> ServiceRow:
         w = self._workloads.get(deployment)
         canary = self._workloads.get(f"{deployment}-canary")
-        status = workload_rollout(w) if w is not None else None
-        if status is not None and self._source == "compose":
-            # kubectl's words, with compose's noun: a compose project has services.
-            status = replace(status, message=status.message.replace('deployment "', 'service "'))
+        status = workload_rollout(w, workload_noun(self._source)) if w is not None else None
         h = self._health.get(service)
         detail = ""
         if h is not None and h.status is not ProbeStatus.UP:

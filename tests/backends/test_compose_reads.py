@@ -6,6 +6,7 @@ watch follows the Engine's events, through the engine being killed and started a
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
@@ -14,6 +15,7 @@ import pytest
 
 from backends.compose import labels as L
 from backends.compose.reads import ComposeReads
+from backends.compose.watch import Watcher
 from backends.models import RolloutState, WatchEvent
 from tests.support.dockerd import Dockerd, import_image, restart, start, start_dockerd
 
@@ -175,6 +177,49 @@ async def test_the_watch_follows_the_engines_events(project: Any, reads: Compose
         assert gone.kind == "DELETED" and gone.obj is not None and gone.obj.name == "shop-worker-2"
     finally:
         await stream.aclose()
+
+
+async def test_health_check_probes_do_not_make_the_watch_relist(
+    project: Any, reads: ComposeReads
+) -> None:
+    """Each probe of a HEALTHCHECK is three exec_* events; relisting on them was most of an
+    idle console's CPU. Only a change of state relists."""
+    await until(lambda: _all_ready(reads), 15, "the web containers to pass their health checks")
+    lists = 0
+
+    async def counted() -> list[Any]:
+        nonlocal lists
+        lists += 1
+        return await reads.list_instances("web")
+
+    stream = Watcher(reads.engine, PROJECT, counted, lambda p: p.name).events()
+    nxt: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+    nxt.set_result(None)
+    try:
+        first = await asyncio.wait_for(anext(stream), 10)
+        assert first.kind == "RESYNC" and lists == 1
+        nxt = asyncio.ensure_future(anext(stream))
+        await asyncio.sleep(0.5)  # the stream's connect relists once: events before it count
+        settled = lists
+        await asyncio.sleep(2.0)  # ten probes of each container, 60 exec_* events
+        assert lists == settled <= 2 and not nxt.done()
+        project.stop(f"{PROJECT}-web-2", timeout=0)
+        changed = await asyncio.wait_for(nxt, 10)
+        while changed.obj is not None and changed.obj.status == "Running":
+            changed = await asyncio.wait_for(anext(stream), 10)
+        assert changed.kind == "MODIFIED" and changed.obj is not None
+        assert changed.obj.name == f"{PROJECT}-web-2" and lists > settled
+    finally:
+        if not nxt.done():
+            nxt.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await nxt
+        await stream.aclose()
+
+
+async def _all_ready(reads: ComposeReads) -> bool:
+    pods = await reads.list_instances("web")
+    return len(pods) == 2 and all(p.is_ready for p in pods)
 
 
 async def test_the_engine_killed_and_started_again_under_a_watch(

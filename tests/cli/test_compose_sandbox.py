@@ -140,6 +140,9 @@ def test_a_rolling_release_and_its_rollback(sandbox: ComposeSandbox) -> None:
     assert images(sandbox, "user-service") == ["bharathva/user-service:1.2.0"] * 2
     plan = bva(sandbox, "rollback", "--env", "sandbox", "user-service", "--dry-run")
     assert "image: bharathva/user-service:1.2.0 → bharathva/user-service:1.0.0" in plan.stdout
+    # Compose's words: a project has services, not deployments.
+    assert "user-service (service/user-service): roll back" in plan.stdout, plan.stdout
+    assert "deployment" not in plan.stdout, plan.stdout
     back = bva(sandbox, "rollback", "--env", "sandbox", "user-service", "--yes")
     assert back.returncode == 0, back.stdout + back.stderr
     assert "user-service: rolled back to revision 1" in back.stdout
