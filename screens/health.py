@@ -31,6 +31,7 @@ from widgets.app_header import AppHeader
 from widgets.badges import age_text, health_badge, rollout_badge, sparkline
 from widgets.db_detail import DatabaseDetail
 from widgets.db_table import DatabaseTable, flyway_line, state_badge
+from widgets.steady import SteadyStatic
 
 if TYPE_CHECKING:
     pass
@@ -140,6 +141,7 @@ class HealthScreen(BvaScreen):
         self._pods_for: str | None = None
         self._events_for: str | None = None
         self._events_shown: tuple[tuple[Any, ...], ...] = ()
+        self._components_shown: list[tuple[Any, ...]] | None = None
         self._has_database = False
         self._db_timer: Timer | None = None
         self._db_selected: str | None = None
@@ -151,9 +153,9 @@ class HealthScreen(BvaScreen):
         yield Input(placeholder="filter services…  (enter to keep, esc to clear)", id="filter")
         yield DataTable(id="services", cursor_type="row")
         yield DatabaseTable(id="databases")
-        yield Static("", id="flyway-line")
+        yield SteadyStatic("", id="flyway-line")
         with Vertical(id="detail"):
-            yield Static("", id="detail-title")
+            yield SteadyStatic("", id="detail-title")
             with TabbedContent(id="detail-tabs", initial="pods"):
                 with TabPane("Pods", id="pods"):
                     yield DataTable(id="pods-table", cursor_type="row")
@@ -398,6 +400,10 @@ class HealthScreen(BvaScreen):
         latency = f"{r.latency_ms:>4.0f}ms" if r.latency_ms is not None else "   —"
         trend = sparkline(r.latency_history, SPARK_WIDTH[self._layout or "narrow"])
         age = age_text(now - r.last_good) if r.last_good else "—"
+        if r.last_good and now - r.last_good < 2 * self.bva.settings.poll_interval:
+            # As fresh as the sweeps make it: a steady word, not a count of seconds that
+            # redraws the table every two seconds when nothing changed.
+            age = "now"
         return (
             r.service,
             health_badge(r.health),
@@ -504,8 +510,7 @@ class HealthScreen(BvaScreen):
         return text
 
     def _draw_components(self, r: ServiceRow) -> None:
-        table: DataTable[Any] = self.query_one("#components-table", DataTable)
-        table.clear()
+        rows: list[tuple[Any, ...]] = []
         for comp in r.components:
             details = ", ".join(f"{k}={v}" for k, v in comp.details)
             status = (
@@ -513,16 +518,28 @@ class HealthScreen(BvaScreen):
                 if comp.status in ProbeStatus.__members__
                 else ProbeStatus.UNKNOWN
             )
-            table.add_row(
-                sanitize_text(comp.name, 30), health_badge(status), sanitize_text(details, 120)
+            rows.append(
+                (sanitize_text(comp.name, 30), health_badge(status), sanitize_text(details, 120))
             )
         for probe in r.probes:
             if probe.status is not ProbeStatus.UP:
-                table.add_row(
-                    sanitize_text(probe.url, 50),
-                    health_badge(probe.status),
-                    sanitize_text(probe.detail, 120),
+                rows.append(
+                    (
+                        sanitize_text(probe.url, 50),
+                        health_badge(probe.status),
+                        sanitize_text(probe.detail, 120),
+                    )
                 )
+        # Rebuilt only when it differs: a rebuild is a new layout, and this runs on every
+        # redraw of the screen, the two-second age tick included.
+        if rows == self._components_shown:
+            return
+        self._components_shown = rows
+        table: DataTable[Any] = self.query_one("#components-table", DataTable)
+        with self.app.batch_update():
+            table.clear()
+            for row in rows:
+                table.add_row(*row)
 
     @work(exclusive=True, group="health-detail")
     async def _watch_detail(self, service: str) -> None:

@@ -107,6 +107,9 @@ def build_parser() -> argparse.ArgumentParser:
     from tui.cli_rollback import add_rollback_parser
 
     add_rollback_parser(sub, _env_flags)
+    from tui.cli_scale import add_scale_parser
+
+    add_scale_parser(sub, _env_flags)
     from tui.cli_journal import add_journal_parser
 
     add_journal_parser(sub)
@@ -369,6 +372,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from tui.cli_rollback import cmd_rollback
 
             return cmd_rollback(args)
+        if args.command == "scale":
+            from tui.cli_scale import cmd_scale
+
+            return cmd_scale(args)
         if args.command == "journal":
             from tui.cli_journal import cmd_journal
 

@@ -26,3 +26,14 @@ Subcommands: TypeAlias = "argparse._SubParsersAction[Parser]"
 
 class EnvFlags(Protocol):
     def __call__(self, p: argparse.ArgumentParser, *, sub: bool = False) -> None: ...
+
+
+def positive_seconds(text: str) -> float:
+    """An argparse type: a duration in seconds, greater than 0 (NaN refused too)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected seconds, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be greater than 0, got {text}")
+    return value

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from backends.sanitize import sanitize_text
-from tui.cli_errors import EnvFlags, Subcommands
+from tui.cli_errors import EnvFlags, Subcommands, positive_seconds
 
 if TYPE_CHECKING:
     from backends.checklist.models import ChecklistReport, ReleaseGate
@@ -41,12 +41,12 @@ def add_release_parser(sub: Subcommands, env_flags: EnvFlags) -> None:
     start.add_argument("--strategy", choices=("canary", "rolling"))
     start.add_argument(
         "--hold",
-        type=_seconds,
+        type=positive_seconds,
         metavar="SECONDS",
         help="override every phase's hold (e.g. 30 for a drill)",
     )
     start.add_argument(
-        "--interval", type=_seconds, metavar="SECONDS", help="override the gate interval"
+        "--interval", type=positive_seconds, metavar="SECONDS", help="override the gate interval"
     )
     start.add_argument("--failure-limit", type=int, metavar="N")
     start.add_argument(
@@ -106,16 +106,6 @@ def add_release_parser(sub: Subcommands, env_flags: EnvFlags) -> None:
             help="journal file (default: per env)",
             default=argparse.SUPPRESS,
         )
-
-
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected seconds, got {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be greater than 0, got {text}")
-    return value
 
 
 class _Usage(Exception):

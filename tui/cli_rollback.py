@@ -9,7 +9,7 @@ import sys
 import time
 from typing import TYPE_CHECKING, Any
 
-from tui.cli_errors import EnvFlags, Subcommands
+from tui.cli_errors import EnvFlags, Subcommands, positive_seconds
 
 if TYPE_CHECKING:
     from backends.models import Revision
@@ -48,7 +48,7 @@ def add_rollback_parser(sub: Subcommands, env_flags: EnvFlags) -> None:
     )
     p.add_argument(
         "--health-wait",
-        type=_seconds,
+        type=positive_seconds,
         default=20.0,
         metavar="SECONDS",
         help="how long each service may take to report UP after its rollout (default 20)",
@@ -67,16 +67,6 @@ def _revision(text: str) -> int:
     if not text.isdigit():
         raise argparse.ArgumentTypeError(f"expected a revision number (0 or more), got {text!r}")
     return int(text)
-
-
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected seconds, got {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be greater than 0, got {text}")
-    return value
 
 
 def cmd_rollback(args: argparse.Namespace) -> int:

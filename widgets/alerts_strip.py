@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 from rich.text import Text
-from textual.widgets import Static
 
 from backends.sanitize import sanitize_text
 from backends.status.monitor import Alert, AlertLevel
+from widgets.steady import SteadyStatic
 
 MAX_LINES = 3
 
 
-class AlertsStrip(Static):
+class AlertsStrip(SteadyStatic):
     DEFAULT_CSS = """
     AlertsStrip {
         height: auto;

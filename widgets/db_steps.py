@@ -4,10 +4,10 @@ why and which backup to restore from."""
 from __future__ import annotations
 
 from rich.text import Text
-from textual.widgets import Static
 
 from backends.release.models import DbStep, StepState
 from backends.sanitize import sanitize_text
+from widgets.steady import SteadyStatic
 
 DB_STEP_STYLE = {
     StepState.WAITING: ("·", "dim"),
@@ -33,7 +33,7 @@ def steps_text(steps: tuple[DbStep, ...]) -> Text:
     return text
 
 
-class DatabaseSteps(Static):
+class DatabaseSteps(SteadyStatic):
     DEFAULT_CSS = """
     DatabaseSteps {
         height: auto;

@@ -5,9 +5,9 @@ traffic phases."""
 from __future__ import annotations
 
 from rich.text import Text
-from textual.widgets import Static
 
 from backends.release.models import DbStep, StepState
+from widgets.steady import SteadyStatic
 
 _STEP_MARK = {
     StepState.DONE: ("✔", "green"),
@@ -52,7 +52,7 @@ def stepper_text(
     return text
 
 
-class PhaseStepper(Static):
+class PhaseStepper(SteadyStatic):
     DEFAULT_CSS = """
     PhaseStepper {
         height: auto;

@@ -149,6 +149,29 @@ def test_a_rolling_release_and_its_rollback(sandbox: ComposeSandbox) -> None:
     assert images(sandbox, "user-service") == ["bharathva/user-service:1.0.0"] * 2
 
 
+def test_scale_a_compose_service_up_and_back(sandbox: ComposeSandbox) -> None:
+    def running() -> int:
+        """user-service's running containers, as the Engine has them."""
+        with sandbox.api() as api:
+            rows = api.containers(filters={"label": f"{L.PROJECT}=bharathva"})
+        return sum(1 for r in rows if r["Labels"].get(L.SERVICE) == "user-service")
+
+    assert running() == 2
+    up = bva(sandbox, "scale", "--env", "sandbox", "user-service", "3")
+    assert up.returncode == 0, up.stdout + up.stderr
+    # Compose's words: a project has services, not deployments.
+    assert "scale service/user-service from 2 to 3 replicas in sandbox" in up.stdout, up.stdout
+    assert "✔ service/user-service: 3 of 3 replicas ready in" in up.stdout
+    assert running() == 3
+    refused = bva(sandbox, "scale", "--env", "sandbox", "--read-only", "user-service", "5")
+    assert refused.returncode == 1 and "read-only" in refused.stderr, refused.stderr
+    assert running() == 3
+    down = bva(sandbox, "scale", "--env", "sandbox", "user-service", "2")
+    assert down.returncode == 0, down.stdout + down.stderr
+    assert "✔ service/user-service: 2 of 2 replicas ready in" in down.stdout
+    assert running() == 2
+
+
 def test_an_engine_already_reachable_is_used_and_left_running(tmp_path: Path) -> None:
     engine = start_dockerd()
     try:

@@ -7,6 +7,7 @@ from textual.widgets import DataTable, Input, TabbedContent
 from screens.health import HealthScreen
 from screens.help import HelpScreen
 from tests.screens.conftest import burst, fake_app, health_settled, notifications
+from tests.support.fake_platform import clock
 from tests.support.waiting import pilot_until
 
 
@@ -223,3 +224,34 @@ async def test_read_only_and_production_are_in_the_header() -> None:
         await health_settled(pilot)
         header = str(app.screen.query_one("AppHeader").render())
         assert "READ-ONLY" in header and "PRODUCTION" in header
+
+
+async def test_age_says_now_while_fresh_and_counts_once_stale() -> None:
+    """Fresh data is a steady "now" (no redraw every two seconds); data older than two
+    sweeps shows its age, so a stalled prober is seen."""
+    app = fake_app("healthy", poll=60.0)
+    later = 0.0
+    app.clock = lambda: clock() + later
+    async with app.run_test(size=(120, 36)) as pilot:
+        screen = await health_settled(pilot)
+        table = screen.query_one("#services", DataTable)
+        assert str(table.get_cell("auth-service", "age")) == "now"
+        drawn = table._update_count
+        screen._redraw()  # the two-second tick with nothing changed: no cell is touched
+        assert table._update_count == drawn
+        later = 5 * 60.0
+        screen._redraw()
+        assert str(table.get_cell("auth-service", "age")) == "5m"
+
+
+async def test_a_redraw_with_nothing_changed_leaves_the_detail_alone() -> None:
+    """The components table is rebuilt only when what it shows differs: a rebuild is a new
+    layout, and the two-second tick redraws the screen."""
+    app = fake_app("one_down")
+    async with app.run_test(size=(120, 36)) as pilot:
+        screen = await health_settled(pilot)
+        comps = screen.query_one("#components-table", DataTable)
+        await pilot_until(pilot, lambda: comps.row_count > 0, 10, "the components")
+        drawn = comps._update_count
+        screen._redraw()
+        assert comps._update_count == drawn
