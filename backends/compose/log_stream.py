@@ -91,7 +91,8 @@ def log_params(
     # The Engine takes a time only: ``since_seconds`` counts back from this clock, as the
     # docker CLI's --since does.
     if req.since_time is not None:
-        params["since"] = unix_since(req.since_time)
+        # A line stamped exactly at since_time is kept: a float may round it up past it.
+        params["since"] = unix_since(req.since_time, early_us=1)
     elif req.since_seconds is not None:
         params["since"] = unix_since(now() - max(1, req.since_seconds))
     return params

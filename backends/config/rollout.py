@@ -69,6 +69,9 @@ class RolloutConfig(BaseModel):
     failure_limit: int = Field(default=3, ge=1)
     manual_approval: bool = False
     progress_deadline: PositiveDuration = 600
+    # A gate's verdict needs this many requests in its window: at 1 % one error in a sample
+    # of twenty is 5 %. Fewer is Inconclusive; the window grows until there are enough.
+    min_requests: int = Field(default=50, ge=0)
 
     @model_validator(mode="after")
     def _holds_match_phases(self) -> Self:
@@ -90,3 +93,4 @@ class RolloutOverride(BaseModel):
     failure_limit: int | None = Field(default=None, ge=1)
     manual_approval: bool | None = None
     progress_deadline: PositiveDuration | None = None
+    min_requests: int | None = Field(default=None, ge=0)

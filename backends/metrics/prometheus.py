@@ -114,7 +114,8 @@ class PrometheusMetrics:
     def __repr__(self) -> str:
         return f"PrometheusMetrics({self._where!r}, window={self._window!r})"
 
-    async def sample(self, service: str, track: str) -> MetricSample:
+    async def sample(self, service: str, track: str, *, min_requests: int = 0) -> MetricSample:
+        # The window is the queries' own (``window``): a thin one is judged by the caller.
         q = {
             key: render_query(template, service=service, track=track, window=self._window)
             for key, template in self._queries.items()

@@ -185,7 +185,7 @@ class ScrapeMetrics:
         self._locks: dict[tuple[str, str], asyncio.Lock] = {}
         self._http: httpx.AsyncClient | None = None
 
-    async def sample(self, service: str, track: str) -> MetricSample:
+    async def sample(self, service: str, track: str, *, min_requests: int = 0) -> MetricSample:
         url = self._urls.get(service)
         if url is None:
             raise NotFound(f"no metrics endpoint known for service {service}")
@@ -204,8 +204,11 @@ class ScrapeMetrics:
                 base = now
                 self._baselines[key] = base
                 now = await self._after_min_window(base, service, url, track)
-            self._baselines[key] = now
-        requests, errors, buckets = window_delta(base.timers, now.timers)
+            requests, errors, buckets = window_delta(base.timers, now.timers)
+            # Too few requests for a verdict: the next sample starts from the same base, so
+            # its window is longer (a fresh one once it passes max_window).
+            thin = 0 < requests < min_requests
+            self._baselines[key] = base if thin else now
         p95 = histogram_quantile(0.95, buckets) if requests > 0 else None
         return MetricSample(
             service=service,

@@ -42,8 +42,10 @@ class MetricSample:
 
 
 class MetricsSource(Protocol):
-    async def sample(self, service: str, track: str) -> MetricSample:
-        """The track's recent traffic; raises SourceUnavailable (one line) when unreachable."""
+    async def sample(self, service: str, track: str, *, min_requests: int = 0) -> MetricSample:
+        """The track's recent traffic; raises SourceUnavailable (one line) when unreachable.
+        A source that can widen its window keeps widening it (up to its maximum) while the
+        window holds fewer than ``min_requests``; one with a fixed window answers as it is."""
         ...
 
     async def aclose(self) -> None: ...

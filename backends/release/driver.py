@@ -58,6 +58,7 @@ from backends.release.plan import (
     round_result,
     steps_json,
     tallies_json,
+    too_few_requests,
 )
 from backends.release.record import ReleaseRecorder
 from backends.sanitize import sanitize_text
@@ -66,6 +67,10 @@ from backends.sources import DatabaseSource
 TICK_S = 0.5
 RENEW_S = 5.0
 HISTORY = 30
+
+
+# The gates a sample's size decides: below the minimum they wait for traffic.
+TRAFFIC_GATES = frozenset({"error rate", "p95 latency"})
 
 
 @dataclass
@@ -474,6 +479,12 @@ class ReleaseDriver:
             if canary.desired != want:
                 await self.orchestrator.scale_canary(canary.name, want)
 
+    async def _pause(self, canaries: dict[str, Canary], reason: str) -> None:
+        self.state, self.reason, self._paused_at = ReleaseState.PAUSED, reason, self._clock()
+        await mark_all(self.orchestrator, canaries, {A_STATE: "paused", A_REASON: self.reason})
+        await self._journal("release.pause", "ok", reason=self.reason)
+        self._log(f"paused for a human: {self.reason}", level="warning")
+
     async def _database_gates(self) -> tuple[GateReading, ...]:
         if self._database is None:
             return ()
@@ -487,13 +498,18 @@ class ReleaseDriver:
         readings_by_service: dict[str, tuple[GateReading, ...]] = {}
         # One database reading a round: the database is shared, every service's gates see it.
         db_readings = await self._database_gates()
+        thin: dict[str, str] = {}  # services whose window has too few requests for a verdict
         for service in self.plan.services:
             p = self._progress[service]
             try:
-                sample = await self._metrics.sample(service, "canary")
+                sample = await self._metrics.sample(
+                    service, "canary", min_requests=self.plan.min_requests
+                )
             except SourceUnavailable as exc:
                 self._log(f"metrics unavailable: {exc}", service, "warning")
                 sample = None
+            if sample is not None and too_few_requests(self.plan, sample):
+                thin[service] = f"{service} {sample.requests:.0f} of {self.plan.min_requests}"
             readings = (
                 evaluate_gates(
                     self.plan,
@@ -546,15 +562,18 @@ class ReleaseDriver:
                 for r in rs
                 if r.result is GateResult.INCONCLUSIVE
             ]
-            why = "; ".join(f"{s} {r.gate}: no data" for s, r in unsure[:3])
-            self.state, self.reason, self._paused_at = (
-                ReleaseState.PAUSED,
-                f"inconclusive: {why}",
-                self._clock(),
-            )
-            await mark_all(self.orchestrator, canaries, {A_STATE: "paused", A_REASON: self.reason})
-            await self._journal("release.pause", "ok", reason=self.reason)
-            self._log(f"paused for a human: {self.reason}", level="warning")
+            hold = self.plan.holds[self.phase] if self.phase < len(self.plan.holds) else 0.0
+            if all(s in thin and r.gate in TRAFFIC_GATES for s, r in unsure):
+                # Too few requests is not a verdict: the source widens its window and the
+                # rounds wait for traffic while the hold runs; after it, a human decides.
+                counts = ", ".join(thin[s] for s, _ in dict.fromkeys(unsure))
+                if self._clock() - self.phase_start < hold:
+                    self._log(f"waiting for traffic: {counts} requests so far")
+                else:
+                    await self._pause(canaries, f"inconclusive: too few requests ({counts})")
+            else:
+                why = "; ".join(f"{s} {r.gate}: no data" for s, r in unsure[:3])
+                await self._pause(canaries, f"inconclusive: {why}")
         else:
             self.passed += 1
             self._passed_in_phase += 1

@@ -58,6 +58,7 @@ class ReleasePlan:
     # Added later: a plan written by an older bva lacks them and reads with these defaults.
     max_replication_lag_s: float = 1.0
     max_db_connections_pct: float = 80.0
+    min_requests: int = 0  # an older plan has no minimum
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), separators=(",", ":"))
@@ -149,6 +150,7 @@ def make_plan(
         max_p95_ms=cfg.thresholds.p95_ms,
         max_replication_lag_s=cfg.thresholds.replication_lag_s,
         max_db_connections_pct=cfg.thresholds.db_connections_pct,
+        min_requests=rollout.min_requests,
     )
 
 
@@ -206,23 +208,30 @@ def evaluate_gates(
 ) -> tuple[GateReading, ...]:
     readings = []
     rate = sample.error_rate_pct if sample else None
+    few = too_few_requests(plan, sample)
+    if rate is None:
+        detail = "no requests reached the canary"
+    elif sample is not None:
+        detail = f"{sample.errors:.0f} of {sample.requests:.0f} requests failed"
+        if few:
+            detail += f" (a verdict needs {plan.min_requests})"
+    else:
+        detail = ""
+    verdict = GateResult.INCONCLUSIVE if few else _judge(rate, plan.max_error_rate_pct)
+    readings.append(GateReading("error rate", verdict, rate, plan.max_error_rate_pct, "%", detail))
+    p95 = sample.p95_ms if sample else None
+    verdict = GateResult.INCONCLUSIVE if few else _judge(p95, plan.max_p95_ms)
     readings.append(
         GateReading(
-            "error rate",
-            _judge(rate, plan.max_error_rate_pct),
-            rate,
-            plan.max_error_rate_pct,
-            "%",
-            "no requests reached the canary"
-            if rate is None
-            else f"{sample.errors:.0f} of {sample.requests:.0f} requests failed"
-            if sample
+            "p95 latency",
+            verdict,
+            p95,
+            plan.max_p95_ms,
+            "ms",
+            f"{sample.requests:.0f} requests (a verdict needs {plan.min_requests})"
+            if few and sample is not None
             else "",
         )
-    )
-    p95 = sample.p95_ms if sample else None
-    readings.append(
-        GateReading("p95 latency", _judge(p95, plan.max_p95_ms), p95, plan.max_p95_ms, "ms")
     )
     ready_ok = canary_desired > 0 and canary_ready >= canary_desired
     readings.append(
@@ -246,6 +255,12 @@ def evaluate_gates(
         )
     )
     return tuple(readings)
+
+
+def too_few_requests(plan: ReleasePlan, sample: MetricSample | None) -> bool:
+    """The sample has requests, but too few for a verdict on a rate or a percentile (a
+    sample with none is "no data", which is another thing)."""
+    return sample is not None and 0 < sample.requests < plan.min_requests
 
 
 def database_gates(plan: ReleasePlan, db: DatabasePicture) -> tuple[GateReading, ...]:

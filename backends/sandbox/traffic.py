@@ -50,8 +50,8 @@ class Fault:
 
 _ROUTES: dict[str, tuple[Route, ...]] = {
     "auth": (
-        # ~0.8 % bad credentials: a few failed logins a minute at the default rate.
-        Route("POST", "/api/auth/login", 0.45, 0.050, "200", "401", 0.008),
+        # ~0.08 % bad credentials: a few failed logins a minute at the default rate.
+        Route("POST", "/api/auth/login", 0.45, 0.050, "200", "401", 0.0008),
         Route("POST", "/api/auth/register", 0.10, 0.070, "201", "400", 0.02),
         Route("POST", "/api/auth/refresh", 0.45, 0.030, "200", "401", 0.01),
     ),
@@ -262,7 +262,7 @@ class Traffic:
         seed: int,
         clock: Callable[[], float],
         speed: float = 1.0,
-        rps_per_service: float = 20.0,
+        rps_per_service: float = 200.0,
     ) -> None:
         self._view = view
         self._seed = seed

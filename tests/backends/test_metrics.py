@@ -219,6 +219,25 @@ async def test_scrape_after_a_new_canary_starts_a_fresh_window(servers: ServerPo
     assert second.requests == 3.0 and second.window_s >= 0.2
 
 
+async def test_a_thin_window_grows_until_it_has_enough_requests(servers: ServerPool) -> None:
+    """Below ``min_requests`` the next sample keeps the same start: the window grows, so a
+    quiet canary gets a verdict from enough requests instead of a flapping one from few."""
+    bodies = [series(lbl("a"), n, {"+Inf": n}) for n in (100, 110, 120, 180, 190)]
+    url = await servers.start(exposition(bodies), path=METRICS)
+    source = ScrapeMetrics({"auth-service": url}, min_window=0.2)
+    try:
+        first = await source.sample("auth-service", "canary", min_requests=50)
+        second = await source.sample("auth-service", "canary", min_requests=50)
+        third = await source.sample("auth-service", "canary", min_requests=50)
+        fourth = await source.sample("auth-service", "canary", min_requests=50)
+    finally:
+        await source.aclose()
+    assert first.requests == 10.0  # 100 -> 110: too few, the start is kept
+    assert second.requests == 20.0 and second.window_s > first.window_s  # 100 -> 120
+    assert third.requests == 80.0  # 100 -> 180: enough, the next window starts here
+    assert fourth.requests == 10.0 and fourth.window_s < third.window_s
+
+
 async def test_scrape_failures_are_one_line(servers: ServerPool) -> None:
     refused = ScrapeMetrics({"auth-service": refused_url(METRICS)}, timeout=1)
     with pytest.raises(SourceUnavailable) as exc:

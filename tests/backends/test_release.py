@@ -450,6 +450,60 @@ async def test_rolling_strategy(
     assert journal.verify().ok
 
 
+async def test_a_thin_sample_waits_for_traffic_and_is_never_a_failure(
+    platform: Platform, tmp_path: Path
+) -> None:
+    """A canary that sees three requests between scrapes, one of them failing (33 %): with
+    a minimum of 1,000 requests no round is a verdict. The rounds wait while the hold runs;
+    after it the release pauses for a human; no gate failure is ever counted."""
+    from aiohttp import web
+
+    app = web.Application()
+    scrapes = 0
+
+    async def thin(_request: web.Request) -> web.Response:
+        nonlocal scrapes
+        scrapes += 1
+        ok, bad = 2 * scrapes, scrapes
+        text = "".join(
+            f'http_server_requests_seconds_count{{status="{code}",track="canary"}} {n}\n'
+            f'http_server_requests_seconds_bucket{{status="{code}",track="canary",le="+Inf"}} {n}\n'
+            for code, n in (("200", ok), ("500", bad))
+        )
+        return web.Response(text=text, content_type="text/plain")
+
+    app.router.add_get("/actuator/prometheus", thin)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    await ready(platform)
+    plan = make_plan(CFG, "sandbox", ["auth-service"], "1.6.0", holds=[3.0] * 3, gate_interval=0.5)
+    plan = dataclasses.replace(plan, min_requests=1000)
+    metrics = ScrapeMetrics(
+        {"auth-service": f"http://127.0.0.1:{port}/actuator/prometheus"}, min_window=0.2
+    )
+    journal = Journal(tmp_path / "journal.jsonl", "sandbox")
+    driver = release_driver(platform, CFG, plan, metrics, journal, "tester@test")
+    await driver.start()
+    task = asyncio.create_task(driver.run())
+    try:
+        await until(lambda: driver.state is ReleaseState.PAUSED, 30, "paused after the hold")
+        assert driver.reason.startswith("inconclusive: too few requests (auth-service "), (
+            driver.reason
+        )
+        assert driver.failed == 0
+        waits = [e.text for e in driver.timeline if e.text.startswith("waiting for traffic")]
+        assert waits, [e.text for e in driver.timeline]
+        await send_control(platform.orchestrator, platform.services(), "abort")
+        assert await asyncio.wait_for(task, 20) is ReleaseState.ABORTED
+    finally:
+        task.cancel()
+        await metrics.aclose()
+        await runner.cleanup()
+
+
 async def test_no_data_is_inconclusive_and_pauses_for_a_human(
     platform: Platform, tmp_path: Path
 ) -> None:

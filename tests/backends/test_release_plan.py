@@ -144,3 +144,38 @@ def test_a_replica_whose_wal_receiver_stopped_has_no_lag_not_zero() -> None:
     gates = _gates(False, servers=(healthy.servers[0], cut, healthy.servers[2]))
     assert gates["db replication lag"].result is GateResult.INCONCLUSIVE
     assert gates["db replication lag"].detail == f"lag unknown on {r1.name}"
+
+
+def test_too_few_requests_is_inconclusive_not_a_verdict() -> None:
+    from backends.metrics.source import MetricSample
+    from backends.release.plan import evaluate_gates
+
+    plan = dataclasses.replace(
+        make_plan(CFG, "sandbox", ["auth-service"], "1.2.0"), min_requests=50
+    )
+
+    def gates(requests: float, errors: float) -> dict[str, GateReading]:
+        rate = 100.0 * errors / requests
+        sample = MetricSample("auth-service", "canary", requests, errors, rate, 80.0, 2.0, 0.0,
+                              "scrape")  # fmt: skip
+        readings = evaluate_gates(plan, sample, canary_ready=1, canary_desired=1, new_restarts=0)
+        return {r.gate: r for r in readings}
+
+    # One error in twenty is 5 %: above 1 %, but no verdict on so few.
+    thin = gates(20, 1)
+    assert thin["error rate"].result is GateResult.INCONCLUSIVE
+    assert thin["error rate"].detail == "1 of 20 requests failed (a verdict needs 50)"
+    assert thin["p95 latency"].result is GateResult.INCONCLUSIVE
+    assert gates(200, 10)["error rate"].result is GateResult.FAILED
+    assert gates(200, 0)["error rate"].result is GateResult.PASSED
+    assert gates(200, 0)["p95 latency"].result is GateResult.PASSED
+    # An older plan, with no minimum, judges what it has.
+    old = dataclasses.replace(plan, min_requests=0)
+    sample = MetricSample("auth-service", "canary", 20, 1, 5.0, 80.0, 2.0, 0.0, "scrape")
+    readings = evaluate_gates(old, sample, canary_ready=1, canary_desired=1, new_restarts=0)
+    assert readings[0].result is GateResult.FAILED
+
+
+def test_the_minimum_comes_from_the_platform_file_and_the_environment() -> None:
+    assert make_plan(CFG, "production", ["auth-service"], "1.2.0").min_requests == 50
+    assert make_plan(CFG, "sandbox", ["auth-service"], "1.2.0").min_requests == 10

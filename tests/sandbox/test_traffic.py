@@ -149,6 +149,9 @@ def test_output_parses_and_histograms_are_consistent() -> None:
         previous = samples
 
 
+DEFAULT_RPS = 200.0  # Traffic's default: enough for a canary's gates to reach a verdict
+
+
 def test_rate_is_real_time_and_spread_over_ready_pods() -> None:
     for speed in (1.0, 5.0):
         clock = Clock()
@@ -162,7 +165,7 @@ def test_rate_is_real_time_and_spread_over_ready_pods() -> None:
         run(traffic, clock, 300)
         samples = parse(traffic.render("tweet-service"))
         total = totals(samples, "http_server_requests_seconds_count")
-        assert abs(total / 300 - 20.0) < 1.0
+        assert abs(total / 300 - DEFAULT_RPS) < 0.05 * DEFAULT_RPS
         per_pod = [
             totals(samples, "http_server_requests_seconds_count", pod=f"tweet-{i}")
             for i in range(4)
@@ -233,7 +236,8 @@ def test_jvm_uptime_and_login_failures() -> None:
     assert 100e6 < heap < 2 * 1024**3
     assert 'pod="auth-crash"' not in text  # a container that is not running is not scraped
     failures = totals(s, "auth_login_failures_total", pod="auth-a", track="stable")
-    assert 5 <= failures <= 80  # a few a minute over ten minutes
+    # Some every minute over ten minutes, far below the 100-a-minute alert.
+    assert 5 <= failures <= 300
     assert "# TYPE auth_login_failures_total counter" in text
     assert "auth_login_failures_total" not in Traffic(
         services=[svc("tweet-service")], view=cluster, seed=5, clock=clock

@@ -370,7 +370,7 @@ class FakeOrchestrator:
 class FakeMetrics:
     """No traffic: every sample is empty (a gate on it is Inconclusive)."""
 
-    async def sample(self, service: str, track: str) -> MetricSample:
+    async def sample(self, service: str, track: str, *, min_requests: int = 0) -> MetricSample:
         return MetricSample(service, track, 0.0, 0.0, None, None, 30.0, NOW, "scrape")
 
     async def aclose(self) -> None:
