@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import time
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -208,7 +209,8 @@ async def test_health_check_probes_do_not_make_the_watch_relist(
         nxt = asyncio.ensure_future(anext(stream))
         await asyncio.sleep(0.5)  # the stream's connect relists once: events before it count
         settled = lists
-        await asyncio.sleep(2.0)  # ten probes of each container, 60 exec_* events
+        # Wait on the Engine's own word that the probes ran: ten exec_die from each container.
+        await asyncio.to_thread(_probe_events, project, 20)
         assert lists == settled <= 2 and not nxt.done()
         project.stop(f"{PROJECT}-web-2", timeout=0)
         changed = await asyncio.wait_for(nxt, 10)
@@ -222,6 +224,26 @@ async def test_health_check_probes_do_not_make_the_watch_relist(
             with contextlib.suppress(asyncio.CancelledError):
                 await nxt
         await stream.aclose()
+
+
+def _probe_events(api: Any, count: int) -> None:
+    """Blocks until the Engine has sent ``count`` health-check exec_die events of the web
+    containers (each probe of a HEALTHCHECK is one); fails after 20 s."""
+    since = time.time()
+    stream = api.events(
+        decode=True, since=since, until=since + 20,
+        filters={"type": ["container"], "event": ["exec_die"],
+                 "label": [f"{L.SERVICE}=web"]},
+    )  # fmt: skip
+    seen = 0
+    try:
+        for _ in stream:
+            seen += 1
+            if seen >= count:
+                return
+    finally:
+        stream.close()
+    raise AssertionError(f"only {seen} health-check probes in 20 s")
 
 
 async def _all_ready(reads: ComposeReads) -> bool:

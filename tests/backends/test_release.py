@@ -450,6 +450,20 @@ async def test_rolling_strategy(
     assert journal.verify().ok
 
 
+async def metrics_endpoint(handler: Any) -> tuple[Any, str]:
+    """A service's /actuator/prometheus served by ``handler`` on a local port: the runner to
+    clean up and the URL."""
+    from aiohttp import web
+
+    app = web.Application()
+    app.router.add_get("/actuator/prometheus", handler)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    return runner, f"http://127.0.0.1:{runner.addresses[0][1]}/actuator/prometheus"
+
+
 async def test_a_thin_sample_waits_for_traffic_and_is_never_a_failure(
     platform: Platform, tmp_path: Path
 ) -> None:
@@ -458,7 +472,6 @@ async def test_a_thin_sample_waits_for_traffic_and_is_never_a_failure(
     after it the release pauses for a human; no gate failure is ever counted."""
     from aiohttp import web
 
-    app = web.Application()
     scrapes = 0
 
     async def thin(_request: web.Request) -> web.Response:
@@ -472,18 +485,11 @@ async def test_a_thin_sample_waits_for_traffic_and_is_never_a_failure(
         )
         return web.Response(text=text, content_type="text/plain")
 
-    app.router.add_get("/actuator/prometheus", thin)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
+    runner, url = await metrics_endpoint(thin)
     await ready(platform)
     plan = make_plan(CFG, "sandbox", ["auth-service"], "1.6.0", holds=[3.0] * 3, gate_interval=0.5)
     plan = dataclasses.replace(plan, min_requests=1000)
-    metrics = ScrapeMetrics(
-        {"auth-service": f"http://127.0.0.1:{port}/actuator/prometheus"}, min_window=0.2
-    )
+    metrics = ScrapeMetrics({"auth-service": url}, min_window=0.2)
     journal = Journal(tmp_path / "journal.jsonl", "sandbox")
     driver = release_driver(platform, CFG, plan, metrics, journal, "tester@test")
     await driver.start()
@@ -510,22 +516,13 @@ async def test_no_data_is_inconclusive_and_pauses_for_a_human(
     """A metrics endpoint that answers but has no canary series: no data, not a pass."""
     from aiohttp import web
 
-    app = web.Application()
-
     async def empty(_request: web.Request) -> web.Response:
         return web.Response(text="# no http_server_requests yet\n", content_type="text/plain")
 
-    app.router.add_get("/actuator/prometheus", empty)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
+    runner, url = await metrics_endpoint(empty)
     await ready(platform)
     plan = make_plan(CFG, "sandbox", ["auth-service"], "1.6.0", holds=[30.0] * 3, gate_interval=0.5)
-    metrics = ScrapeMetrics(
-        {"auth-service": f"http://127.0.0.1:{port}/actuator/prometheus"}, min_window=0.5
-    )
+    metrics = ScrapeMetrics({"auth-service": url}, min_window=0.5)
     journal = Journal(tmp_path / "journal.jsonl", "sandbox")
     driver = release_driver(platform, CFG, plan, metrics, journal, "tester@test")
     await driver.start()
