@@ -93,8 +93,9 @@ class Api:
         for probe in ("/healthz", "/livez", "/readyz"):
             r.add_get(probe, _ok)
         r.add_get("/sandbox/v1/stats", self._stats)
-        r.add_get("/openapi/v3", _static(openapi.root_document()))
-        r.add_get("/openapi/v3/{path:.+}", self._openapi)
+        r.add_get("/openapi/v2", openapi.serve_v2)
+        r.add_get("/openapi/v3", openapi.serve_v3_root)
+        r.add_get("/openapi/v3/{path:.+}", openapi.serve_v3)
         r.add_route("*", "/api/v1/{path:.+}", self._core)
         r.add_get("/apis/{group}", self._group)
         r.add_get("/apis/{group}/{version}", self._group_version)
@@ -109,6 +110,8 @@ class Api:
                 self.mutations += 1
         try:
             resp: web.StreamResponse = await handler(request)
+            for warning in request.get("warnings", ()):
+                resp.headers.add("Warning", f"299 - {json.dumps(warning)}")
             return resp
         except ApiError as exc:
             return _json(status_body(exc.code, exc.reason, exc.message), exc.code)
@@ -120,21 +123,41 @@ class Api:
                 404,
             )
 
-    async def _stats(self, _request: web.Request) -> web.Response:
+    async def _stats(self, request: web.Request) -> web.Response:
+        # ?window=SECONDS: the tick percentiles of just the last SECONDS (a benchmark's window).
+        try:
+            window: float | None = float(request.query["window"])
+        except (KeyError, ValueError):
+            window = None
         return _json(
             {
                 "requests": self.requests,
                 "mutations": self.mutations,
                 "resourceVersion": self.store.resource_version,
                 "pods": len(self.store.list_objects("pods")),
+                "ticks": self.cluster.ticks.summary(window),
             }
         )
 
-    async def _openapi(self, request: web.Request) -> web.Response:
-        doc = openapi.group_version_document(request.match_info["path"])
-        if doc is None:
-            raise ApiError(404, "NotFound", "the server could not find the requested resource")
-        return _json(doc)
+    async def _check_fields(
+        self, request: web.Request, rtype: res.ResourceType, obj: Any, current: Obj | None = None
+    ) -> Any:
+        """``obj`` as decoded under fieldValidation (openapi.check_fields): Strict fails on
+        unknown fields, Warn drops them with a warning, Ignore drops them."""
+        try:
+            obj, request["warnings"] = await openapi.check_fields(
+                rtype, request.query.get("fieldValidation"), obj, current
+            )
+        except openapi.StrictDecodingError as exc:
+            if current is not None:  # a patch: the patched object failed to decode
+                raise ApiError(400, "BadRequest", str(exc)) from None
+            version = "v1" if request.get("hpa_v1") else rtype.version
+            raise ApiError(
+                400,
+                "BadRequest",
+                f'{rtype.kind} in version "{version}" cannot be handled as a {rtype.kind}: {exc}',
+            ) from None
+        return obj
 
     async def _group(self, request: web.Request) -> web.Response:
         group = request.match_info["group"]
@@ -309,7 +332,9 @@ class Api:
         return obj
 
     async def _create(self, request: web.Request, rtype: res.ResourceType, ns: str) -> web.Response:
-        obj = self._prepare(rtype, await self._body(request), None)
+        body = await self._body(request)
+        body = await self._check_fields(request, rtype, body)
+        obj = self._prepare(rtype, body, None)
         meta = obj.setdefault("metadata", {})
         if not meta.get("name") and meta.get("generateName"):
             meta["name"] = meta["generateName"] + f"{int(time.time() * 1000) % 100000:05d}"
@@ -342,6 +367,8 @@ class Api:
         body = await self._body(request)
         if not isinstance(body, dict):
             raise ApiError(400, "BadRequest", "the body of the request must be an object")
+        if not status_only:
+            body = await self._check_fields(request, rtype, body)
         return self._store_update(request, rtype, current, body, status_only=status_only)
 
     def _store_update(
@@ -400,6 +427,8 @@ class Api:
                     f"application/strategic-merge-patch+json ({ctype})",
                 ) from exc
             raise ApiError(422, "Invalid", f"the patch could not be applied: {exc}") from exc
+        if not status_only:
+            patched = await self._check_fields(request, rtype, patched, current)
         # A resourceVersion in the patch is a precondition; otherwise patches apply to latest.
         sent_rv = (
             body.get("metadata", {}).get("resourceVersion") if isinstance(body, dict) else None
