@@ -8,6 +8,7 @@ import contextlib
 import copy
 import heapq
 import itertools
+import math
 import random
 import time
 from collections.abc import Callable, Sequence
@@ -18,18 +19,21 @@ from backends.sandbox.config_objects import config_map_manifest, secret_manifest
 from backends.sandbox.deployments import DeploymentController
 from backends.sandbox.events import EventRecorder
 from backends.sandbox.kubelet import NODES, Kubelet
+from backends.sandbox.logchatter import STEP_S, step_at
 from backends.sandbox.logs import LogBook
 from backends.sandbox.podenv import EnvPlan, plan_env
 from backends.sandbox.podutil import pod_ready, spec_replicas, status_int
 from backends.sandbox.replicasets import ReplicaSetController
 from backends.sandbox.resources import SERVER_VERSION, default_deployment
 from backends.sandbox.store import Change, Store
+from backends.sandbox.tickstats import TickStats
 from backends.sandbox.traffic import Traffic
 from backends.sandbox.view import LogFormat, PodView, SandboxService, behaviour_for_image
 
 Obj = dict[str, Any]
-SIM_TICK_S = 0.25
 MAX_ROUNDS = 50
+# A loop turn's share of the controllers' work; the API gets a turn after each.
+RECONCILE_SLICE_S = 0.005
 
 
 class Cluster:
@@ -64,8 +68,14 @@ class Cluster:
         self.events = EventRecorder(self.store, clock)
         self.logs = LogBook(seed=seed, clock=clock, speed=speed)
         self.traffic = Traffic(
-            services=self.services, view=self, seed=seed, clock=clock, speed=speed
+            services=self.services,
+            view=self,
+            seed=seed,
+            clock=clock,
+            speed=speed,
+            pods_version=self.pods_version,
         )
+        self.ticks = TickStats()
         formats: dict[str, LogFormat] = {s.name: s.log_format for s in self.services}
         self.kubelet = Kubelet(
             self.store,
@@ -89,8 +99,10 @@ class Cluster:
         self._dirty_rs: set[tuple[str, str]] = set()
         self._dirty_deploy: set[tuple[str, str]] = set()
         self._by_app: dict[str, set[str]] = {}
+        # Bumped on every change to a service's pods: the traffic tick skips the unchanged.
+        self._pod_versions: dict[str, int] = {}
         self._by_service = {s.name: s for s in self.services}
-        # PodViews are rebuilt only when the pod changed: the traffic tick asks every 250 ms.
+        # PodViews are rebuilt only when the pod changed: traffic asks after every change.
         self._views: dict[str, tuple[str, PodView]] = {}
         self._wake = asyncio.Event()
         self._stopped = False
@@ -141,6 +153,7 @@ class Cluster:
         app = (meta.get("labels") or {}).get("app")
         if app is None or meta.get("namespace") != self.namespace:
             return
+        self._pod_versions[app] = self._pod_versions.get(app, 0) + 1
         if change.type == "DELETED":
             self._by_app.get(app, set()).discard(meta["name"])
             self._views.pop(meta["name"], None)
@@ -158,35 +171,69 @@ class Cluster:
                     self.store.delete(res, m["namespace"], m["name"], f"{res}.apps")
 
     # -- the loop ---------------------------------------------------------------------
-    def reconcile(self) -> None:
+    def reconcile(self, slice_s: float | None = None) -> bool:
+        """Run the due timers and sync what is dirty; with ``slice_s``, stop after about that
+        many seconds (False: work is left) so a burst (2000 pods created, bound, started)
+        is spread over loop turns and the API answers in between."""
+        deadline = math.inf if slice_s is None else time.perf_counter() + slice_s
         now = self._clock()
         while self._timers and self._timers[0][0] <= now:
+            if time.perf_counter() > deadline:
+                return False
             _, _, fn = heapq.heappop(self._timers)
             fn()
         for _ in range(MAX_ROUNDS):
             if not self._dirty_rs and not self._dirty_deploy:
                 break
-            rs_keys, self._dirty_rs = self._dirty_rs, set()
-            for ns, name in sorted(rs_keys):
-                self.replicasets.sync(ns, name)
-            d_keys, self._dirty_deploy = self._dirty_deploy, set()
-            for ns, name in sorted(d_keys):
-                self.deployments.sync(ns, name)
-        hpa_keys, self._dirty_hpa = self._dirty_hpa, set()
-        for ns, name in sorted(hpa_keys):
-            self.autoscalers.sync(ns, name)
+            if not self._sync_all(self._dirty_rs, self.replicasets.sync, deadline):
+                return False
+            if not self._sync_all(self._dirty_deploy, self.deployments.sync, deadline):
+                return False
+        return self._sync_all(self._dirty_hpa, self.autoscalers.sync, deadline)
+
+    @staticmethod
+    def _sync_all(
+        dirty: set[tuple[str, str]], sync: Callable[[str, str], None], deadline: float
+    ) -> bool:
+        """Sync the keys dirty now (in order: runs repeat); keys dirtied meanwhile wait for the
+        next round. False when the deadline left some of them dirty."""
+        keys = sorted(dirty)
+        dirty.difference_update(keys)
+        for i, (ns, name) in enumerate(keys):
+            if time.perf_counter() > deadline:
+                dirty.update(keys[i:])
+                return False
+            sync(ns, name)
+        return True
 
     async def run(self) -> None:
+        perf = time.perf_counter
+        record = self.ticks.record
         last_sim = self._clock()
+        next_sim = _next_step(last_sim)
         while not self._stopped:
             self._wake.clear()
-            self.reconcile()
+            t0 = perf()
+            done = self.reconcile(RECONCILE_SLICE_S)
+            t1 = perf()
+            record("controllers", t1 - t0)
             now = self._clock()
-            if now - last_sim >= SIM_TICK_S:
+            if now >= next_sim:
                 self.traffic.tick(now - last_sim)
-                self.logs.tick(now - last_sim)
+                t2 = perf()
+                self.logs.tick()
+                t3 = perf()
+                record("traffic", t2 - t1)
+                record("logs", t3 - t2)
                 last_sim = now
-            wait = SIM_TICK_S - (now - last_sim)
+                # On the log step grid: a followed line goes out as soon as its step is due,
+                # not up to a tick later (the merged tail's reorder window is 0.1 s).
+                next_sim = _next_step(now)
+            record("tick", perf() - t0)
+            if not done:
+                await asyncio.sleep(0)  # the rest of the burst after whatever else is ready
+                continue
+            wait = next_sim - now
             if self._timers:
                 wait = min(wait, max(self._timers[0][0] - now, 0.0))
             with contextlib.suppress(TimeoutError):
@@ -197,6 +244,9 @@ class Cluster:
         self._wake.set()
 
     # -- ClusterView ------------------------------------------------------------------
+    def pods_version(self, service: str) -> int:
+        return self._pod_versions.get(service, 0)
+
     def pods_for_service(self, service: str) -> list[PodView]:
         out = []
         for name in sorted(self._by_app.get(service, ())):
@@ -365,6 +415,10 @@ def _deployment_up(d: Obj) -> bool:
         c.get("type") == "Available" and c.get("status") == "True"
         for c in status.get("conditions") or []
     )
+
+
+def _next_step(now: float) -> float:
+    return (step_at(now) + 1) * STEP_S
 
 
 def _tag(image: str) -> str:

@@ -253,7 +253,7 @@ class Instance:
             await asyncio.sleep(TICK_S)
             now = self._clock()
             self.traffic.tick(now - last)
-            self.logs.tick(now - last)
+            self.logs.tick()
             last = now
 
     async def _print(self, batches: AsyncIterator[list[str]]) -> None:

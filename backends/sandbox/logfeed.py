@@ -50,7 +50,7 @@ class LogFeeds:
             tail = self._tails.get(service)
             if tail is None:
                 self._tails[service] = _Tail(path, st.st_size, st.st_ino)
-                self.book.fed.add(service)
+                self.book.mark_fed(service)
                 continue
             if st.st_ino != tail.inode or st.st_size < tail.offset:
                 tail.offset, tail.inode, tail.carry = 0, st.st_ino, b""

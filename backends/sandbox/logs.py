@@ -1,8 +1,12 @@
 """Container logs of the simulated pods, kept and served the way the kubelet does.
 
 Each container keeps its current instance and, after a restart, the previous one (what
-``kubectl logs --previous`` reads). Lines are stored with the clock time they were written,
-which is what ``timestamps=True`` and the ``since`` filters use.
+``kubectl logs --previous`` reads). Lines carry the clock time they were written at, which is
+what ``timestamps=True`` and the ``since`` filters use.
+
+What a running container says is rendered only when somebody reads it (``loghistory``):
+``tick`` renders the followed containers, a read renders the rest of what it asks for, so an
+idle sandbox of 2000 pods renders no log lines at all.
 
 The book is used from one asyncio event loop: ``tick`` and the lifecycle calls run on it, and
 followers wait on per-follower ``asyncio.Event``s, so nothing polls.
@@ -12,13 +16,14 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections import deque
+import time
 from collections.abc import AsyncIterator, Callable, Iterable
 from datetime import UTC, datetime
-from itertools import islice
 
+from backends.sandbox.logchatter import STEP_S, Chatter, first_step_from, instance_key, step_at
+from backends.sandbox.loghistory import Follower, Instance
 from backends.sandbox.loglife import app_version, crash_events, shutdown_events, startup_events
-from backends.sandbox.logtext import AppContext, LogEvent, render, running_event
+from backends.sandbox.logtext import AppContext, LogEvent, render
 from backends.sandbox.logvocab import app_context
 from backends.sandbox.view import Behaviour, LogFormat
 
@@ -27,6 +32,9 @@ from backends.sandbox.view import Behaviour, LogFormat
 FOLLOW_BUFFER_LINES = 50_000
 # Spring Boot exits 143 on SIGTERM and 0 when stopped cleanly; both log a graceful shutdown.
 _GRACEFUL_EXIT_CODES = (0, 143)
+# How long a reader's history is rendered (``prepare``, a new follower) before the loop
+# gets a turn.
+CATCH_UP_SLICE_S = 0.005
 
 
 class PodLogsNotFound(LookupError):
@@ -49,101 +57,17 @@ def kubelet_timestamp(ts: float) -> str:
     return datetime.fromtimestamp(sec, UTC).strftime("%Y-%m-%dT%H:%M:%S") + f".{frac:09d}Z"
 
 
-class _Follower:
-    """One ``follow`` reader: a bounded buffer that drops its oldest lines when it falls behind.
-
-    Kept as the writes came (a clock reading and its lines), so a fast writer costs a few
-    operations per write here rather than per line.
-    """
-
-    __slots__ = ("buffer", "closed", "dropped", "event", "limit", "size")
-
-    def __init__(self, limit: int) -> None:
-        self.buffer: deque[tuple[float, list[str]]] = deque()
-        self.limit = limit
-        self.size = 0
-        self.dropped = 0
-        self.closed = False
-        self.event = asyncio.Event()
-
-    def push(self, ts: float, lines: list[str]) -> None:
-        self.buffer.append((ts, lines))
-        self.size += len(lines)
-        while self.size > self.limit:
-            old_ts, old = self.buffer[0]
-            over = self.size - self.limit
-            if over >= len(old):
-                self.buffer.popleft()
-                self.size -= len(old)
-                self.dropped += len(old)
-            else:
-                self.buffer[0] = (old_ts, old[over:])
-                self.size -= over
-                self.dropped += over
-        self.event.set()
-
-    def take(self) -> list[tuple[float, list[str]]]:
-        out = list(self.buffer)
-        self.buffer.clear()
-        self.size = 0
-        return out
-
-    def close(self) -> None:
-        self.closed = True
-        self.event.set()
-
-
-class _Instance:
-    """One run of a container, from start to termination."""
-
-    __slots__ = ("exit_code", "followers", "lines", "reason", "running")
-
-    def __init__(self, max_lines: int) -> None:
-        self.lines: deque[tuple[float, str]] = deque(maxlen=max_lines)
-        self.running = True
-        self.followers: set[_Follower] = set()
-        self.exit_code: int | None = None
-        self.reason = ""
-
-    def write(self, ts: float, lines: list[str]) -> None:
-        self.lines.extend([(ts, line) for line in lines])
-        for f in self.followers:
-            f.push(ts, lines)
-
-    def end(self) -> None:
-        self.running = False
-        for f in self.followers:
-            f.close()
-        self.followers.clear()
-
-
 class _Container:
-    __slots__ = (
-        "behaviour",
-        "carry",
-        "ctx",
-        "current",
-        "fmt",
-        "p_error",
-        "previous",
-        "rate",
-        "rng",
-        "service",
-        "starts",
-    )
+    __slots__ = ("behaviour", "ctx", "current", "fmt", "previous", "service", "starts")
 
     def __init__(self, ctx: AppContext, fmt: LogFormat, behaviour: Behaviour, service: str) -> None:
         self.service = service
         self.ctx = ctx
         self.fmt: LogFormat = fmt
         self.behaviour: Behaviour = behaviour
-        self.current: _Instance | None = None
-        self.previous: _Instance | None = None
+        self.current: Instance | None = None
+        self.previous: Instance | None = None
         self.starts = 0
-        self.rng = random.Random(0)
-        self.rate = 0.0
-        self.carry = 0.0
-        self.p_error = 0.0
 
 
 class LogBook:
@@ -165,6 +89,9 @@ class LogBook:
         # Services whose output comes from outside (``feed``): no generated chatter.
         self.fed: set[str] = set()
         self._turn: dict[str, int] = {}
+        # Instances somebody follows: the only ones ``tick`` renders.
+        self._hot: set[Instance] = set()
+        self._rng = random.Random(0)  # reseeded for every chatter step it renders
 
     # --- lifecycle ------------------------------------------------------------------------
 
@@ -187,24 +114,35 @@ class LogBook:
             c = containers[container] = _Container(ctx, fmt, behaviour, service)
         else:
             c.ctx, c.fmt, c.behaviour = ctx, fmt, behaviour
+        now = self._clock()
         if c.current is not None:
-            c.current.end()
+            self._end(c.current, now)
             c.previous = c.current
         c.starts += 1
+        name = f"{self._seed}/{pod}/{container}/{c.starts}"
         # A string seed is hashed with SHA-512, so runs repeat regardless of PYTHONHASHSEED.
-        c.rng = rng = random.Random(f"{self._seed}/{pod}/{container}/{c.starts}")
-        c.rate = rng.uniform(1.0, 3.0) * (1.6 if behaviour == "unhealthy" else 1.0)
-        # About one ERROR with a stack trace per (simulated) minute from a healthy service.
-        c.p_error = 1.0 / (60.0 * c.rate)
-        c.carry = rng.random()
-        c.current = _Instance(self._max_lines)
+        rng = random.Random(name)
+        rate = rng.uniform(1.0, 3.0) * (1.6 if behaviour == "unhealthy" else 1.0)
+        chatter = Chatter(
+            key=instance_key(name),
+            per_step=rate * STEP_S * self._speed,
+            ctx=ctx,
+            fmt=fmt,
+            sick=behaviour == "unhealthy",
+            # About one ERROR with a stack trace per (simulated) minute from a healthy service.
+            p_error=1.0 / (60.0 * rate),
+            max_events=self._max_lines,
+        )
+        inst = c.current = Instance(chatter, step_at(now), self._max_lines, self._rng)
         version = app_version(image)
         events = (
             crash_events(ctx, version, rng)
             if behaviour == "crash"
             else startup_events(ctx, version, rng)
         )
-        self._write(c, c.current, events)
+        inst.start(now, self._render(c, events, now))
+        if behaviour == "crash" or service in self.fed:
+            inst.stop_chatter(inst.hi)
 
     def container_terminated(
         self, pod: str, container: str, *, exit_code: int, reason: str
@@ -213,44 +151,40 @@ class LogBook:
         if c is None or c.current is None or not c.current.running:
             return
         inst = c.current
+        now = self._clock()
+        inst.stop_chatter(step_at(now))
         if exit_code in _GRACEFUL_EXIT_CODES and c.behaviour != "crash":
-            self._write(c, inst, shutdown_events(c.ctx))
+            inst.append(now, self._render(c, shutdown_events(c.ctx), now))
         inst.exit_code, inst.reason = exit_code, reason
-        inst.end()
+        self._end(inst, now)
 
     def pod_deleted(self, pod: str) -> None:
         for c in self._pods.pop(pod, {}).values():
             for inst in (c.current, c.previous):
                 if inst is not None:
-                    inst.end()
+                    inst.finish()
+                    self._hot.discard(inst)
 
-    def tick(self, dt: float) -> None:
-        """Append what every running container logged during ``dt`` seconds."""
-        if dt <= 0:
+    def _end(self, inst: Instance, now: float) -> None:
+        inst.stop_chatter(step_at(now))
+        inst.finish()
+        self._hot.discard(inst)
+
+    def tick(self) -> None:
+        """Render what the followed containers logged up to now; the others are rendered
+        when somebody reads them."""
+        step = step_at(self._clock())
+        for inst in self._hot:
+            inst.advance(step)
+
+    def mark_fed(self, service: str) -> None:
+        """From now on the service's output comes from ``feed``: its chatter stops here."""
+        if service in self.fed:
             return
-        scaled = dt * self._speed
-        for containers in self._pods.values():
-            for c in containers.values():
-                inst = c.current
-                if (
-                    inst is None
-                    or not inst.running
-                    or c.behaviour == "crash"
-                    or c.service in self.fed
-                ):
-                    continue
-                rng = c.rng
-                c.carry += c.rate * scaled * rng.uniform(0.5, 1.5)
-                n = int(c.carry)
-                if not n:
-                    continue
-                c.carry -= n
-                sick = c.behaviour == "unhealthy"
-                events = [
-                    running_event(c.ctx, rng, sick=sick, p_error=c.p_error, p_warn=0.04)
-                    for _ in range(min(n, self._max_lines))
-                ]
-                self._write(c, inst, events)
+        self.fed.add(service)
+        step = step_at(self._clock())
+        for inst in self._running(service):
+            inst.stop_chatter(step)
 
     def feed(self, service: str, lines: list[str]) -> int:
         """Lines written from outside for ``service``: spread one by one over its running
@@ -258,13 +192,8 @@ class LogBook:
 
         Returns how many lines found a container (none when no container is running).
         """
-        self.fed.add(service)
-        running = [
-            c.current
-            for containers in self._pods.values()
-            for c in containers.values()
-            if c.service == service and c.current is not None and c.current.running
-        ]
+        self.mark_fed(service)
+        running = self._running(service)
         if not running or not lines:
             return 0
         ts = self._clock()
@@ -273,14 +202,20 @@ class LogBook:
         for i, inst in enumerate(running):
             share = lines[(i - turn) % n :: n]
             if share:
-                inst.write(ts, share)
+                inst.append(ts, share)
         self._turn[service] = (turn + len(lines)) % n
         return len(lines)
 
-    def _write(self, c: _Container, inst: _Instance, events: Iterable[LogEvent]) -> None:
-        ts = self._clock()
-        for event in events:
-            inst.write(ts, render(event, ts, c.fmt, c.ctx.app))
+    def _running(self, service: str) -> list[Instance]:
+        return [
+            c.current
+            for containers in self._pods.values()
+            for c in containers.values()
+            if c.service == service and c.current is not None and c.current.running
+        ]
+
+    def _render(self, c: _Container, events: Iterable[LogEvent], ts: float) -> list[str]:
+        return [line for event in events for line in render(event, ts, c.fmt, c.ctx.app)]
 
     # --- reading --------------------------------------------------------------------------
 
@@ -298,8 +233,9 @@ class LogBook:
     ) -> list[str]:
         """Lines without newlines, filtered like the kubelet: tail first, then since."""
         inst = self._instance(pod, container, previous=previous)
-        selected = self._select(inst, tail_lines, since_seconds, since_time)
-        lines = _stamped(selected, timestamps)
+        tail, cutoff = _tail(tail_lines), self._cutoff(since_seconds, since_time)
+        self._catch_up(inst, tail, cutoff)
+        lines = _stamped(inst.select(tail, cutoff), timestamps)
         return lines if limit_bytes is None else _limit(lines, limit_bytes)
 
     def follow(
@@ -321,21 +257,25 @@ class LogBook:
         behind loses the oldest lines and gets one marker line saying how many.
         """
         inst = self._instance(pod, container, previous=False)
-        return self._follow(inst, tail_lines, since_seconds, since_time, timestamps)
+        return self._follow(inst, _tail(tail_lines), since_seconds, since_time, timestamps)
 
     async def _follow(
         self,
-        inst: _Instance,
-        tail_lines: int | None,
+        inst: Instance,
+        tail: int | None,
         since_seconds: float | None,
         since_time: float | None,
         timestamps: bool,
     ) -> AsyncIterator[list[str]]:
+        await self._prepare(inst, tail, since_seconds, since_time)
         # Snapshot and subscription happen in one synchronous step: no line falls between.
-        sub = _Follower(self._follow_buffer)
-        backlog = self._select(inst, tail_lines, since_seconds, since_time)
+        cutoff = self._cutoff(since_seconds, since_time)
+        self._catch_up(inst, tail, cutoff)
+        sub = Follower(self._follow_buffer)
+        backlog = inst.select(tail, cutoff)
         if inst.running:
             inst.followers.add(sub)
+            self._hot.add(inst)
         else:
             sub.closed = True
         try:
@@ -362,8 +302,59 @@ class LogBook:
                 await sub.event.wait()
         finally:
             inst.followers.discard(sub)
+            if not inst.followers:
+                self._hot.discard(inst)
 
-    def _instance(self, pod: str, container: str, *, previous: bool) -> _Instance:
+    async def prepare(
+        self,
+        pod: str,
+        container: str,
+        *,
+        previous: bool = False,
+        tail_lines: int | None = None,
+        since_seconds: float | None = None,
+        since_time: float | None = None,
+    ) -> None:
+        """Render what ``read`` with these options returns, in slices with the loop running
+        between them, so the read itself only copies lines: the first full read of a pod
+        nobody read for an hour renders 5000 lines. Raises like ``read``."""
+        inst = self._instance(pod, container, previous=previous)
+        await self._prepare(inst, _tail(tail_lines), since_seconds, since_time)
+
+    async def _prepare(
+        self,
+        inst: Instance,
+        tail: int | None,
+        since_seconds: float | None,
+        since_time: float | None,
+    ) -> None:
+        while True:
+            cutoff = self._cutoff(since_seconds, since_time)
+            if self._catch_up(inst, tail, cutoff, CATCH_UP_SLICE_S):
+                return
+            await asyncio.sleep(0)
+
+    def _catch_up(
+        self, inst: Instance, tail: int | None, cutoff: float | None, slice_s: float | None = None
+    ) -> bool:
+        """Render what a read needs: up to now, and back as far as its tail and since reach;
+        False when ``slice_s`` seconds ran out first."""
+        deadline = None if slice_s is None else time.perf_counter() + slice_s
+        if not inst.advance(step_at(self._clock()), deadline):
+            return False
+        need = self._max_lines if tail is None else tail
+        oldest = inst.first if cutoff is None else first_step_from(cutoff)
+        return inst.extend_back(need, oldest, deadline)
+
+    def _cutoff(self, since_seconds: float | None, since_time: float | None) -> float | None:
+        cutoff: float | None = None
+        if since_seconds is not None:
+            cutoff = self._clock() - since_seconds
+        if since_time is not None:
+            cutoff = since_time if cutoff is None else max(cutoff, since_time)
+        return cutoff
+
+    def _instance(self, pod: str, container: str, *, previous: bool) -> Instance:
         containers = self._pods.get(pod)
         if containers is None:
             raise PodLogsNotFound(f"pod {pod} not found")
@@ -382,24 +373,10 @@ class LogBook:
             return c.previous
         return c.current
 
-    def _select(
-        self,
-        inst: _Instance,
-        tail_lines: int | None,
-        since_seconds: float | None,
-        since_time: float | None,
-    ) -> list[tuple[float, str]]:
-        lines: Iterable[tuple[float, str]] = inst.lines
-        if tail_lines is not None and tail_lines >= 0:
-            lines = islice(inst.lines, max(0, len(inst.lines) - tail_lines), None)
-        cutoff: float | None = None
-        if since_seconds is not None:
-            cutoff = self._clock() - since_seconds
-        if since_time is not None:
-            cutoff = since_time if cutoff is None else max(cutoff, since_time)
-        if cutoff is None:
-            return list(lines)
-        return [(ts, line) for ts, line in lines if ts >= cutoff]
+
+def _tail(tail_lines: int | None) -> int | None:
+    # A negative tail is the kubelet's "all lines".
+    return tail_lines if tail_lines is not None and tail_lines >= 0 else None
 
 
 def _stamp(ts: float, line: str, timestamps: bool) -> str:

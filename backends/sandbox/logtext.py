@@ -51,8 +51,13 @@ class LogEvent:
 def iso_millis(ts: float) -> str:
     """Logback's ``yyyy-MM-dd'T'HH:mm:ss.SSSXXX`` in UTC (XXX prints ``Z`` for offset 0)."""
     ms = int(ts * 1000)
-    base = datetime.fromtimestamp(ms // 1000, UTC).strftime("%Y-%m-%dT%H:%M:%S")
-    return f"{base}.{ms % 1000:03d}Z"
+    return f"{_iso_second(ms // 1000)}.{ms % 1000:03d}Z"
+
+
+@lru_cache(maxsize=256)
+def _iso_second(second: int) -> str:
+    # Lines come in runs stamped within one second: strftime was a tenth of rendering one.
+    return datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S")
 
 
 @lru_cache(maxsize=4096)

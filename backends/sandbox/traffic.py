@@ -1,10 +1,15 @@
 """Simulated request traffic, exposed as Micrometer's Prometheus metrics per service.
 
-Requests are simulated in aggregate: each tick a service gets about ``rps * dt`` requests,
-split evenly over its ready pods, then over routes and outcomes with randomised rounding, and
-each outcome's latencies are spread over the histogram buckets by systematic sampling of a
-log-normal distribution. The cost per tick is proportional to the number of (pod, series)
-pairs that actually received requests, not to the number of requests.
+Requests are simulated in aggregate: a service gets about ``rps * dt`` requests for ``dt``
+seconds, split evenly over its ready pods, then over routes and outcomes with randomised
+rounding, and each outcome's latencies are spread over the histogram buckets by systematic
+sampling of a log-normal distribution. The cost is proportional to the number of (pod,
+series) pairs that received requests, not to the number of requests.
+
+Ticks only add up time: a service's requests are served when somebody scrapes it or when its
+pods change (so requests go to the pods that were there), told by ``pods_version``. An idle
+sandbox of 200 services then costs a counter per service per tick, not a simulation of 2000
+pods four times a second. Without ``pods_version`` every tick serves every service.
 
 Request rates are deliberately not multiplied by the simulation speed: a faster sandbox
 reaches its states sooner, but the request rates it shows stay those of a real service.
@@ -14,19 +19,19 @@ from __future__ import annotations
 
 import math
 import random
+import time
 from bisect import bisect_right
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from backends.sandbox.logvocab import service_kind
+from backends.sandbox.timer_series import BUCKETS, MAX_EXPIRY_S, Series
 from backends.sandbox.view import Behaviour, ClusterView, PodView, SandboxService
 
-BUCKETS: tuple[float, ...] = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 _LE = (*(repr(b) for b in BUCKETS), "+Inf")
-# Micrometer reports the largest sample of a rolling window and forgets it after two minutes.
-_MAX_WINDOW_S = 60.0
-_MAX_EXPIRY_S = 120.0
 _MB = 1024.0 * 1024.0
+# A tick's share of serving changed services; the loop's other work gets a turn after it.
+TICK_SLICE_S = 0.005
 
 
 @dataclass(frozen=True)
@@ -97,83 +102,6 @@ def routes_for(service: str) -> tuple[Route, ...]:
     )
 
 
-def _phi(x: float) -> float:
-    return 0.5 * (1.0 + math.erf(x / math.sqrt(2.0)))
-
-
-def lognormal_shape(median_s: float, sigma: float) -> tuple[tuple[float, ...], tuple[float, ...]]:
-    """CDF at each finite bucket bound, and the mean latency inside each of the 12 buckets."""
-    mu = math.log(median_s)
-    mean = math.exp(mu + sigma * sigma / 2.0)
-    cdf = tuple(_phi((math.log(b) - mu) / sigma) for b in BUCKETS)
-    partial = [mean * _phi((math.log(b) - mu - sigma * sigma) / sigma) for b in BUCKETS]
-    means: list[float] = []
-    lo_c = lo_p = lo_b = 0.0
-    for i, hi_b in enumerate((*BUCKETS, math.inf)):
-        hi_c = cdf[i] if i < len(BUCKETS) else 1.0
-        hi_p = partial[i] if i < len(BUCKETS) else mean
-        width = hi_c - lo_c
-        if width > 1e-12:
-            means.append(min(max((hi_p - lo_p) / width, lo_b), hi_b))
-        else:
-            means.append(lo_b * 1.5 if math.isinf(hi_b) else (lo_b + hi_b) / 2.0)
-        lo_c, lo_p, lo_b = hi_c, hi_p, hi_b
-    return cdf, tuple(means)
-
-
-class _Series:
-    """One Micrometer timer: a fixed label set on one pod."""
-
-    __slots__ = ("cdf", "count", "counts", "labels", "last", "max", "means", "total", "window")
-
-    def __init__(self, labels: str, median_s: float, sigma: float) -> None:
-        self.labels = labels
-        self.cdf, self.means = lognormal_shape(median_s, sigma)
-        self.counts = [0] * (len(BUCKETS) + 1)  # per bucket, not cumulative
-        self.count = 0
-        self.total = 0.0
-        self.max = 0.0
-        self.window = -math.inf
-        self.last = -math.inf
-
-    def record(self, n: int, rng: random.Random, now: float) -> None:
-        u = rng.random()
-        counts = self.counts
-        if n == 1:
-            top = bisect_right(self.cdf, u)
-            counts[top] += 1
-            total = self.means[top]
-        else:
-            # Systematic sampling: n evenly spaced quantiles with one random offset. Exact
-            # total, unbiased per bucket, one random draw whatever n is.
-            prev = 0
-            total = 0.0
-            top = 0
-            means = self.means
-            for i, c in enumerate(self.cdf):
-                k = math.ceil(n * c - u)
-                k = 0 if k < 0 else (n if k > n else k)
-                if k > prev:
-                    counts[i] += k - prev
-                    total += (k - prev) * means[i]
-                    top = i
-                    prev = k
-            if n > prev:
-                counts[-1] += n - prev
-                total += (n - prev) * means[-1]
-                top = len(BUCKETS)
-        self.count += n
-        self.total += total
-        lo = BUCKETS[top - 1] if top > 0 else 0.0
-        hi = BUCKETS[top] if top < len(BUCKETS) else lo * 3.0
-        sample = lo + (hi - lo) * rng.random()
-        if now - self.window >= _MAX_WINDOW_S:
-            self.max, self.window = sample, now
-        elif sample > self.max:
-            self.max = sample
-        self.last = now
-
-
 def _escape(value: str) -> str:
     return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
@@ -203,7 +131,7 @@ class _Pod:
         self.started_at = view.started_at
         self.behaviour: Behaviour = view.behaviour
         self.rng = rng = random.Random(f"{seed}/traffic/{view.name}/{view.started_at!r}")
-        self.series: dict[tuple[int, int], _Series] = {}
+        self.series: dict[tuple[int, int], Series] = {}
         self.update(view)
         sick = view.behaviour == "unhealthy"
         self.err_rate = rng.uniform(0.15, 0.30) if sick else rng.uniform(0.001, 0.003)
@@ -232,7 +160,19 @@ class _Pod:
 
 
 class _Service:
-    __slots__ = ("app", "carry", "cum_weights", "faults", "kind", "pods", "rng", "routes", "rr")
+    __slots__ = (
+        "app",
+        "carry",
+        "cum_weights",
+        "faults",
+        "kind",
+        "pending",
+        "pods",
+        "rng",
+        "routes",
+        "rr",
+        "seen",
+    )
 
     def __init__(self, name: str, seed: int) -> None:
         self.app = _escape(name)
@@ -251,6 +191,8 @@ class _Service:
         self.carry = self.rng.random()
         self.rr = 0
         self.pods: dict[str, _Pod] = {}
+        self.pending = 0.0  # seconds of requests not yet served
+        self.seen = -1  # the pods_version its pods were last synced at
 
 
 class Traffic:
@@ -263,35 +205,80 @@ class Traffic:
         clock: Callable[[], float],
         speed: float = 1.0,
         rps_per_service: float = 200.0,
+        pods_version: Callable[[str], int] | None = None,
     ) -> None:
         self._view = view
+        self._pods_version = pods_version
         self._seed = seed
         self._clock = clock
         self._speed = speed  # accepted for symmetry; rates stay real-time on purpose
         self._rps = rps_per_service
         self._services: dict[str, _Service] = {s.name: _Service(s.name, seed) for s in services}
+        self._index = {name: i for i, name in enumerate(self._services)}
+        self._cursor = 0  # where the next tick starts serving changed services
 
     def tick(self, dt: float) -> None:
-        """Simulate ``dt`` seconds of requests to every service's ready pods."""
+        """Account ``dt`` more seconds of requests to every service; serve those of the
+        services whose pods changed, to the pods they had.
+
+        With ``pods_version``, serving stops after ``TICK_SLICE_S`` (a rollout of every
+        service changes them all at once); the rest are served first on the next tick."""
         if dt <= 0:
             return
         now = self._clock()
-        for name, svc in self._services.items():
+        version = self._pods_version
+        services = list(self._services.items())
+        if version is None:
+            for name, svc in services:
+                svc.pending += dt
+                self._flush(name, svc, now)
+            return
+        deadline = time.perf_counter() + TICK_SLICE_S
+        first = self._cursor % len(services) if services else 0
+        self._cursor = first
+        late = False
+        for name, svc in services[first:] + services[:first]:
+            svc.pending += dt
+            if version(name) == svc.seen:
+                continue
+            if late or time.perf_counter() > deadline:
+                if not late:
+                    late, self._cursor = True, self._index[name]
+                continue
+            self._flush(name, svc, now)
+
+    def _flush(self, name: str, svc: _Service, now: float) -> list[_Pod]:
+        """Serve the service's pending requests, then follow its pods; the pods, synced."""
+        seconds, svc.pending = svc.pending, 0.0
+        if self._pods_version is None:
+            # A view that tells no changes: the pods it has now are the best guess.
             pods = self._sync(name, svc)
-            svc.carry += self._rps * dt * svc.rng.uniform(0.8, 1.2)
-            n = int(svc.carry)
-            svc.carry -= n
-            ready = [p for p in pods if p.ready]
-            if not n or not ready:
-                continue  # no endpoints: clients get connection errors, nothing is recorded
-            k = len(ready)
-            base, extra = divmod(n, k)
-            start = svc.rr % k
-            svc.rr += extra
-            for i, pod in enumerate(ready):
-                m = base + (1 if (i - start) % k < extra else 0)
-                if m:
-                    self._serve(svc, pod, m, now)
+            if seconds > 0:
+                self._serve_all(svc, seconds, now)
+            return pods
+        if seconds > 0:
+            self._serve_all(svc, seconds, now)  # to the pods it had until the change
+        svc.seen = self._pods_version(name)
+        return self._sync(name, svc)
+
+    def _serve_all(self, svc: _Service, seconds: float, now: float) -> None:
+        expected = self._rps * seconds
+        # Poisson-like noise: a quarter second at 200 rps varies by some 7 requests, an hour
+        # by a fraction of a percent, however the time was cut into flushes.
+        svc.carry += max(0.0, expected + svc.rng.gauss(0.0, math.sqrt(expected)))
+        n = int(svc.carry)
+        svc.carry -= n
+        ready = [p for p in svc.pods.values() if p.ready]
+        if not n or not ready:
+            return  # no endpoints: clients get connection errors, nothing is recorded
+        k = len(ready)
+        base, extra = divmod(n, k)
+        start = svc.rr % k
+        svc.rr += extra
+        for i, pod in enumerate(ready):
+            m = base + (1 if (i - start) % k < extra else 0)
+            if m:
+                self._serve(svc, pod, m, now)
 
     def _sync(self, name: str, svc: _Service) -> list[_Pod]:
         """Follow the cluster: new pods start from zero, vanished pods lose their series."""
@@ -351,7 +338,7 @@ class Traffic:
                 pod.login_failures += e4 + e5
         pod.requests += m
 
-    def _series(self, svc: _Service, pod: _Pod, route_index: int, outcome: int) -> _Series:
+    def _series(self, svc: _Service, pod: _Pod, route_index: int, outcome: int) -> Series:
         key = (route_index, outcome)
         series = pod.series.get(key)
         if series is not None:
@@ -375,7 +362,7 @@ class Traffic:
             f'application="{svc.app}",exception="{exception}",method="{route.method}",'
             f'outcome="{label}",{pod.label},status="{status}",uri="{_escape(route.uri)}"'
         )
-        series = pod.series[key] = _Series(labels, median, sigma)
+        series = pod.series[key] = Series(labels, median, sigma)
         return series
 
     def render(self, service: str, *, pod: str | None = None) -> str:
@@ -383,8 +370,9 @@ class Traffic:
         svc = self._services.get(service)
         if svc is None:
             svc = self._services[service] = _Service(service, self._seed)
+            self._index[service] = len(self._index)
         now = self._clock()
-        pods = [p for p in self._sync(service, svc) if pod is None or p.name == pod]
+        pods = [p for p in self._flush(service, svc, now) if pod is None or p.name == pod]
         out: list[str] = [
             "# HELP http_server_requests_seconds Duration of HTTP server request handling",
             "# TYPE http_server_requests_seconds histogram",
@@ -404,7 +392,7 @@ class Traffic:
         ]
         for p in pods:
             for s in p.series.values():
-                value = s.max if now - s.last <= _MAX_EXPIRY_S else 0.0
+                value = s.max if now - s.last <= MAX_EXPIRY_S else 0.0
                 add(f"http_server_requests_seconds_max{{{s.labels}}} {value!r}")
         running = [p for p in pods if p.running]
         out += [

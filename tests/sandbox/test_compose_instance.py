@@ -28,6 +28,7 @@ from backends.sandbox.compose_images import (
 from backends.sandbox.compose_instance import Instance, InstanceConfig
 from tests.support.dockerd import Dockerd, start_dockerd
 from tests.support.dockerd import start as start_container
+from tests.support.waiting import until as until_async
 
 pytestmark = pytest.mark.xdist_group("dockerd")
 
@@ -148,7 +149,12 @@ async def test_an_unhealthy_instance_is_down_slow_and_failing(start: Any) -> Non
     latency = sum(s.value for s in run.samples(text, "http_server_requests_seconds_sum"))
     assert latency / total > 0.3  # several times a healthy one's ~50 ms
 
-    run.instance.logs.tick(10.0)  # at speed 10: 100 s of log lines
+    # At speed 10 the sick chatter comes at some 30 lines a second.
+    await until_async(
+        lambda: "HikariPool-1 - Connection is not available" in run.out.getvalue(),
+        10,
+        "the unhealthy instance to log a pool timeout",
+    )
     run.instance.stop()
     assert await run.instance.wait() == 0
     docs = [json.loads(line) for line in run.out.getvalue().splitlines()]

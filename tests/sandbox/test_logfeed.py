@@ -63,7 +63,7 @@ def test_fed_service_stops_generated_chatter_others_keep_it(tmp_path: Path) -> N
     other = len(book.read("user-service-a", "user-service"))
     for _ in range(40):
         clock.now += 0.25
-        book.tick(0.25)
+        book.tick()
     assert {pod: len(book.read(pod, "auth-service")) for pod in PODS} == before
     assert len(book.read("user-service-a", "user-service")) > other
 

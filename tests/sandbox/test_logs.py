@@ -3,6 +3,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+from datetime import datetime
 
 import pytest
 
@@ -51,7 +52,7 @@ def start(
 def run(book: LogBook, clock: Clock, seconds: float, step: float = 0.25) -> None:
     for _ in range(round(seconds / step)):
         clock.now += step
-        book.tick(step)
+        book.tick()
 
 
 def test_startup_lines_follow_spring_boot_layout() -> None:
@@ -381,3 +382,108 @@ def test_previous_during_back_off_is_the_instance_that_just_crashed() -> None:
         book, pod, behaviour="crash", image="r/tweet-service:2.0.0-crash", service="tweet-service"
     )
     assert book.read(pod, "tweet-service", previous=True) == crashed
+
+
+def _twin_books(max_lines: int) -> tuple[LogBook, LogBook, Clock]:
+    """Two books on one clock with the same pods: ``hot`` read every tick, ``cold`` never."""
+    clock = Clock()
+    books = []
+    for _ in range(2):
+        book = LogBook(seed=13, clock=clock, max_lines_per_container=max_lines)
+        start(book)
+        start(book, "auth-service-sick", behaviour="unhealthy")
+        books.append(book)
+    return books[0], books[1], clock
+
+
+def test_lines_do_not_depend_on_when_they_are_read() -> None:
+    hot, cold, clock = _twin_books(max_lines=400)
+    pods = ("auth-service-7d9f8b6c5d-x2k4p", "auth-service-sick")
+    for _ in range(4 * 300):
+        clock.now += 0.25
+        hot.tick()
+        cold.tick()
+        for pod in pods:
+            hot.read(pod, "auth-service", tail_lines=1)  # keeps its cache incremental
+    for pod in pods:
+        assert cold.read(pod, "auth-service", tail_lines=20) == hot.read(
+            pod, "auth-service", tail_lines=20
+        )
+        assert cold.read(pod, "auth-service", since_seconds=30, timestamps=True) == hot.read(
+            pod, "auth-service", since_seconds=30, timestamps=True
+        )
+        everything = hot.read(pod, "auth-service")
+        assert len(everything) == 400  # five minutes is more than the book keeps
+        assert cold.read(pod, "auth-service") == everything
+
+
+def test_an_unread_pod_costs_nothing_and_a_tail_renders_little() -> None:
+    clock = Clock()
+    book = LogBook(seed=3, clock=clock)
+    pod = start(book)
+    for _ in range(4 * 3600):  # an hour nobody reads
+        clock.now += 0.25
+        book.tick()
+    inst = book._instance(pod, "auth-service", previous=False)
+    assert not inst.body
+    assert len(book.read(pod, "auth-service", tail_lines=20)) == 20
+    assert len(inst.body) < 100
+    lines = book.read(pod, "auth-service", timestamps=True)
+    assert len(lines) == 5000
+    stamps = [line[:30] for line in lines if STAMP.match(line)]
+    assert stamps == sorted(stamps)
+    assert not any("Started AuthServiceApplication" in line for line in lines)  # rotated out
+
+
+async def test_a_follower_gets_each_step_when_it_comes() -> None:
+    clock = Clock()
+    book = LogBook(seed=1, clock=clock)
+    pod = start(book)
+    got: list[str] = []
+
+    async def reader() -> None:
+        async for batch in book.follow(pod, "auth-service", tail_lines=0, timestamps=True):
+            got.extend(batch)
+
+    task = asyncio.create_task(reader())
+    await asyncio.sleep(0)
+    for _ in range(40):
+        clock.now += 0.25
+        seen = len(got)
+        book.tick()
+        await asyncio.sleep(0)
+        # Stamped at the step just passed: never later than the clock, never a tick behind.
+        assert all(clock.now - 0.25 < _stamp_of(x) <= clock.now for x in got[seen:])
+    assert got
+    assert got == book.read(pod, "auth-service", timestamps=True)[-len(got) :]
+    book.pod_deleted(pod)
+    await asyncio.wait_for(task, 1)
+
+
+def _stamp_of(line: str) -> float:
+    return datetime.fromisoformat(line[:26] + "+00:00").timestamp()
+
+
+async def test_prepare_renders_a_long_history_in_slices(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("backends.sandbox.logs.CATCH_UP_SLICE_S", 0.0005)
+    clock = Clock()
+    book = LogBook(seed=3, clock=clock, max_lines_per_container=2000)
+    pod = start(book)
+    clock.now += 3600
+    turns = 0
+
+    async def other_work() -> None:
+        nonlocal turns
+        while True:
+            turns += 1
+            await asyncio.sleep(0)
+
+    task = asyncio.create_task(other_work())
+    await book.prepare(pod, "auth-service")
+    task.cancel()
+    assert turns > 1  # the loop ran between slices
+    inst = book._instance(pod, "auth-service", previous=False)
+    assert len(inst.body) == 2000
+    assert len(book.read(pod, "auth-service")) == 2000
+    with pytest.raises(PreviousLogsNotFound):
+        await book.prepare(pod, "auth-service", previous=True)

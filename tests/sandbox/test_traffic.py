@@ -7,7 +7,8 @@ from dataclasses import replace
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from backends.sandbox.traffic import BUCKETS, Traffic
+from backends.sandbox.timer_series import BUCKETS
+from backends.sandbox.traffic import Traffic
 from backends.sandbox.view import Behaviour, PodView, SandboxService
 
 T0 = 1_795_670_447.0
@@ -24,6 +25,13 @@ class Clock:
 class FakeCluster:
     def __init__(self) -> None:
         self.pods: dict[str, list[PodView]] = defaultdict(list)
+        self.versions: dict[str, int] = defaultdict(int)
+
+    def version(self, service: str) -> int:
+        return self.versions[service]
+
+    def changed(self, service: str) -> None:
+        self.versions[service] += 1
 
     def pods_for_service(self, service: str) -> list[PodView]:
         return list(self.pods[service])
@@ -275,9 +283,42 @@ def test_cheap_at_200_services_of_10_pods() -> None:
     for s in services:
         for j in range(10):
             cluster.add(s.name, f"{s.name}-{j}")
-    traffic = Traffic(services=services, view=cluster, seed=8, clock=clock)
-    run(traffic, clock, 5)  # create the series first
+    traffic = Traffic(
+        services=services, view=cluster, seed=8, clock=clock, pods_version=cluster.version
+    )
+    run(traffic, clock, 5)
+    for s in services:
+        traffic.render(s.name)  # the first scrape creates the series
     started = time.perf_counter()
-    run(traffic, clock, 10)  # 40 ticks at 4 per second
+    run(traffic, clock, 10)  # 40 ticks at 4 per second, no pod changing
+    ticks = time.perf_counter() - started
+    texts = [traffic.render(s.name) for s in services]
     elapsed = time.perf_counter() - started
-    assert elapsed < 2.5, f"10 s of traffic took {elapsed:.2f} s to simulate"
+    assert ticks < 0.25, f"40 idle ticks took {ticks:.2f} s"
+    assert elapsed < 2.5, f"10 s of traffic took {elapsed:.2f} s to simulate and scrape"
+    total = totals(parse(texts[7]), "http_server_requests_seconds_count")
+    assert abs(total / 15 - DEFAULT_RPS) < 0.1 * DEFAULT_RPS
+
+
+def test_requests_go_to_the_pods_there_were_until_a_change() -> None:
+    clock = Clock()
+    cluster = FakeCluster()
+    cluster.add("user-service", "user-a")
+    cluster.add("user-service", "user-b")
+    traffic = Traffic(
+        services=[svc("user-service")],
+        view=cluster,
+        seed=9,
+        clock=clock,
+        pods_version=cluster.version,
+    )
+    traffic.render("user-service")  # synced: both pods serve from here on
+    run(traffic, clock, 60)
+    cluster.pods["user-service"] = [p for p in cluster.pods["user-service"] if p.name != "user-b"]
+    cluster.changed("user-service")
+    run(traffic, clock, 60)
+    s = parse(traffic.render("user-service"))
+    assert 'pod="user-b"' not in traffic.render("user-service")
+    got = totals(s, "http_server_requests_seconds_count", pod="user-a")
+    # Half of the first minute, all of the second.
+    assert abs(got - 1.5 * 60 * DEFAULT_RPS) < 0.05 * 1.5 * 60 * DEFAULT_RPS
