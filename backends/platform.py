@@ -10,7 +10,7 @@ from backends.config.loader import EnvironmentConfig, PlatformConfig, resolve_se
 from backends.db.admin import DatabaseAdmin
 from backends.errors import SourceUnavailable
 from backends.health.prober import HealthProber
-from backends.health.thread import ThreadedProber
+from backends.health.process import ProcessProber
 from backends.kube.adapter import KubeAdapter
 from backends.metrics.source import MetricsSource
 from backends.orchestrator import Orchestrator
@@ -188,7 +188,7 @@ def open_platform(
     read_only: bool = False,
     sandbox: SandboxState | None = None,
     probe_timeout: float = 2.0,
-    threaded_health: bool = False,
+    health_process: bool = False,
 ) -> Platform:
     """Build the adapters for one environment; raises ConfigError or SourceUnavailable."""
     name = env_name or cfg.default_environment()
@@ -237,8 +237,8 @@ def open_platform(
         urls = {s.name: env.base_url(s) for s in cfg.services}
         target = env.context or "current kube context"
     health: HealthSource = (
-        ThreadedProber(timeout=probe_timeout)
-        if threaded_health
+        ProcessProber(timeout=probe_timeout)
+        if health_process
         else HealthProber(timeout=probe_timeout)
     )
     return Platform(

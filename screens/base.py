@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import ClassVar, Protocol, cast
+from typing import TYPE_CHECKING, ClassVar, Protocol, cast
 
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
@@ -13,10 +13,12 @@ from textual.widgets import Footer
 from backends.checklist.models import ChecklistEngine, ChecklistReport, ReleaseGate
 from backends.db.restore_models import DatabaseRestores
 from backends.logs.models import LogFeed
-from backends.platform import Platform
 from backends.release.models import DatabasePlan, ReleaseState, ReleaseView
 from backends.rollback.models import Rollbacks
 from widgets.app_header import AppHeader
+
+if TYPE_CHECKING:
+    from backends.platform import Platform
 
 
 class DrivenRelease(Protocol):

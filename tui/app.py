@@ -6,10 +6,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import importlib
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
@@ -19,22 +20,22 @@ from backends.checklist.models import ChecklistEngine, ChecklistReport, ReleaseG
 from backends.db.restore_models import DatabaseRestores
 from backends.errors import BvaError
 from backends.journal.records import JournalError
-from backends.journal.store import Journal, journal_path
 from backends.logs.models import LogFeed
-from backends.platform import Platform
-from backends.release.driver import ReleaseDriver
 from backends.release.models import DatabasePlan, ReleaseView
-from backends.release.session import ReleaseSession
 from backends.rollback.models import Rollbacks
 from backends.sanitize import sanitize_text
 from screens.base import BvaScreen
-from screens.checklist import ChecklistScreen
 from screens.health import HealthScreen
 from screens.help import HelpScreen, binding_rows
-from screens.logs import LogsScreen
-from screens.rollback import RollbackScreen
-from screens.rollout import ReleaseChanged, RolloutScreen
 from widgets.confirm import YesNo
+
+if TYPE_CHECKING:
+    # The platform pulls in every client (kube, HTTP, the database driver): the first frame
+    # needs none of them, so they are imported when the platform is opened, after it.
+    from backends.journal.store import Journal
+    from backends.platform import Platform
+    from backends.release.driver import ReleaseDriver
+    from backends.release.session import ReleaseSession
 
 # Lines the Logs screen may be behind on before it skips new ones (about half a second of a
 # 50,000 lines/s flood).
@@ -43,7 +44,10 @@ LIVE_QUEUE_LINES = 25_000
 LIVE_SHED_AFTER = 0.25
 # Lines handed to the screen at a time: small enough that a key waits for no more than one.
 LIVE_BATCH = 250
-PlatformOpener = Callable[[], Awaitable[Platform]]
+# Seconds after the platform opens before the spare log reader starts, unless Logs is
+# opened sooner: the first data frame gets the machine to itself.
+LOG_SPARE_DELAY = 3.0
+PlatformOpener = Callable[[], Awaitable["Platform"]]
 
 
 @dataclass
@@ -72,14 +76,23 @@ class AppSettings:
     on_exit: list[Callable[[], None]] = field(default_factory=list)
 
 
+def _later(module: str, name: str) -> Callable[[], Screen[None]]:
+    def make() -> Screen[None]:
+        screen: Screen[None] = getattr(importlib.import_module(module), name)()
+        return screen
+
+    return make
+
+
 class BvaApp(App[int]):
     TITLE = "bva"
+    # Only the first screen is imported before the first frame; the others when first shown.
     MODES: ClassVar[dict[str, str | Callable[[], Screen[None]]]] = {
-        "checklist": ChecklistScreen,
+        "checklist": _later("screens.checklist", "ChecklistScreen"),
         "health": HealthScreen,
-        "rollout": RolloutScreen,
-        "rollback": RollbackScreen,
-        "logs": LogsScreen,
+        "rollout": _later("screens.rollout", "RolloutScreen"),
+        "rollback": _later("screens.rollback", "RollbackScreen"),
+        "logs": _later("screens.logs", "LogsScreen"),
     }
     DEFAULT_MODE = "health"
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -103,6 +116,7 @@ class BvaApp(App[int]):
         self._checklist_reports: dict[str, ChecklistReport] = {}
         self._release_task: asyncio.Task[None] | None = None
         self._log_spare: asyncio.Future[Any] | None = None
+        self._spare_wanted = asyncio.Event()
 
     @property
     def platform_label(self) -> str:
@@ -146,12 +160,19 @@ class BvaApp(App[int]):
         if self.settings.log_source is None and self._log_spare is None:
             from backends.logs.worker import WorkerLogSource
 
-            # The log reader's process loads its client now, so Logs shows lines at once.
+            # The log reader's process loads its client ahead of need, so Logs shows lines
+            # at once; but not while the first data is being fetched and drawn, which it
+            # would slow on a small machine.
             kind = self._platform.orchestrator.kind
-            self._log_spare = asyncio.ensure_future(WorkerLogSource.spawn(kind))
+            self._log_spare = asyncio.ensure_future(self._spare_later(WorkerLogSource, kind))
         if self.settings.gc_freeze:
             gc.freeze()
         return self._platform
+
+    async def _spare_later(self, worker: Any, kind: str) -> Any:
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(self._spare_wanted.wait(), LOG_SPARE_DELAY)
+        return await worker.spawn(kind)
 
     def rollback_engine(self) -> Rollbacks:
         """The rollback engine for the loaded platform (made once)."""
@@ -230,6 +251,7 @@ class BvaApp(App[int]):
         # the interpreter lock that keys and frames need here.
         from backends.logs.worker import WorkerLogSource
 
+        self._spare_wanted.set()
         spare, self._log_spare = self._log_spare, None
         return WorkerLogSource(
             platform.orchestrator,
@@ -247,6 +269,8 @@ class BvaApp(App[int]):
 
     # -- releases driven by this process -------------------------------------------------------
     def _journal(self, platform: Platform) -> Journal:
+        from backends.journal.store import Journal, journal_path
+
         return Journal(journal_path(platform.env_name), platform.env_name)
 
     @property
@@ -266,6 +290,8 @@ class BvaApp(App[int]):
         if platform is None:
             return None
         if self._session is None:
+            from backends.release.session import ReleaseSession
+
             self._session = ReleaseSession(
                 platform, self._journal(platform), on_change=self._release_changed, clock=self.clock
             )
@@ -290,6 +316,8 @@ class BvaApp(App[int]):
                 self._session.driver = None
 
     def _release_changed(self, view: ReleaseView) -> None:
+        from screens.rollout import ReleaseChanged, RolloutScreen
+
         shown = {
             id(s): s for s in [*self.screen_stack, self.screen] if isinstance(s, RolloutScreen)
         }
@@ -409,7 +437,13 @@ class BvaApp(App[int]):
         if self._log_spare is not None:
             from backends.logs.worker import WorkerLogSource
 
-            await WorkerLogSource.discard(self._log_spare)
+            if self._log_spare.done():
+                await WorkerLogSource.discard(self._log_spare)
+            else:
+                # Still waiting for its turn: nothing was started, nothing to stop.
+                self._log_spare.cancel()
+                with contextlib.suppress(BaseException):
+                    await self._log_spare
         if self._platform is not None:
             await self._platform.aclose()
         for fn in self.settings.on_exit:

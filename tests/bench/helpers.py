@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from backends.config.loader import builtin_platform_path
+from backends.sandbox.scale_platform import write_scale_platform
 
 MERGE = "application/merge-patch+json"
 STRATEGIC_MERGE = "application/strategic-merge-patch+json"
@@ -124,29 +125,9 @@ def default_platform() -> Path:
 
 
 def scale_platform(path: Path, services: int, replicas: int, namespace: str = "scale") -> Path:
-    """A platform file with `services` services of `replicas` replicas each."""
-    lines = [
-        f'name = "Scale{services}x{replicas}"',
-        'default_environment = "sandbox"',
-        "",
-        "[environments.sandbox]",
-        'orchestrator = "kubernetes"',
-        f'namespace = "{namespace}"',
-        "sandbox = true",
-        "",
-    ]
-    for i in range(services):
-        lines += [
-            "[[services]]",
-            f'name = "svc-{i:03d}"',
-            f'image = "bench/svc-{i:03d}"',
-            f"port = {20000 + i}",
-            f"replicas = {replicas}",
-            'health = ["/actuator/health"]',
-            "",
-        ]
-    path.write_text("\n".join(lines))
-    return path
+    """A platform file with `services` services of `replicas` replicas each: what
+    `bva sandbox --scale SxR` runs."""
+    return write_scale_platform(path, services, replicas, namespace)
 
 
 # -- the kubernetes client ------------------------------------------------------------
